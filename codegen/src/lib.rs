@@ -1,0 +1,48 @@
+//! The logic of `#[tall_skinny_net]`, as plain functions on token streams.
+//!
+//! [`expand`] is the whole macro: `proc_macro2::TokenStream` in, `syn::Result<TokenStream>`
+//! out, so it can be unit-tested, golden-tested and fuzzed outside the compiler. The
+//! `tall-skinny-macros` crate is a thin wrapper around it.
+//!
+//! The steps, one file each: [`attr`] parses the attribute arguments, [`ast`] parses the
+//! struct into the model of a network, [`check`] validates it (widths that chain, a loss
+//! that comes last, ...), and [`expand`](mod@expand) writes the code. Every step collects all the errors it
+//! finds ([`errors::Errors`]) so a user sees every mistake of a declaration at once.
+
+pub mod ast;
+pub mod attr;
+pub mod check;
+pub mod errors;
+pub mod expand;
+
+use proc_macro2::TokenStream;
+
+/// Expands `#[tall_skinny_net(attr)] item`.
+pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let args = attr::parse_args(attr);
+    let item: syn::Item = syn::parse2(item)?;
+    let net = ast::Net::from_item(&item, args)?;
+    check::check(&net)?;
+    Ok(expand::expand(&net))
+}
+
+/// What the proc macro emits when [`expand`] fails: the errors, plus a minimal stand-in for
+/// the item (a field-less struct of the same name) so that the user sees the declaration's
+/// errors and not a cascade of "cannot find type" errors elsewhere.
+pub fn expand_or_error(attr: TokenStream, item: TokenStream) -> TokenStream {
+    match expand(attr, item.clone()) {
+        Ok(tokens) => tokens,
+        Err(err) => {
+            let mut out = err.to_compile_error();
+            if let Ok(syn::Item::Struct(s)) = syn::parse2::<syn::Item>(item) {
+                let vis = &s.vis;
+                let ident = &s.ident;
+                out.extend(quote::quote! {
+                    #[allow(dead_code)]
+                    #vis struct #ident {}
+                });
+            }
+            out
+        }
+    }
+}

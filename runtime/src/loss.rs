@@ -1,0 +1,173 @@
+//! Loss heads. A loss is the last stage of the chain: it maps the network outputs `u`
+//! (`O x B`, one column per sample) to a scalar, and supplies its gradient and its Hessian
+//! `Hl` (block diagonal over samples), which seeds the backward sweeps.
+
+use nalgebra::SMatrix;
+
+use crate::error::NetError;
+use crate::layer::zero_mat;
+use crate::real::Real;
+
+/// A loss over a batch of `B` outputs of width `O`.
+pub trait Loss<T: Real, const O: usize, const B: usize> {
+    /// What the caller passes as targets.
+    type Target;
+    /// Rejects non-finite targets or out-of-range labels.
+    fn check(t: &Self::Target) -> Result<(), NetError>;
+    /// The loss value.
+    fn value(u: &SMatrix<T, O, B>, t: &Self::Target) -> T;
+    /// The loss value and `dl/du`.
+    fn gradient(u: &SMatrix<T, O, B>, t: &Self::Target) -> (T, SMatrix<T, O, B>);
+    /// `Hl y`, with `Hl = d2 l / du2`.
+    fn hess_apply(u: &SMatrix<T, O, B>, t: &Self::Target, y: &SMatrix<T, O, B>)
+        -> SMatrix<T, O, B>;
+    /// Sample `n`'s diagonal block of `Hl` (the off-diagonal blocks are zero).
+    fn hess_block(u: &SMatrix<T, O, B>, n: usize) -> SMatrix<T, O, O>;
+}
+
+/// Mean squared error: `l = 1/(2B) sum_n |u_n - t_n|^2`; targets `[[T; O]; B]`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Mse<const O: usize>;
+
+/// Softmax cross-entropy with integer labels: `l = 1/B sum_n (logsumexp(u_n) - u_n[t_n])`;
+/// targets `[usize; B]`, each below `C`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SoftmaxCrossEntropy<const C: usize>;
+
+// SAFETY: zero-sized.
+unsafe impl<const O: usize> bytemuck::Zeroable for Mse<O> {}
+// SAFETY: zero-sized.
+unsafe impl<const C: usize> bytemuck::Zeroable for SoftmaxCrossEntropy<C> {}
+
+impl<T: Real, const O: usize, const B: usize> Loss<T, O, B> for Mse<O> {
+    type Target = [[T; O]; B];
+
+    fn check(t: &Self::Target) -> Result<(), NetError> {
+        for (sample, row) in t.iter().enumerate() {
+            if let Some(index) = row.iter().position(|v| !v.finite()) {
+                return Err(NetError::NonFiniteTarget { sample, index });
+            }
+        }
+        Ok(())
+    }
+
+    fn value(u: &SMatrix<T, O, B>, t: &Self::Target) -> T {
+        let mut acc = T::ZERO;
+        for n in 0..B {
+            for k in 0..O {
+                let e = u[(k, n)] - t[n][k];
+                acc += e * e;
+            }
+        }
+        acc / T::c(2.0 * B as f64)
+    }
+
+    fn gradient(u: &SMatrix<T, O, B>, t: &Self::Target) -> (T, SMatrix<T, O, B>) {
+        let inv_b = T::ONE / T::c(B as f64);
+        let mut g = zero_mat::<T, O, B>();
+        let mut acc = T::ZERO;
+        for n in 0..B {
+            for k in 0..O {
+                let e = u[(k, n)] - t[n][k];
+                acc += e * e;
+                g[(k, n)] = e * inv_b;
+            }
+        }
+        (acc * inv_b * T::c(0.5), g)
+    }
+
+    fn hess_apply(
+        _u: &SMatrix<T, O, B>,
+        _t: &Self::Target,
+        y: &SMatrix<T, O, B>,
+    ) -> SMatrix<T, O, B> {
+        y / T::c(B as f64)
+    }
+
+    fn hess_block(_u: &SMatrix<T, O, B>, _n: usize) -> SMatrix<T, O, O> {
+        SMatrix::identity() / T::c(B as f64)
+    }
+}
+
+/// Softmax of column `n` of `u` and its log-sum-exp, computed without overflow.
+#[inline]
+fn softmax<T: Real, const C: usize, const B: usize>(u: &SMatrix<T, C, B>, n: usize) -> ([T; C], T) {
+    let mut m = u[(0, n)];
+    for k in 1..C {
+        m = m.max(u[(k, n)]);
+    }
+    let mut p = [T::ZERO; C];
+    let mut s = T::ZERO;
+    for k in 0..C {
+        p[k] = (u[(k, n)] - m).exp();
+        s += p[k];
+    }
+    for pk in p.iter_mut() {
+        *pk /= s;
+    }
+    (p, m + s.ln())
+}
+
+impl<T: Real, const C: usize, const B: usize> Loss<T, C, B> for SoftmaxCrossEntropy<C> {
+    type Target = [usize; B];
+
+    fn check(t: &Self::Target) -> Result<(), NetError> {
+        match t.iter().position(|&label| label >= C) {
+            Some(sample) => Err(NetError::LabelOutOfRange { sample, label: t[sample], classes: C }),
+            None => Ok(()),
+        }
+    }
+
+    fn value(u: &SMatrix<T, C, B>, t: &Self::Target) -> T {
+        let mut acc = T::ZERO;
+        for n in 0..B {
+            let (_, lse) = softmax(u, n);
+            acc += lse - u[(t[n], n)];
+        }
+        acc / T::c(B as f64)
+    }
+
+    fn gradient(u: &SMatrix<T, C, B>, t: &Self::Target) -> (T, SMatrix<T, C, B>) {
+        let inv_b = T::ONE / T::c(B as f64);
+        let mut g = zero_mat::<T, C, B>();
+        let mut acc = T::ZERO;
+        for n in 0..B {
+            let (p, lse) = softmax(u, n);
+            acc += lse - u[(t[n], n)];
+            for k in 0..C {
+                g[(k, n)] = p[k] * inv_b;
+            }
+            g[(t[n], n)] -= inv_b;
+        }
+        (acc * inv_b, g)
+    }
+
+    fn hess_apply(
+        u: &SMatrix<T, C, B>,
+        _t: &Self::Target,
+        y: &SMatrix<T, C, B>,
+    ) -> SMatrix<T, C, B> {
+        let inv_b = T::ONE / T::c(B as f64);
+        let mut r = zero_mat::<T, C, B>();
+        for n in 0..B {
+            let (p, _) = softmax(u, n);
+            let mut py = T::ZERO;
+            for k in 0..C {
+                py += p[k] * y[(k, n)];
+            }
+            for k in 0..C {
+                r[(k, n)] = p[k] * (y[(k, n)] - py) * inv_b;
+            }
+        }
+        r
+    }
+
+    fn hess_block(u: &SMatrix<T, C, B>, n: usize) -> SMatrix<T, C, C> {
+        let inv_b = T::ONE / T::c(B as f64);
+        let (p, _) = softmax(u, n);
+        SMatrix::from_fn(|i, j| {
+            let d = if i == j { p[i] } else { T::ZERO };
+            (d - p[i] * p[j]) * inv_b
+        })
+    }
+}

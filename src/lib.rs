@@ -1,0 +1,53 @@
+//! # tall-skinny
+//!
+//! Annotate a plain struct that declares a deep, narrow chain network with
+//! [`#[tall_skinny_net]`](macro@tall_skinny_net), and get specialised, fully sized,
+//! stack-allocated code for its forward pass, loss, gradient and exact Hessian-vector
+//! product. The crate is `no_std` without its default `std` feature; nothing generated code
+//! calls allocates.
+//!
+//! ```
+//! use tall_skinny::prelude::*;
+//!
+//! #[tall_skinny_net(batch = 4)]
+//! pub struct Policy {
+//!     inp: Dense<3, 16, Tanh>,
+//!     body: [Residual<16, Tanh>; 8],
+//!     head: Dense<16, 2, Identity>,
+//!     loss: Mse<2>,
+//! }
+//!
+//! let net = Policy::init(7);
+//! let x = [[0.1, -0.2, 0.3]; 4];
+//! let t = [[1.0, 0.0]; 4];
+//! let mut g = [0.0; Policy::N_PARAMS];
+//! let loss = net.gradient(&x, &t, &mut g).unwrap();
+//! assert!(loss > 0.0);
+//! let mut hv = [0.0; Policy::N_PARAMS];
+//! net.hvp(&x, &t, &g, &mut hv).unwrap();
+//! ```
+//!
+//! See the README for the declaration syntax and everything that is generated.
+#![no_std]
+
+#[cfg(feature = "std")]
+extern crate std;
+
+pub use tall_skinny_macros::tall_skinny_net;
+/// The runtime kernels generated code calls (re-exported so generated paths resolve through
+/// this crate alone).
+pub use tall_skinny_runtime as runtime;
+
+pub use tall_skinny_runtime::{NetError, SolveError};
+
+#[cfg(feature = "std")]
+pub use tall_skinny_runtime::boxed_zeroed;
+
+/// Everything a declaration needs: the attribute, the activations and losses, the errors.
+pub mod prelude {
+    pub use crate::tall_skinny_net;
+    pub use tall_skinny_runtime::{
+        Gelu, Identity, Mse, NetError, Real, Relu, Sigmoid, Silu, Sin, SoftmaxCrossEntropy,
+        Softplus, SolveError, Tanh,
+    };
+}
