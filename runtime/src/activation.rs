@@ -145,11 +145,12 @@ impl Activation for Relu {
     const NAME: &'static str = "Relu";
     #[inline(always)]
     fn value<T: Real>(x: T) -> T {
-        if x > T::ZERO { x } else { T::ZERO }
+        // Written so that NaN propagates (`NaN <= 0` is false).
+        if x <= T::ZERO { T::ZERO } else { x }
     }
     #[inline(always)]
     fn d1<T: Real>(x: T) -> (T, T) {
-        if x > T::ZERO { (x, T::ONE) } else { (T::ZERO, T::ZERO) }
+        if x <= T::ZERO { (T::ZERO, T::ZERO) } else { (x, T::ONE) }
     }
     #[inline(always)]
     fn d2<T: Real>(x: T) -> (T, T, T) {
@@ -166,7 +167,8 @@ impl Activation for Gelu {
     const NAME: &'static str = "Gelu";
     #[inline(always)]
     fn value<T: Real>(x: T) -> T {
-        let g = T::c(GELU_K) * (x + T::c(GELU_A) * x * x * x);
+        let x2 = x * x;
+        let g = T::c(GELU_K) * (x + T::c(GELU_A) * x2 * x);
         T::c(0.5) * x * (T::ONE + g.tanh())
     }
     #[inline(always)]

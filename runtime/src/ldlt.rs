@@ -1,0 +1,344 @@
+//! Symmetric-indefinite `L D L'` factorisation with Bunch-Kaufman partial pivoting, on
+//! fixed-size matrices, with the inertia read off `D`.
+//!
+//! nalgebra offers LU (which does not give the inertia) and Cholesky (definite matrices
+//! only) but no symmetric-indefinite factorisation, so this is the LAPACK `xSYTF2` /
+//! `xSYTRS` algorithm (lower storage) on an `SMatrix`: `P A P' = L D L'` with `L` unit lower
+//! triangular and `D` block diagonal with 1x1 and 2x2 blocks. Backward stable in practice
+//! (growth bounded by `(1 + 1/alpha)^(n-1)`), and Sylvester's law of inertia gives the signs
+//! of `A`'s eigenvalues from those of `D`.
+
+use nalgebra::SMatrix;
+
+use crate::real::Real;
+
+/// Counts of negative, zero and positive eigenvalues of a symmetric matrix.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Inertia {
+    /// Negative eigenvalues.
+    pub negative: usize,
+    /// Zero eigenvalues.
+    pub zero: usize,
+    /// Positive eigenvalues.
+    pub positive: usize,
+}
+
+impl Inertia {
+    /// No eigenvalues at all.
+    pub const ZERO: Self = Self { negative: 0, zero: 0, positive: 0 };
+
+    /// True when every eigenvalue is positive (the matrix is positive definite).
+    pub fn is_positive_definite(&self) -> bool {
+        self.negative == 0 && self.zero == 0
+    }
+
+    /// `count` eigenvalues all equal to `value`.
+    pub fn of_scalar<T: Real>(value: T, count: usize) -> Self {
+        let mut out = Self::ZERO;
+        if value > T::ZERO {
+            out.positive = count;
+        } else if value < T::ZERO {
+            out.negative = count;
+        } else {
+            out.zero = count;
+        }
+        out
+    }
+}
+
+impl core::ops::Add for Inertia {
+    type Output = Inertia;
+    fn add(self, o: Inertia) -> Inertia {
+        Inertia {
+            negative: self.negative + o.negative,
+            zero: self.zero + o.zero,
+            positive: self.positive + o.positive,
+        }
+    }
+}
+
+impl core::ops::AddAssign for Inertia {
+    fn add_assign(&mut self, o: Inertia) {
+        *self = *self + o;
+    }
+}
+
+/// A factored symmetric matrix `P A P' = L D L'` (Bunch-Kaufman), stored in place.
+#[derive(Clone, Copy, Debug)]
+#[repr(C)]
+pub struct Ldlt<T: Real, const N: usize> {
+    /// `L` below the diagonal, `D` on the diagonal and first subdiagonal (2x2 blocks).
+    a: SMatrix<T, N, N>,
+    /// LAPACK-style pivots: `k >= 0` a 1x1 block with row `k` swapped in; negative
+    /// `-(kp + 1)` on both rows of a 2x2 block, `kp` swapped with the block's second row.
+    piv: [i32; N],
+}
+
+// SAFETY: matrices of `T: Pod` and an `i32` array: all-zero bytes are valid.
+unsafe impl<T: Real, const N: usize> bytemuck::Zeroable for Ldlt<T, N> {}
+
+/// The factorisation met a pivot that is zero or too small relative to the matrix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SingularPivot;
+
+impl<T: Real, const N: usize> Ldlt<T, N> {
+    /// An empty (zero) factorisation; usable in `const` and `static` items.
+    pub const ZERO: Self =
+        Self { a: crate::layer::zero_mat(), piv: [0; N] };
+
+    /// Factors the symmetric matrix `m` (only its lower triangle is read) in place of
+    /// `self`, and returns its inertia. A pivot block whose size is below
+    /// `N * eps_mach * max|m_ij|` counts as singular.
+    pub fn factor(&mut self, m: &SMatrix<T, N, N>) -> Result<Inertia, SingularPivot> {
+        self.a = *m;
+        let a = &mut self.a;
+        let mut scale = T::ZERO;
+        for j in 0..N {
+            for i in j..N {
+                scale = scale.max(a[(i, j)].abs());
+            }
+        }
+        if !scale.finite() {
+            return Err(SingularPivot);
+        }
+        let tol = T::c(N as f64) * T::EPSILON * scale;
+        let alpha = (T::ONE + T::c(17.0).sqrt()) / T::c(8.0);
+        let mut inertia = Inertia::ZERO;
+        let mut k = 0;
+        while k < N {
+            let absakk = a[(k, k)].abs();
+            let (mut imax, mut colmax) = (k, T::ZERO);
+            for i in k + 1..N {
+                if a[(i, k)].abs() > colmax {
+                    colmax = a[(i, k)].abs();
+                    imax = i;
+                }
+            }
+            if absakk.max(colmax) <= tol {
+                return Err(SingularPivot);
+            }
+            let (kp, kstep) = if absakk >= alpha * colmax {
+                (k, 1)
+            } else {
+                let mut rowmax = T::ZERO;
+                for j in k..imax {
+                    rowmax = rowmax.max(a[(imax, j)].abs());
+                }
+                for j in imax + 1..N {
+                    rowmax = rowmax.max(a[(j, imax)].abs());
+                }
+                if absakk >= alpha * colmax * (colmax / rowmax) {
+                    (k, 1)
+                } else if a[(imax, imax)].abs() >= alpha * rowmax {
+                    (imax, 1)
+                } else {
+                    (imax, 2)
+                }
+            };
+            let kk = k + kstep - 1;
+            if kp != kk {
+                // Symmetric interchange of rows/columns kk and kp in the trailing block.
+                for i in kp + 1..N {
+                    a.swap((i, kk), (i, kp));
+                }
+                for j in kk + 1..kp {
+                    a.swap((j, kk), (kp, j));
+                }
+                a.swap((kk, kk), (kp, kp));
+                if kstep == 2 {
+                    a.swap((k + 1, k), (kp, k));
+                }
+            }
+            if kstep == 1 {
+                let d = a[(k, k)];
+                if d.abs() <= tol {
+                    return Err(SingularPivot);
+                }
+                inertia += Inertia::of_scalar(d, 1);
+                let r = T::ONE / d;
+                for j in k + 1..N {
+                    let ajk = a[(j, k)];
+                    if ajk != T::ZERO {
+                        let t = r * ajk;
+                        for i in j..N {
+                            let v = a[(i, k)];
+                            a[(i, j)] -= t * v;
+                        }
+                    }
+                }
+                for i in k + 1..N {
+                    a[(i, k)] *= r;
+                }
+                self.piv[k] = kp as i32;
+            } else {
+                let (d11, d21, d22) = (a[(k, k)], a[(k + 1, k)], a[(k + 1, k + 1)]);
+                // Eigenvalue signs of the 2x2 block from its determinant and trace.
+                let det = d11 * d22 - d21 * d21;
+                if det.abs() <= tol * tol || d21 == T::ZERO {
+                    return Err(SingularPivot);
+                }
+                if det < T::ZERO {
+                    inertia.negative += 1;
+                    inertia.positive += 1;
+                } else {
+                    inertia += Inertia::of_scalar(d11 + d22, 2);
+                }
+                if k + 2 < N {
+                    let e11 = d22 / d21;
+                    let e22 = d11 / d21;
+                    let t = T::ONE / (e11 * e22 - T::ONE);
+                    let d21i = t / d21;
+                    for j in k + 2..N {
+                        let wk = d21i * (e11 * a[(j, k)] - a[(j, k + 1)]);
+                        let wkp1 = d21i * (e22 * a[(j, k + 1)] - a[(j, k)]);
+                        for i in j..N {
+                            let v = a[(i, k)] * wk + a[(i, k + 1)] * wkp1;
+                            a[(i, j)] -= v;
+                        }
+                        a[(j, k)] = wk;
+                        a[(j, k + 1)] = wkp1;
+                    }
+                }
+                let p = -(kp as i32) - 1;
+                self.piv[k] = p;
+                self.piv[k + 1] = p;
+            }
+            k += kstep;
+        }
+        Ok(inertia)
+    }
+
+    /// Solves `A x = b` in place (`b` of length `N`), with the factors from [`Self::factor`].
+    pub fn solve_in_place(&self, b: &mut [T]) {
+        debug_assert_eq!(b.len(), N);
+        let a = &self.a;
+        // L D y = P b
+        let mut k = 0;
+        while k < N {
+            if self.piv[k] >= 0 {
+                let kp = self.piv[k] as usize;
+                b.swap(k, kp);
+                let bk = b[k];
+                for i in k + 1..N {
+                    b[i] -= a[(i, k)] * bk;
+                }
+                b[k] = bk / a[(k, k)];
+                k += 1;
+            } else {
+                let kp = (-self.piv[k] - 1) as usize;
+                b.swap(k + 1, kp);
+                let (bk, bk1) = (b[k], b[k + 1]);
+                for i in k + 2..N {
+                    b[i] -= a[(i, k)] * bk + a[(i, k + 1)] * bk1;
+                }
+                let akm1k = a[(k + 1, k)];
+                let akm1 = a[(k, k)] / akm1k;
+                let ak = a[(k + 1, k + 1)] / akm1k;
+                let denom = akm1 * ak - T::ONE;
+                let bkm1 = bk / akm1k;
+                let bkk = bk1 / akm1k;
+                b[k] = (ak * bkm1 - bkk) / denom;
+                b[k + 1] = (akm1 * bkk - bkm1) / denom;
+                k += 2;
+            }
+        }
+        // L' x = y, then undo P
+        let mut k = N;
+        while k > 0 {
+            let kk = k - 1;
+            if self.piv[kk] >= 0 {
+                let mut s = b[kk];
+                for i in kk + 1..N {
+                    s -= a[(i, kk)] * b[i];
+                }
+                b[kk] = s;
+                b.swap(kk, self.piv[kk] as usize);
+                k -= 1;
+            } else {
+                // 2x2 block in rows kk - 1, kk.
+                let mut s1 = b[kk];
+                let mut s0 = b[kk - 1];
+                for i in kk + 1..N {
+                    s1 -= a[(i, kk)] * b[i];
+                    s0 -= a[(i, kk - 1)] * b[i];
+                }
+                b[kk] = s1;
+                b[kk - 1] = s0;
+                b.swap(kk, (-self.piv[kk] - 1) as usize);
+                k -= 2;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::SplitMix64;
+
+    fn random_sym<const N: usize>(rng: &mut SplitMix64, shift: f64) -> SMatrix<f64, N, N> {
+        let mut m = SMatrix::<f64, N, N>::zeros();
+        for i in 0..N {
+            for j in 0..=i {
+                let v = rng.symmetric();
+                m[(i, j)] = v;
+                m[(j, i)] = v;
+            }
+            m[(i, i)] += shift;
+        }
+        m
+    }
+
+    fn check<const N: usize>(seed: u64, shift: f64) {
+        let mut rng = SplitMix64::new(seed);
+        let m = random_sym::<N>(&mut rng, shift);
+        let mut f = Ldlt::<f64, N>::ZERO;
+        let inertia = f.factor(&m).expect("nonsingular");
+        let b = SMatrix::<f64, N, 1>::from_fn(|_, _| rng.symmetric());
+        let mut x = b;
+        f.solve_in_place(x.as_mut_slice());
+        let res = (m * x - b).norm() / (m.norm() * x.norm() + b.norm());
+        assert!(res < 1e-14 * N as f64, "residual {res}");
+        let eig = nalgebra::DMatrix::from_column_slice(N, N, m.as_slice()).symmetric_eigen().eigenvalues;
+        let neg = eig.iter().filter(|&&e| e < 0.0).count();
+        assert_eq!(inertia.negative, neg, "inertia {inertia:?} eig {eig}");
+        assert_eq!(inertia.positive, N - neg);
+    }
+
+    #[test]
+    fn solves_and_counts_signs() {
+        for seed in 0..200 {
+            check::<1>(seed, 0.0);
+            check::<2>(seed, 0.0);
+            check::<5>(seed, 0.3);
+            check::<8>(seed, -0.5);
+            check::<13>(seed, 0.0);
+        }
+    }
+
+    #[test]
+    fn two_by_two_pivots_are_exercised() {
+        // Zero diagonal forces 2x2 pivots.
+        let m = SMatrix::<f64, 4, 4>::new(
+            0.0, 1.0, 2.0, 0.5, 1.0, 0.0, 0.3, 1.0, 2.0, 0.3, 0.0, 0.7, 0.5, 1.0, 0.7, 0.0,
+        );
+        let mut f = Ldlt::<f64, 4>::ZERO;
+        let inertia = f.factor(&m).unwrap();
+        assert!(f.piv.iter().any(|&p| p < 0), "expected a 2x2 pivot");
+        let b = SMatrix::<f64, 4, 1>::new(1.0, -2.0, 0.5, 3.0);
+        let mut x = b;
+        f.solve_in_place(x.as_mut_slice());
+        assert!((m * x - b).norm() < 1e-13);
+        let eig = nalgebra::DMatrix::from_column_slice(4, 4, m.as_slice()).symmetric_eigen().eigenvalues;
+        assert_eq!(inertia.negative, eig.iter().filter(|&&e| e < 0.0).count());
+    }
+
+    #[test]
+    fn singular_is_reported() {
+        let m = SMatrix::<f64, 3, 3>::new(1.0, 2.0, 3.0, 2.0, 4.0, 6.0, 3.0, 6.0, 9.0);
+        let mut f = Ldlt::<f64, 3>::ZERO;
+        assert_eq!(f.factor(&m), Err(SingularPivot));
+        let z = SMatrix::<f64, 3, 3>::zeros();
+        assert_eq!(f.factor(&z), Err(SingularPivot));
+    }
+}
