@@ -209,7 +209,8 @@ impl Activation for Silu {
     #[inline(always)]
     fn d1<T: Real>(x: T) -> (T, T) {
         let s = logistic(x);
-        (x * s, s + x * s * (T::ONE - s))
+        let ds = s * (T::ONE - s);
+        (x * s, s + x * ds)
     }
     #[inline(always)]
     fn d2<T: Real>(x: T) -> (T, T, T) {
