@@ -1,0 +1,130 @@
+//! A `#![no_std]` binary with its own `#[panic_handler]` and **no** `#[global_allocator]`,
+//! that declares nets with `#[tall_skinny_net]` and calls the generated `gradient` and `hvp`.
+//!
+//! It only builds if neither `std` nor `alloc` is linked into the generated code or the
+//! runtime: see README.md in this folder. Exit code 0 means every call returned `Ok` with
+//! finite, non-trivial results.
+#![no_std]
+#![no_main]
+
+use core::hint::black_box;
+use core::panic::PanicInfo;
+
+use tall_skinny::prelude::*;
+
+#[tall_skinny_net(batch = 2)]
+pub struct Regressor {
+    inp: Dense<3, 8, Tanh>,
+    body: [Residual<8, Tanh>; 4],
+    head: Dense<8, 2, Identity>,
+    loss: Mse<2>,
+}
+
+#[tall_skinny_net(batch = 2, scalar = f32)]
+pub struct Classifier {
+    inp: Dense<4, 6, Gelu>,
+    body: [Residual<6, Sin>; 3],
+    mid: DenseNoBias<6, 6, Softplus>,
+    head: Dense<6, 3, Identity>,
+    loss: SoftmaxCrossEntropy<3>,
+}
+
+// Link the C runtime (crt1's `_start` -> `__libc_start_main` -> `main` below) and libc's
+// `memcpy`/`memset`, which core's codegen expects. std normally links libc itself.
+#[link(name = "c")]
+extern "C" {}
+
+/// With `std` linked, this is a second `panic_impl` lang item and the build fails (E0152).
+#[panic_handler]
+fn panic(_: &PanicInfo) -> ! {
+    // panic = "abort" in both profiles of this crate: no unwinding machinery is needed.
+    loop {
+        core::hint::spin_loop();
+    }
+}
+
+fn dot<T: Copy + core::ops::Mul<Output = T> + core::ops::Add<Output = T>>(a: &[T], b: &[T], zero: T) -> T {
+    a.iter().zip(b).fold(zero, |s, (&x, &y)| s + x * y)
+}
+
+/// 0 on success, otherwise the number of the first failed check.
+fn run() -> isize {
+    // --- f64, Mse, batch 2 ---
+    let net = Regressor::init(black_box(3));
+    let x = black_box([[0.5, -1.0, 0.25], [0.1, 0.2, 0.3]]);
+    let t = black_box([[0.3, -0.1], [0.0, 0.5]]);
+    let mut g = [0.0f64; Regressor::N_PARAMS];
+    let loss = match net.gradient(&x, &t, &mut g) {
+        Ok(l) => l,
+        Err(_) => return 1,
+    };
+    if !(loss.is_finite() && loss > 0.0) {
+        return 2;
+    }
+    let mut hv = [0.0f64; Regressor::N_PARAMS];
+    if net.hvp(&x, &t, &g, &mut hv).is_err() {
+        return 3;
+    }
+    let ghg = dot(&g, &hv, 0.0);
+    let gg = dot(&g, &g, 0.0);
+    if !(ghg.is_finite() && gg > 0.0 && ghg != 0.0) {
+        return 4;
+    }
+    // The workspace variants, with the workspace on this stack.
+    let mut ws = RegressorWorkspace::ZERO;
+    let mut g2 = [0.0f64; Regressor::N_PARAMS];
+    match net.gradient_in(&mut ws, &x, &t, &mut g2) {
+        Ok(l) if l == loss => {}
+        _ => return 5,
+    }
+    if g2 != g {
+        return 6;
+    }
+    let mut hv2 = [0.0f64; Regressor::N_PARAMS];
+    if net.hvp_in(&mut ws, &x, &t, &g, &mut hv2).is_err() || hv2 != hv {
+        return 7;
+    }
+    // Bad input is a Result error, not a panic.
+    let bad = [[f64::NAN, 0.0, 0.0], [0.0, 0.0, 0.0]];
+    if net.gradient(&bad, &t, &mut g2).is_ok() {
+        return 8;
+    }
+
+    // --- f32, SoftmaxCrossEntropy, batch 2 ---
+    let cls = Classifier::init(black_box(11));
+    let xc = black_box([[0.5f32, -1.0, 0.25, 0.75], [0.1, 0.2, 0.3, -0.4]]);
+    let labels = black_box([2usize, 0]);
+    let mut gc = [0.0f32; Classifier::N_PARAMS];
+    let lc = match cls.gradient(&xc, &labels, &mut gc) {
+        Ok(l) => l,
+        Err(_) => return 9,
+    };
+    if !(lc.is_finite() && lc > 0.0) {
+        return 10;
+    }
+    let mut hvc = [0.0f32; Classifier::N_PARAMS];
+    if cls.hvp(&xc, &labels, &gc, &mut hvc).is_err() {
+        return 11;
+    }
+    let c = dot(&gc, &hvc, 0.0);
+    if !(c.is_finite() && c != 0.0) {
+        return 12;
+    }
+    if cls.gradient(&xc, &[0, 3], &mut gc).is_ok() {
+        return 13; // label out of range must be an error
+    }
+    black_box((loss, ghg, lc, c));
+    0
+}
+
+/// The precompiled `core` of the stable toolchain is built with `panic = "unwind"` and its
+/// unwind tables refer to this symbol. With `panic = "abort"` nothing ever unwinds, so it is
+/// never called; defining it satisfies the linker (std would otherwise provide it).
+#[no_mangle]
+pub extern "C" fn rust_eh_personality() {}
+
+/// The C runtime's entry point calls this; its return value is the process exit code.
+#[no_mangle]
+pub extern "C" fn main(_argc: isize, _argv: *const *const u8) -> isize {
+    black_box(run())
+}
