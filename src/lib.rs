@@ -43,6 +43,8 @@ pub use tall_skinny_runtime::{NetError, SolveError};
 #[cfg(feature = "std")]
 pub use tall_skinny_runtime::boxed_zeroed;
 
+#[cfg(feature = "std")] pub mod baselines;
+
 /// Everything a declaration needs: the attribute, the activations and losses, the errors.
 pub mod prelude {
     pub use crate::tall_skinny_net;
