@@ -11,38 +11,39 @@ use crate::ast::{LayerField, LayerKind, LossKind, Net};
 use crate::attr::Scalar;
 
 /// Everything the code of one layer field needs.
-struct Lay<'a> {
-    f: &'a LayerField,
+pub(crate) struct Lay<'a> {
+    pub(crate) f: &'a LayerField,
     /// `inp`
-    name: &'a Ident,
+    pub(crate) name: &'a Ident,
     /// `OFFSET_INP`
-    offset: Ident,
+    pub(crate) offset: Ident,
     /// `PARAMS_INP` (per element)
-    params: Ident,
+    pub(crate) params: Ident,
     /// The runtime type of one element.
-    ty: TokenStream,
+    pub(crate) ty: TokenStream,
     /// `ws.inp`-style path of the previous field's last record (`None` for the first).
-    prev: Option<TokenStream>,
+    pub(crate) prev: Option<TokenStream>,
     /// First stage index of this field.
-    #[allow(dead_code)]
-    stage: usize,
+    pub(crate) stage: usize,
+    /// The runtime `Stage` type holding this layer's solve data.
+    pub(crate) stage_ty: TokenStream,
 }
 
-struct Ctx<'a> {
-    net: &'a Net,
-    rt: TokenStream,
-    t: TokenStream,
-    b: usize,
-    lays: Vec<Lay<'a>>,
-    ws_ty: Ident,
-    in_ty: TokenStream,
-    out_ty: TokenStream,
-    target_ty: TokenStream,
-    loss_ty: TokenStream,
-    n: usize,
+pub(crate) struct Ctx<'a> {
+    pub(crate) net: &'a Net,
+    pub(crate) rt: TokenStream,
+    pub(crate) t: TokenStream,
+    pub(crate) b: usize,
+    pub(crate) lays: Vec<Lay<'a>>,
+    pub(crate) ws_ty: Ident,
+    pub(crate) in_ty: TokenStream,
+    pub(crate) out_ty: TokenStream,
+    pub(crate) target_ty: TokenStream,
+    pub(crate) loss_ty: TokenStream,
+    pub(crate) n: usize,
 }
 
-fn lit(n: usize) -> proc_macro2::Literal {
+pub(crate) fn lit(n: usize) -> proc_macro2::Literal {
     proc_macro2::Literal::usize_unsuffixed(n)
 }
 
@@ -72,7 +73,15 @@ pub fn expand(net: &Net) -> TokenStream {
             LayerKind::DenseNoBias => quote!(#rt::DenseNoBias<#t, #rt::#act, #i, #o>),
             LayerKind::Residual => quote!(#rt::Residual<#t, #rt::#act, #i>),
         };
+        let i1 = f.inputs.value + usize::from(f.kind.bias());
+        let r = b.min(i1);
+        let stage_ty = {
+            let (i1, r, bo, ro) = (lit(i1), lit(r), lit(b * f.outputs.value), lit(r * f.outputs.value));
+            let bl = lit(b);
+            quote!(#rt::Stage<#t, #i, #o, #bl, #i1, #r, #bo, #ro>)
+        };
         lays.push(Lay {
+            stage_ty,
             f,
             name,
             offset: format_ident!("OFFSET_{}", upper(name)),
@@ -119,14 +128,16 @@ pub fn expand(net: &Net) -> TokenStream {
     let item = net_struct(&cx);
     let ws = workspace(&cx);
     let inherent = inherent_impl(&cx);
+    let solve = crate::expand_solve::solve_items(&cx);
     quote! {
         #item
         #ws
         #inherent
+        #solve
     }
 }
 
-fn layer_desc(f: &LayerField) -> String {
+pub(crate) fn layer_desc(f: &LayerField) -> String {
     let act = f.act.to_string();
     let one = match f.kind {
         LayerKind::Residual => format!("Residual<{}, {act}>", f.inputs.value),
@@ -220,7 +231,7 @@ fn net_struct(cx: &Ctx) -> TokenStream {
     }
 }
 
-fn zeroable_impl(rt: &TokenStream, ident: &Ident, field_tys: &[TokenStream]) -> TokenStream {
+pub(crate) fn zeroable_impl(rt: &TokenStream, ident: &Ident, field_tys: &[TokenStream]) -> TokenStream {
     quote! {
         // SAFETY: every field is an array of `Zeroable` runtime types (asserted below), so
         // all-zero bytes are a valid value.
@@ -282,14 +293,19 @@ fn workspace(cx: &Ctx) -> TokenStream {
 }
 
 /// `&mut buf[OFFSET..OFFSET + PARAMS]` for a single layer, or the element `i` slice.
-fn slice(l: &Lay, buf: TokenStream, mutable: bool) -> TokenStream {
+pub(crate) fn slice(l: &Lay, buf: TokenStream, mutable: bool) -> TokenStream {
+    slice_of(l, buf, mutable, &quote!(Self))
+}
+
+/// [`slice`] with the offsets named through `owner` (the net's type) instead of `Self`.
+pub(crate) fn slice_of(l: &Lay, buf: TokenStream, mutable: bool, owner: &TokenStream) -> TokenStream {
     let off = &l.offset;
     let p = &l.params;
     let m = if mutable { quote!(mut) } else { quote!() };
     if l.f.array.is_some() {
-        quote!(&#m #buf[Self::#off + i * Self::#p..Self::#off + (i + 1) * Self::#p])
+        quote!(&#m #buf[#owner::#off + i * #owner::#p..#owner::#off + (i + 1) * #owner::#p])
     } else {
-        quote!(&#m #buf[Self::#off..Self::#off + Self::#p])
+        quote!(&#m #buf[#owner::#off..#owner::#off + #owner::#p])
     }
 }
 

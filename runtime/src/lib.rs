@@ -17,9 +17,12 @@ pub mod layer;
 pub mod loss;
 pub mod real;
 pub mod rng;
+pub mod solve;
 
 pub use activation::{Activation, Gelu, Identity, Relu, Sigmoid, Silu, Sin, Softplus, Tanh};
 pub use error::{NetError, SolveError};
+pub use ldlt::Inertia;
+pub use solve::Stage;
 pub use layer::{Dense, DenseNoBias, Layer, Residual, Tape};
 pub use loss::{Loss, Mse, SoftmaxCrossEntropy};
 pub use real::Real;

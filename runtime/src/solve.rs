@@ -1,0 +1,672 @@
+//! The exact `(H + eps I)^{-1} b` solve: per-stage derivative blocks ("curvature"), the
+//! eps-dependent Riccati factor sweep, and the two-sweep solve (math.md sections 3 and 4).
+//!
+//! Each parameterised layer is one stage. For a stage with input width `I`, output width
+//! `O`, batch `B` and input-with-bias `zt_n = [z_n; 1]` (`I1` rows), the stage matrix
+//! `Rt = eps I + U M U'` never appears: with a thin QR `Zt = Qz Rz` (`R = min(B, I1)`
+//! columns), `Rt` acts as the symmetric `(R O) x (R O)` matrix
+//! `Tm = eps I + (I kron Rz) M (I kron Rz)'` on the range of `I kron Qz` and as `eps I` on its
+//! complement. `Tm` is factored with Bunch-Kaufman `L D L'` (`H` is usually indefinite), so
+//! every stage costs `O((R O)^3 + (B O)^2 B I)` instead of `O((O I1)^3)`.
+//!
+//! Index conventions: activation vectors are sample-major (`n * O + k`), i.e. the
+//! column-major storage of an `O x B` matrix; `Tm` is unit-major (`k * R + j`).
+
+use nalgebra::SMatrix;
+
+use crate::activation::Activation;
+use crate::layer::{zero_mat, Layer};
+use crate::ldlt::{Inertia, Ldlt, SingularPivot};
+use crate::real::Real;
+
+/// Everything the solve keeps for one stage: its derivative blocks (eps-independent), its
+/// factorisation at the current eps, and solve scratch. All sizes are fixed at compile
+/// time: `I1 = I + bias`, `R = min(B, I1)`, `BO = B * O`, `RO = R * O` (checked).
+#[derive(Clone, Copy, Debug)]
+#[repr(C)]
+pub struct Stage<
+    T: Real,
+    const I: usize,
+    const O: usize,
+    const B: usize,
+    const I1: usize,
+    const R: usize,
+    const BO: usize,
+    const RO: usize,
+> {
+    /// The stage's weights `W` (`O x I`), copied so the solve needs no network.
+    pub w: SMatrix<T, O, I>,
+    /// `act'(u)` per unit and sample.
+    pub s1: SMatrix<T, O, B>,
+    /// `c = beta * act''(u)` (`beta` the adjoint of the stage output).
+    pub c: SMatrix<T, O, B>,
+    /// `d = beta * act'(u)`.
+    pub d: SMatrix<T, O, B>,
+    /// Orthonormal columns spanning the inputs-with-bias `[z_n; 1]` (`I1 x R`).
+    pub qz: SMatrix<T, I1, R>,
+    /// `Zt = Qz Rz` (`R x B`).
+    pub rz: SMatrix<T, R, B>,
+    /// `S`: Hessian of the value function at the stage output (`BO x BO`); for the last
+    /// stage, the loss Hessian.
+    pub s: SMatrix<T, BO, BO>,
+    /// The factored stage matrix `Tm` (`RO x RO`).
+    pub tm: Ldlt<T, RO>,
+    /// Solve scratch: linear term of the value function at the stage output.
+    pub lin: SMatrix<T, O, B>,
+}
+
+// SAFETY: matrices of `T: Pod` and `Ldlt` (itself `Zeroable`): all-zero bytes are valid.
+unsafe impl<
+        T: Real,
+        const I: usize,
+        const O: usize,
+        const B: usize,
+        const I1: usize,
+        const R: usize,
+        const BO: usize,
+        const RO: usize,
+    > bytemuck::Zeroable for Stage<T, I, O, B, I1, R, BO, RO>
+{
+}
+
+impl<
+        T: Real,
+        const I: usize,
+        const O: usize,
+        const B: usize,
+        const I1: usize,
+        const R: usize,
+        const BO: usize,
+        const RO: usize,
+    > Stage<T, I, O, B, I1, R, BO, RO>
+{
+    /// All zeros; usable in `const` and `static` items.
+    pub const ZERO: Self = Self {
+        w: zero_mat(),
+        s1: zero_mat(),
+        c: zero_mat(),
+        d: zero_mat(),
+        qz: zero_mat(),
+        rz: zero_mat(),
+        s: zero_mat(),
+        tm: Ldlt::ZERO,
+        lin: zero_mat(),
+    };
+
+    /// Sets `S` to the block-diagonal loss Hessian (`block(n)` for sample `n`).
+    pub fn set_output_hessian(&mut self, block: impl Fn(usize) -> SMatrix<T, O, O>) {
+        self.s = zero_mat();
+        for n in 0..B {
+            let h = block(n);
+            for a in 0..O {
+                for b in 0..O {
+                    self.s[(n * O + a, n * O + b)] = h[(a, b)];
+                }
+            }
+        }
+    }
+}
+
+/// Householder QR of `zt` (`M x B`): `zt = Qz Rz` with `Qz` (`M x R`) orthonormal columns
+/// and `Rz` (`R x B`), `R = min(M, B)`. Rank-deficient inputs are fine: `Qz` stays
+/// orthonormal and `Rz` gets zero rows.
+fn thin_qr<T: Real, const M: usize, const B: usize, const R: usize>(
+    zt: &SMatrix<T, M, B>,
+    qz: &mut SMatrix<T, M, R>,
+    rz: &mut SMatrix<T, R, B>,
+) {
+    let mut a = *zt;
+    let mut v = SMatrix::<T, M, R>::zeros();
+    let mut beta = [T::ZERO; R];
+    for j in 0..R {
+        let mut norm2 = T::ZERO;
+        for i in j..M {
+            norm2 += a[(i, j)] * a[(i, j)];
+        }
+        if norm2 == T::ZERO {
+            continue; // identity reflector
+        }
+        let norm = norm2.sqrt();
+        let alpha = if a[(j, j)] > T::ZERO { -norm } else { norm };
+        let mut vn2 = T::ZERO;
+        for i in j..M {
+            v[(i, j)] = a[(i, j)];
+        }
+        v[(j, j)] -= alpha;
+        for i in j..M {
+            vn2 += v[(i, j)] * v[(i, j)];
+        }
+        if vn2 == T::ZERO {
+            continue;
+        }
+        beta[j] = (T::ONE + T::ONE) / vn2;
+        for col in j..B {
+            let mut s = T::ZERO;
+            for i in j..M {
+                s += v[(i, j)] * a[(i, col)];
+            }
+            s *= beta[j];
+            for i in j..M {
+                a[(i, col)] -= s * v[(i, j)];
+            }
+        }
+    }
+    // Rz: the first R rows of the reduced matrix, upper trapezoidal (below-diagonal
+    // entries are zero up to rounding, and set to exactly zero).
+    for j in 0..R {
+        for col in 0..B {
+            rz[(j, col)] = if col >= j { a[(j, col)] } else { T::ZERO };
+        }
+    }
+    *qz = SMatrix::zeros();
+    for j in 0..R {
+        qz[(j, j)] = T::ONE;
+    }
+    for j in (0..R).rev() {
+        if beta[j] == T::ZERO {
+            continue;
+        }
+        for col in 0..R {
+            let mut s = T::ZERO;
+            for i in j..M {
+                s += v[(i, j)] * qz[(i, col)];
+            }
+            s *= beta[j];
+            for i in j..M {
+                qz[(i, col)] -= s * v[(i, j)];
+            }
+        }
+    }
+}
+
+impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, const RES: bool>
+    Layer<T, A, I, O, BIAS, RES>
+{
+    const fn check_stage<const B: usize, const I1: usize, const R: usize, const BO: usize, const RO: usize>() {
+        assert!(I1 == I + BIAS as usize, "I1 must be I + 1 with a bias, I without");
+        assert!(R == if B < I1 { B } else { I1 }, "R must be min(B, I1)");
+        assert!(BO == B * O, "BO must be B * O");
+        assert!(RO == R * O, "RO must be R * O");
+        assert!(!RES || I == O, "a residual layer needs I == O");
+    }
+
+    /// Curvature, forward half: evaluates the stage on `z`, records `act'`, `act''` (kept in
+    /// `c` until the backward half), the weights and the QR of the inputs; returns the
+    /// stage output.
+    pub fn curv_forward<const B: usize, const I1: usize, const R: usize, const BO: usize, const RO: usize>(
+        &self,
+        z: &SMatrix<T, I, B>,
+        st: &mut Stage<T, I, O, B, I1, R, BO, RO>,
+    ) -> SMatrix<T, O, B> {
+        const { Self::check_stage::<B, I1, R, BO, RO>() };
+        let mut out = self.w * z;
+        for n in 0..B {
+            for k in 0..O {
+                let u = out[(k, n)] + if BIAS { self.b[k] } else { T::ZERO };
+                let (f, d1, d2) = A::d2(u);
+                out[(k, n)] = f;
+                st.s1[(k, n)] = d1;
+                st.c[(k, n)] = d2;
+            }
+        }
+        if RES {
+            for (o, zi) in out.as_mut_slice().iter_mut().zip(z.as_slice()) {
+                *o += *zi;
+            }
+        }
+        st.w = self.w;
+        let mut zt = SMatrix::<T, I1, B>::zeros();
+        for n in 0..B {
+            for i in 0..I {
+                zt[(i, n)] = z[(i, n)];
+            }
+            if BIAS {
+                zt[(I, n)] = T::ONE;
+            }
+        }
+        thin_qr(&zt, &mut st.qz, &mut st.rz);
+        out
+    }
+
+    /// Curvature, backward half: given the adjoint `beta` of the stage output, sets
+    /// `c = beta act''`, `d = beta act'` and returns the adjoint of the stage input.
+    pub fn curv_backward<const B: usize, const I1: usize, const R: usize, const BO: usize, const RO: usize>(
+        st: &mut Stage<T, I, O, B, I1, R, BO, RO>,
+        beta: &SMatrix<T, O, B>,
+    ) -> SMatrix<T, I, B> {
+        for n in 0..B {
+            for k in 0..O {
+                let bk = beta[(k, n)];
+                st.c[(k, n)] *= bk;
+                st.d[(k, n)] = bk * st.s1[(k, n)];
+            }
+        }
+        let mut beta_in = st.w.tr_mul(&st.d);
+        if RES {
+            for (o, b) in beta_in.as_mut_slice().iter_mut().zip(beta.as_slice()) {
+                *o += *b;
+            }
+        }
+        beta_in
+    }
+
+    /// Factor sweep for one stage at `eps`: builds and factors `Tm`, and writes the value
+    /// Hessian at the stage input to `prev` (the previous stage's `S`). Returns the inertia
+    /// of the stage matrix `Rt` (`Tm` plus `eps` on the complement).
+    pub fn factor_stage<
+        const B: usize,
+        const I1: usize,
+        const R: usize,
+        const BO: usize,
+        const BI: usize,
+        const RO: usize,
+    >(
+        st: &mut Stage<T, I, O, B, I1, R, BO, RO>,
+        eps: T,
+        prev: &mut SMatrix<T, BI, BI>,
+    ) -> Result<Inertia, SingularPivot> {
+        const { assert!(BI == B * I, "BI must be B * I") };
+        Self::factor_impl::<B, I1, R, BO, BI, RO>(st, eps, Some(prev))
+    }
+
+    /// [`Self::factor_stage`] for the first stage, whose input is data (no `S` to pass on).
+    pub fn factor_first<const B: usize, const I1: usize, const R: usize, const BO: usize, const RO: usize>(
+        st: &mut Stage<T, I, O, B, I1, R, BO, RO>,
+        eps: T,
+    ) -> Result<Inertia, SingularPivot> {
+        Self::factor_impl::<B, I1, R, BO, 0, RO>(st, eps, None)
+    }
+
+    fn factor_impl<
+        const B: usize,
+        const I1: usize,
+        const R: usize,
+        const BO: usize,
+        const BI: usize,
+        const RO: usize,
+    >(
+        st: &mut Stage<T, I, O, B, I1, R, BO, RO>,
+        eps: T,
+        prev: Option<&mut SMatrix<T, BI, BI>>,
+    ) -> Result<Inertia, SingularPivot> {
+        const { Self::check_stage::<B, I1, R, BO, RO>() };
+        let s1 = st.s1.as_slice();
+        let cf = st.c.as_slice();
+        // M = C + D S D (BO x BO, sample-major).
+        let mut m = st.s;
+        for b in 0..BO {
+            for a in 0..BO {
+                m[(a, b)] *= s1[a] * s1[b];
+            }
+            m[(b, b)] += cf[b];
+        }
+        // P1[a, (k', j')] = sum_m M[a, (m, k')] Rz[j', m]
+        let mut p1 = SMatrix::<T, BO, RO>::zeros();
+        for kp in 0..O {
+            for jp in 0..R {
+                let col = kp * R + jp;
+                for mm in 0..B {
+                    let r = st.rz[(jp, mm)];
+                    if r == T::ZERO {
+                        continue;
+                    }
+                    for a in 0..BO {
+                        p1[(a, col)] += m[(a, mm * O + kp)] * r;
+                    }
+                }
+            }
+        }
+        // Tm[(k, j), col] = sum_n Rz[j, n] P1[(n, k), col] + eps delta
+        let mut tm = SMatrix::<T, RO, RO>::zeros();
+        for col in 0..RO {
+            for k in 0..O {
+                for j in 0..R {
+                    let mut acc = T::ZERO;
+                    for n in 0..B {
+                        acc += st.rz[(j, n)] * p1[(n * O + k, col)];
+                    }
+                    tm[(k * R + j, col)] = acc;
+                }
+            }
+            tm[(col, col)] += eps;
+        }
+        let mut inertia = st.tm.factor(&tm)?;
+        let complement = O * I1 - RO;
+        if complement > 0 {
+            let mut scale = eps.abs();
+            for v in tm.iter() {
+                scale = scale.max(v.abs());
+            }
+            if eps.abs() <= T::c((O * I1) as f64) * T::EPSILON * scale {
+                return Err(SingularPivot);
+            }
+            inertia += Inertia::of_scalar(eps, complement);
+        }
+        let Some(sp) = prev else { return Ok(inertia) };
+
+        // SA = S * blockdiag(A_m), A_m = diag(act'(u_m)) W (+ I): BO x BI
+        let mut sa = SMatrix::<T, BO, BI>::zeros();
+        for mm in 0..B {
+            for i in 0..I {
+                let col = mm * I + i;
+                for kp in 0..O {
+                    let mut amki = st.s1[(kp, mm)] * st.w[(kp, i)];
+                    if RES && kp == i {
+                        amki += T::ONE;
+                    }
+                    if amki == T::ZERO {
+                        continue;
+                    }
+                    for a in 0..BO {
+                        sa[(a, col)] += st.s[(a, mm * O + kp)] * amki;
+                    }
+                }
+            }
+        }
+        // S_prev = A' S A + Hzz
+        for col in 0..BI {
+            for n in 0..B {
+                for i in 0..I {
+                    let mut acc = T::ZERO;
+                    for k in 0..O {
+                        let mut anki = st.s1[(k, n)] * st.w[(k, i)];
+                        if RES && k == i {
+                            anki += T::ONE;
+                        }
+                        acc += anki * sa[(n * O + k, col)];
+                    }
+                    sp[(n * I + i, col)] = acc;
+                }
+            }
+        }
+        for n in 0..B {
+            for i in 0..I {
+                for ip in 0..I {
+                    let mut acc = T::ZERO;
+                    for k in 0..O {
+                        acc += st.c[(k, n)] * st.w[(k, i)] * st.w[(k, ip)];
+                    }
+                    sp[(n * I + i, n * I + ip)] += acc;
+                }
+            }
+        }
+        // - (1/eps) (d d') kron Pi, Pi = I - Qz_z Qz_z' (the parameter directions orthogonal
+        // to every input, where Rt = eps I).
+        if complement > 0 {
+            let inv_eps = T::ONE / eps;
+            for n in 0..B {
+                for mm in 0..B {
+                    let mut dd = T::ZERO;
+                    for k in 0..O {
+                        dd += st.d[(k, n)] * st.d[(k, mm)];
+                    }
+                    if dd == T::ZERO {
+                        continue;
+                    }
+                    for i in 0..I {
+                        for ip in 0..I {
+                            let mut pi = if i == ip { T::ONE } else { T::ZERO };
+                            for j in 0..R {
+                                pi -= st.qz[(i, j)] * st.qz[(ip, j)];
+                            }
+                            sp[(n * I + i, mm * I + ip)] -= dd * pi * inv_eps;
+                        }
+                    }
+                }
+            }
+        }
+        // J[(k, j), (m, i)] = sum_n Rz[j, n] F[(n, k), (m, i)] + d[k, m] Qz[i, j],
+        // F = C Omega_z + D S A.
+        let mut jm = SMatrix::<T, RO, BI>::zeros();
+        for mm in 0..B {
+            for i in 0..I {
+                let col = mm * I + i;
+                for k in 0..O {
+                    for j in 0..R {
+                        let mut acc = T::ZERO;
+                        for n in 0..B {
+                            acc += st.rz[(j, n)] * st.s1[(k, n)] * sa[(n * O + k, col)];
+                        }
+                        acc += st.rz[(j, mm)] * st.c[(k, mm)] * st.w[(k, i)];
+                        acc += st.d[(k, mm)] * st.qz[(i, j)];
+                        jm[(k * R + j, col)] = acc;
+                    }
+                }
+            }
+        }
+        // S_prev -= J' Tm^{-1} J
+        let mut x = jm;
+        for col in 0..BI {
+            st.tm.solve_in_place(x.column_mut(col).as_mut_slice());
+        }
+        for col in 0..BI {
+            for row in 0..BI {
+                let mut acc = T::ZERO;
+                for q in 0..RO {
+                    acc += jm[(q, row)] * x[(q, col)];
+                }
+                sp[(row, col)] -= acc;
+            }
+        }
+        for col in 0..BI {
+            for row in col + 1..BI {
+                let v = (sp[(row, col)] + sp[(col, row)]) * T::c(0.5);
+                sp[(row, col)] = v;
+                sp[(col, row)] = v;
+            }
+        }
+        Ok(inertia)
+    }
+
+    /// `G`: the stage's block of a flat vector as an `O x I1` matrix (row `k` = `[W_k, b_k]`).
+    #[inline(always)]
+    fn unit_rows<const I1: usize>(g: &[T]) -> SMatrix<T, O, I1> {
+        debug_assert_eq!(g.len(), Self::N_PARAMS);
+        let mut m = SMatrix::<T, O, I1>::zeros();
+        for k in 0..O {
+            for i in 0..I {
+                m[(k, i)] = g[k * I + i];
+            }
+            if BIAS {
+                m[(k, I)] = g[O * I + k];
+            }
+        }
+        m
+    }
+
+    /// Solve, backward sweep for one stage: stores the linear term `s_out` of the value at
+    /// the stage output and returns the one at its input.
+    pub fn solve_backward<const B: usize, const I1: usize, const R: usize, const BO: usize, const RO: usize>(
+        st: &mut Stage<T, I, O, B, I1, R, BO, RO>,
+        g: &[T],
+        s_out: &SMatrix<T, O, B>,
+        eps: T,
+    ) -> SMatrix<T, I, B> {
+        st.lin = *s_out;
+        let gm = Self::unit_rows::<I1>(g);
+        let gq = gm * st.qz; // O x R
+        let ds = st.s1.component_mul(s_out);
+        let mut xi = SMatrix::<T, R, O>::zeros(); // column k = unit k's R coordinates
+        for k in 0..O {
+            for j in 0..R {
+                let mut acc = gq[(k, j)];
+                for n in 0..B {
+                    acc -= ds[(k, n)] * st.rz[(j, n)];
+                }
+                xi[(j, k)] = acc;
+            }
+        }
+        st.tm.solve_in_place(xi.as_mut_slice());
+        // e0 = Xi' Rz (O x B)
+        let e0 = xi.tr_mul(&st.rz);
+        // q = S vec(act' e0) + s_out
+        let de0 = st.s1.component_mul(&e0);
+        let mut q = *s_out;
+        {
+            let qs = q.as_mut_slice();
+            let dv = de0.as_slice();
+            for b in 0..BO {
+                let v = dv[b];
+                if v == T::ZERO {
+                    continue;
+                }
+                for a in 0..BO {
+                    qs[a] += st.s[(a, b)] * v;
+                }
+            }
+        }
+        let t = st.s1.component_mul(&q) + st.c.component_mul(&e0);
+        let mut s_in = st.w.tr_mul(&t);
+        // + K_W' d, with K = Xi Qz' + (G - G Qz Qz') / eps (W columns only)
+        let complement = O * I1 > RO;
+        let inv_eps = if complement { T::ONE / eps } else { T::ZERO };
+        for k in 0..O {
+            for i in 0..I {
+                let mut kki = T::ZERO;
+                for j in 0..R {
+                    kki += xi[(j, k)] * st.qz[(i, j)];
+                }
+                if complement {
+                    let mut proj = T::ZERO;
+                    for j in 0..R {
+                        proj += gq[(k, j)] * st.qz[(i, j)];
+                    }
+                    kki += (gm[(k, i)] - proj) * inv_eps;
+                }
+                for n in 0..B {
+                    s_in[(i, n)] += kki * st.d[(k, n)];
+                }
+            }
+        }
+        if RES {
+            for (o, v) in s_in.as_mut_slice().iter_mut().zip(q.as_slice()) {
+                *o += *v;
+            }
+        }
+        s_in
+    }
+
+    /// Solve, forward sweep for one stage: from the input perturbation `y_in` (`None` for
+    /// the first stage) writes this stage's block of the solution to `x` and returns the
+    /// output perturbation.
+    pub fn solve_forward<const B: usize, const I1: usize, const R: usize, const BO: usize, const RO: usize>(
+        st: &Stage<T, I, O, B, I1, R, BO, RO>,
+        g: &[T],
+        y_in: Option<&SMatrix<T, I, B>>,
+        eps: T,
+        x: &mut [T],
+    ) -> SMatrix<T, O, B> {
+        debug_assert_eq!(x.len(), Self::N_PARAMS);
+        let mut gh = Self::unit_rows::<I1>(g);
+        let mut e = SMatrix::<T, O, B>::zeros();
+        let mut wv = st.s1.component_mul(&st.lin);
+        if let Some(y) = y_in {
+            let ey = st.w * y;
+            let mut ay = st.s1.component_mul(&ey);
+            if RES {
+                for (o, v) in ay.as_mut_slice().iter_mut().zip(y.as_slice()) {
+                    *o += *v;
+                }
+            }
+            // G - h(y): h(y)_k = sum_n d[k, n] [y_n; 0]
+            for k in 0..O {
+                for i in 0..I {
+                    let mut acc = T::ZERO;
+                    for n in 0..B {
+                        acc += st.d[(k, n)] * y[(i, n)];
+                    }
+                    gh[(k, i)] -= acc;
+                }
+            }
+            // wv = c e_y + act' (S A y + lin)
+            let av = ay.as_slice();
+            let ws = wv.as_mut_slice();
+            let s1 = st.s1.as_slice();
+            for b in 0..BO {
+                let v = av[b];
+                if v == T::ZERO {
+                    continue;
+                }
+                for a in 0..BO {
+                    ws[a] += s1[a] * st.s[(a, b)] * v;
+                }
+            }
+            wv += st.c.component_mul(&ey);
+            e = ey;
+        }
+        let ghq = gh * st.qz; // O x R
+        let mut xi = SMatrix::<T, R, O>::zeros();
+        for k in 0..O {
+            for j in 0..R {
+                let mut acc = ghq[(k, j)];
+                for n in 0..B {
+                    acc -= wv[(k, n)] * st.rz[(j, n)];
+                }
+                xi[(j, k)] = acc;
+            }
+        }
+        st.tm.solve_in_place(xi.as_mut_slice());
+        // x = Xi Qz' + (Gh - Gh Qz Qz') / eps
+        let complement = O * I1 > RO;
+        let inv_eps = if complement { T::ONE / eps } else { T::ZERO };
+        for k in 0..O {
+            for i in 0..I1 {
+                let mut acc = T::ZERO;
+                let mut proj = T::ZERO;
+                for j in 0..R {
+                    acc += xi[(j, k)] * st.qz[(i, j)];
+                    proj += ghq[(k, j)] * st.qz[(i, j)];
+                }
+                if complement {
+                    acc += (gh[(k, i)] - proj) * inv_eps;
+                }
+                if i < I {
+                    x[k * I + i] = acc;
+                } else {
+                    x[O * I + k] = acc;
+                }
+            }
+        }
+        e += xi.tr_mul(&st.rz);
+        let mut y_out = st.s1.component_mul(&e);
+        if let (true, Some(y)) = (RES, y_in) {
+            for (o, v) in y_out.as_mut_slice().iter_mut().zip(y.as_slice()) {
+                *o += *v;
+            }
+        }
+        y_out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::SplitMix64;
+
+    fn qr_check<const M: usize, const B: usize, const R: usize>(seed: u64, rank_one: bool) {
+        let mut rng = SplitMix64::new(seed);
+        let mut zt = SMatrix::<f64, M, B>::from_fn(|_, _| rng.symmetric());
+        if rank_one {
+            let c0 = zt.column(0).into_owned();
+            for n in 0..B {
+                zt.set_column(n, &(c0 * (n as f64 + 1.0)));
+            }
+        }
+        let mut q = SMatrix::<f64, M, R>::zeros();
+        let mut r = SMatrix::<f64, R, B>::zeros();
+        thin_qr(&zt, &mut q, &mut r);
+        assert!((q * r - zt).norm() < 1e-14 * (1.0 + zt.norm()));
+        assert!((q.transpose() * q - SMatrix::<f64, R, R>::identity()).norm() < 1e-14);
+    }
+
+    #[test]
+    fn thin_qr_reconstructs_with_orthonormal_columns() {
+        for seed in 0..50 {
+            qr_check::<5, 3, 3>(seed, false);
+            qr_check::<3, 5, 3>(seed, false);
+            qr_check::<4, 1, 1>(seed, false);
+            qr_check::<6, 4, 4>(seed, true);
+            qr_check::<4, 4, 4>(seed, false);
+        }
+    }
+}
