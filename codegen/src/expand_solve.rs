@@ -18,19 +18,39 @@ fn last_stage(l: &Lay, base: &TokenStream) -> TokenStream {
     }
 }
 
+/// `Some(&<prev>.ty)` / `None`: the input tangent of element `i` (or the single stage) of
+/// layer field `idx`, read from stages under `base`.
+fn y_in(cx: &Ctx, idx: usize, base: &TokenStream, field: &str) -> (TokenStream, TokenStream) {
+    let f = format_ident!("{}", field);
+    let prev = match idx {
+        0 => quote!(::core::option::Option::None),
+        _ => {
+            let p = last_stage(&cx.lays[idx - 1], base);
+            quote!(::core::option::Option::Some(&#p.#f))
+        }
+    };
+    let name = cx.lays[idx].name;
+    let elem = quote! {
+        if i == 0 { #prev } else { ::core::option::Option::Some(&#base.#name[i - 1].#f) }
+    };
+    (prev, elem)
+}
+
 pub(crate) fn solve_items(cx: &Ctx) -> TokenStream {
     let rt = &cx.rt;
     let t = &cx.t;
     let net = &cx.net.ident;
     let vis = &cx.net.vis;
     let curv = format_ident!("{}Curvature", net);
+    let stages = format_ident!("{}Stages", net);
     let factored = format_ident!("{}Factored", net);
     let n = lit(cx.n);
     let in_ty = &cx.in_ty;
     let target_ty = &cx.target_ty;
     let loss = &cx.loss_ty;
+    let own = quote!(#net);
 
-    // The storage struct.
+    // The per-stage storage struct.
     let mut fields = Vec::new();
     let mut zero = Vec::new();
     let mut tys = Vec::new();
@@ -42,8 +62,8 @@ pub(crate) fn solve_items(cx: &Ctx) -> TokenStream {
         let i1 = f.inputs.value + usize::from(f.kind.bias());
         let r = cx.b.min(i1);
         let doc = format!(
-            " Solve data of layer `{name}` ({}): inputs {}, outputs {}, batch {}, inputs with \
-             bias {i1}, input rank bound {r}.",
+            " Layer `{name}` ({}): inputs {}, outputs {}, batch {}, inputs with bias {i1}, \
+             input rank bound {r}.",
             layer_desc(f),
             f.inputs.value,
             f.outputs.value,
@@ -61,6 +81,11 @@ pub(crate) fn solve_items(cx: &Ctx) -> TokenStream {
             }
         }
     }
+    let stages_doc = format!(
+        " Per-stage solve data of [`{net}`]: derivative blocks, factorisation and scratch, \
+         one `Stage` per layer. Part of [`{curv}`]."
+    );
+    let stages_zeroable = zeroable_impl(rt, &stages, &tys);
     let curv_doc = format!(
         " The curvature of [`{net}`]'s loss at one batch (every per-stage derivative block; \
          nothing here depends on eps), and storage for its factorisation at one eps.\n\n \
@@ -70,7 +95,8 @@ pub(crate) fn solve_items(cx: &Ctx) -> TokenStream {
          (as often as needed, reusing the derivative blocks) and the returned \
          [`{factored}`] solves `(H + eps I) x = b` for any number of right-hand sides."
     );
-    let zeroable = zeroable_impl(rt, &curv, &tys);
+    let curv_zeroable =
+        zeroable_impl(rt, &curv, &[quote!(#stages), quote!([#t; #n]), quote!(#rt::Inertia)]);
 
     // Curvature pass.
     let mut cfwd = Vec::new();
@@ -79,17 +105,18 @@ pub(crate) fn solve_items(cx: &Ctx) -> TokenStream {
         match l.f.array {
             Some(_) => cfwd.push(quote! {
                 let mut z = z;
-                for (layer, stage) in self.#name.iter().zip(curv.#name.iter_mut()) {
+                for (layer, stage) in self.#name.iter().zip(st.#name.iter_mut()) {
                     z = layer.curv_forward(&z, stage);
                 }
             }),
             None => cfwd.push(quote! {
-                let z = self.#name.curv_forward(&z, &mut curv.#name);
+                let z = self.#name.curv_forward(&z, &mut st.#name);
             }),
         }
     }
     let last = cx.lays.last().expect("a layer");
-    let last_curv = last_stage(last, &quote!(curv));
+    let last_st = last_stage(last, &quote!(st));
+    let last_self = last_stage(last, &quote!(self));
     let mut cbwd = Vec::new();
     for l in cx.lays.iter().rev() {
         let name = l.name;
@@ -100,12 +127,12 @@ pub(crate) fn solve_items(cx: &Ctx) -> TokenStream {
                 cbwd.push(quote! {
                     let mut beta = beta;
                     for i in (0..#len).rev() {
-                        beta = <#ty>::curv_backward(&mut curv.#name[i], &beta);
+                        beta = <#ty>::curv_backward(&mut st.#name[i], &beta);
                     }
                 });
             }
             None => cbwd.push(quote! {
-                let beta = <#ty>::curv_backward(&mut curv.#name, &beta);
+                let beta = <#ty>::curv_backward(&mut st.#name, &beta);
             }),
         }
     }
@@ -150,67 +177,138 @@ pub(crate) fn solve_items(cx: &Ctx) -> TokenStream {
     let out_w = lit(last.f.outputs.value);
     let bl = lit(cx.b);
     let mut sbwd = Vec::new();
-    for l in cx.lays.iter().rev() {
+    let mut sfwd = Vec::new();
+    let mut afwd = Vec::new();
+    let mut abwd = Vec::new();
+    for (idx, l) in cx.lays.iter().enumerate() {
         let name = l.name;
         let ty = &l.ty;
-        let g = slice_of(l, quote!(b), false, &quote!(#net));
+        let g = slice_of(l, quote!(b), false, &own);
+        let o = slice_of(l, quote!(x), true, &own);
+        let v = slice_of(l, quote!(v), false, &own);
+        let ao = slice_of(l, quote!(out), true, &own);
+        let (prev_ty, elem_ty) = y_in(cx, idx, &quote!(self), "ty");
         match l.f.array {
             Some(len) => {
                 let len = lit(len.value);
                 sbwd.push(quote! {
                     let mut s = s;
                     for i in (0..#len).rev() {
-                        s = <#ty>::solve_backward(&mut c.#name[i], #g, &s, eps);
+                        s = <#ty>::solve_backward(&mut self.#name[i], #g, &s, eps);
                     }
                 });
-            }
-            None => sbwd.push(quote! {
-                let s = <#ty>::solve_backward(&mut c.#name, #g, &s, eps);
-            }),
-        }
-    }
-    let mut sfwd = Vec::new();
-    for l in &cx.lays {
-        let name = l.name;
-        let ty = &l.ty;
-        let g = slice_of(l, quote!(b), false, &quote!(#net));
-        let o = slice_of(l, quote!(x), true, &quote!(#net));
-        match l.f.array {
-            Some(len) => {
-                let len = lit(len.value);
                 sfwd.push(quote! {
                     let mut y = y;
                     for i in 0..#len {
-                        y = ::core::option::Option::Some(<#ty>::solve_forward(&c.#name[i], #g, y.as_ref(), eps, #o));
+                        y = ::core::option::Option::Some(<#ty>::solve_forward(&self.#name[i], #g, y.as_ref(), eps, #o));
+                    }
+                });
+                let prev_split = match idx {
+                    0 => quote!(::core::option::Option::None),
+                    _ => {
+                        let p = last_stage(&cx.lays[idx - 1], &quote!(self));
+                        quote!(::core::option::Option::Some(&#p.ty))
+                    }
+                };
+                afwd.push(quote! {
+                    for i in 0..#len {
+                        let (before, rest) = self.#name.split_at_mut(i);
+                        let y_in = match before.last() {
+                            ::core::option::Option::Some(p) => ::core::option::Option::Some(&p.ty),
+                            ::core::option::Option::None => #prev_split,
+                        };
+                        <#ty>::apply_forward(&mut rest[0], #v, y_in);
+                    }
+                });
+                abwd.push(quote! {
+                    let mut r = r;
+                    for i in (0..#len).rev() {
+                        let y_in = #elem_ty;
+                        r = <#ty>::apply_backward(&self.#name[i], #v, y_in, &r, eps, #ao);
                     }
                 });
             }
-            None => sfwd.push(quote! {
-                let y = ::core::option::Option::Some(<#ty>::solve_forward(&c.#name, #g, y.as_ref(), eps, #o));
-            }),
+            None => {
+                sbwd.push(quote! {
+                    let s = <#ty>::solve_backward(&mut self.#name, #g, &s, eps);
+                });
+                sfwd.push(quote! {
+                    let y = ::core::option::Option::Some(<#ty>::solve_forward(&self.#name, #g, y.as_ref(), eps, #o));
+                });
+                afwd.push(quote! {
+                    <#ty>::apply_forward(&mut self.#name, #v, #prev_ty);
+                });
+                abwd.push(quote! {
+                    let r = <#ty>::apply_backward(&self.#name, #v, #prev_ty, &r, eps, #ao);
+                });
+            }
         }
     }
+    sbwd.reverse();
+    abwd.reverse();
 
-    let solve_doc = format!(
-        " Solves `(H + eps I) x = b` for one right-hand side `b` with the factorisation held \
-         here: two sweeps over the stages, linear in depth. Call it as often as needed."
-    );
     quote! {
+        #[doc = #stages_doc]
+        #[derive(Clone, Debug)]
+        #vis struct #stages {
+            #(#fields,)*
+        }
+        #stages_zeroable
+
+        impl #stages {
+            /// All zeros; usable in `const` and `static` items.
+            pub const ZERO: Self = Self { #(#zero,)* };
+
+            /// The eps-dependent Riccati sweep, last stage first; returns the inertia of
+            /// `H + eps I`.
+            pub fn factor(&mut self, eps: #t) -> ::core::result::Result<#rt::Inertia, #rt::SolveError> {
+                let mut inertia = #rt::Inertia::ZERO;
+                #(#fac)*
+                Ok(inertia)
+            }
+
+            /// `x = (H + eps I)^{-1} b` with the factorisation at `eps` (no checks): a backward
+            /// sweep for the linear terms, then a forward sweep for `x`.
+            pub fn solve(&mut self, eps: #t, b: &[#t; #n], x: &mut [#t; #n]) {
+                let s = #rt::layer::zero_mat::<#t, #out_w, #bl>();
+                #(#sbwd)*
+                let _ = s;
+                let y = ::core::option::Option::None;
+                #(#sfwd)*
+                let _ = y;
+            }
+
+            /// `out = (H + eps I) v` from the stored derivative blocks (no network needed).
+            pub fn apply(&mut self, eps: #t, v: &[#t; #n], out: &mut [#t; #n]) {
+                #(#afwd)*
+                let r = #last_self.output_hessian_apply();
+                #(#abwd)*
+                let _ = r;
+            }
+        }
+
         #[doc = #curv_doc]
         #[derive(Clone, Debug)]
         #vis struct #curv {
-            #(#fields,)*
+            /// The per-stage data.
+            pub stages: #stages,
+            /// Refinement scratch: residual.
+            residual: [#t; #n],
+            /// Refinement scratch: correction.
+            correction: [#t; #n],
             /// eps of the current factorisation.
             eps: #t,
             /// Inertia of `H + eps I` at the current factorisation.
             inertia: #rt::Inertia,
         }
-        #zeroable
+        #curv_zeroable
 
         impl #curv {
             /// All zeros; usable in `const` and `static` items.
             pub const ZERO: Self = Self {
-                #(#zero,)*
+                stages: #stages::ZERO,
+                residual: [0.0; #n],
+                correction: [0.0; #n],
                 eps: 0.0,
                 inertia: #rt::Inertia::ZERO,
             };
@@ -223,10 +321,8 @@ pub(crate) fn solve_items(cx: &Ctx) -> TokenStream {
                 if !#rt::Real::finite(eps) {
                     return Err(#rt::SolveError::NonFiniteEps);
                 }
-                let mut inertia = #rt::Inertia::ZERO;
-                #(#fac)*
+                self.inertia = self.stages.factor(eps)?;
                 self.eps = eps;
-                self.inertia = inertia;
                 Ok(#factored { curv: self })
             }
         }
@@ -238,18 +334,71 @@ pub(crate) fn solve_items(cx: &Ctx) -> TokenStream {
         }
 
         impl #factored<'_> {
-            #[doc = #solve_doc]
+            /// Solves `(H + eps I) x = b` for one right-hand side: two sweeps over the stages,
+            /// linear in depth. Call it as often as needed. For the last digits at small eps
+            /// use [`Self::solve_refined`].
             pub fn solve(&mut self, b: &[#t; #n], x: &mut [#t; #n]) -> ::core::result::Result<(), #rt::SolveError> {
                 #rt::layer::check_vector(b)?;
                 let c = &mut *self.curv;
-                let eps = c.eps;
-                let s = #rt::layer::zero_mat::<#t, #out_w, #bl>();
-                #(#sbwd)*
-                let _ = s;
-                let y = ::core::option::Option::None;
-                #(#sfwd)*
-                let _ = y;
+                c.stages.solve(c.eps, b, x);
                 if !#rt::real::all_finite(x) {
+                    return Err(#rt::SolveError::NonFiniteResult);
+                }
+                Ok(())
+            }
+
+            /// [`Self::solve`] followed by iterative refinement with the exact product
+            /// `(H + eps I) x` from the stored blocks: at most `max_steps` corrections, stopping
+            /// when the residual stops halving. Returns the final relative residual
+            /// `|(H + eps I) x - b| / |b|`.
+            pub fn solve_refined(&mut self, b: &[#t; #n], x: &mut [#t; #n], max_steps: usize) -> ::core::result::Result<#t, #rt::SolveError> {
+                self.solve(b, x)?;
+                let c = &mut *self.curv;
+                let eps = c.eps;
+                let norm = |v: &[#t]| v.iter().map(|e| *e * *e).sum::<#t>().sqrt();
+                let b_norm = norm(b);
+                if b_norm == 0.0 {
+                    return Ok(0.0);
+                }
+                let mut res = #t::INFINITY;
+                for step in 0..=max_steps {
+                    c.stages.apply(eps, x, &mut c.residual);
+                    for (r, bi) in c.residual.iter_mut().zip(b.iter()) {
+                        *r = *bi - *r;
+                    }
+                    let new_res = norm(&c.residual) / b_norm;
+                    if step > 0 && new_res > 0.5 * res {
+                        // No longer improving: undo the last correction if it hurt.
+                        if new_res > res {
+                            for (xi, d) in x.iter_mut().zip(c.correction.iter()) {
+                                *xi -= *d;
+                            }
+                            return Ok(res);
+                        }
+                        return Ok(new_res);
+                    }
+                    res = new_res;
+                    if step == max_steps || !#rt::Real::finite(res) {
+                        break;
+                    }
+                    c.stages.solve(eps, &c.residual, &mut c.correction);
+                    for (xi, d) in x.iter_mut().zip(c.correction.iter()) {
+                        *xi += *d;
+                    }
+                }
+                if !#rt::real::all_finite(x) || !#rt::Real::finite(res) {
+                    return Err(#rt::SolveError::NonFiniteResult);
+                }
+                Ok(res)
+            }
+
+            /// `out = (H + eps I) v` from the stored derivative blocks: an exact
+            /// Hessian-vector product without the network (for residual checks).
+            pub fn apply(&mut self, v: &[#t; #n], out: &mut [#t; #n]) -> ::core::result::Result<(), #rt::SolveError> {
+                #rt::layer::check_vector(v)?;
+                let c = &mut *self.curv;
+                c.stages.apply(c.eps, v, out);
+                if !#rt::real::all_finite(out) {
                     return Err(#rt::SolveError::NonFiniteResult);
                 }
                 Ok(())
@@ -274,13 +423,14 @@ pub(crate) fn solve_items(cx: &Ctx) -> TokenStream {
                 #rt::layer::check_input(x)?;
                 #loss::check(t)?;
                 self.check_params()?;
+                let st = &mut curv.stages;
                 let z = #rt::layer::batch_matrix(x);
                 #(#cfwd)*
                 let (value, beta) = #loss::gradient(&z, t);
                 if !#rt::Real::finite(value) {
                     return Err(#rt::NetError::NonFiniteResult);
                 }
-                #last_curv.set_output_hessian(|n| #loss::hess_block(&z, n));
+                #last_st.set_output_hessian(|n| #loss::hess_block(&z, n));
                 #(#cbwd)*
                 let _ = beta;
                 Ok(())
@@ -295,7 +445,8 @@ pub(crate) fn solve_items(cx: &Ctx) -> TokenStream {
             }
 
             /// One call: `x = (H + eps I)^{-1} b` at the batch `(x_in, t)`, with the curvature
-            /// storage on the stack. Returns the inertia of `H + eps I`.
+            /// storage on the stack, refined (at most 2 steps) to the last digits. Returns the
+            /// inertia of `H + eps I`.
             pub fn hessian_solve(&self, x_in: &#in_ty, t: &#target_ty, eps: #t, b: &[#t; #n], x: &mut [#t; #n]) -> ::core::result::Result<#rt::Inertia, #rt::SolveError> {
                 let mut curv = #curv::ZERO;
                 self.hessian_solve_in(&mut curv, x_in, t, eps, b, x)
@@ -305,7 +456,7 @@ pub(crate) fn solve_items(cx: &Ctx) -> TokenStream {
             pub fn hessian_solve_in(&self, curv: &mut #curv, x_in: &#in_ty, t: &#target_ty, eps: #t, b: &[#t; #n], x: &mut [#t; #n]) -> ::core::result::Result<#rt::Inertia, #rt::SolveError> {
                 self.curvature_into(curv, x_in, t)?;
                 let mut f = curv.factor(eps)?;
-                f.solve(b, x)?;
+                f.solve_refined(b, x, 2)?;
                 Ok(f.inertia())
             }
         }

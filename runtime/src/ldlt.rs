@@ -23,6 +23,9 @@ pub struct Inertia {
     pub positive: usize,
 }
 
+// SAFETY: three `usize`s; all-zero bytes are a valid value.
+unsafe impl bytemuck::Zeroable for Inertia {}
+
 impl Inertia {
     /// No eigenvalues at all.
     pub const ZERO: Self = Self { negative: 0, zero: 0, positive: 0 };

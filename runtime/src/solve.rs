@@ -53,6 +53,10 @@ pub struct Stage<
     pub tm: Ldlt<T, RO>,
     /// Solve scratch: linear term of the value function at the stage output.
     pub lin: SMatrix<T, O, B>,
+    /// Scratch of [`Layer::apply_forward`]: tangent of the pre-activation.
+    pub tdu: SMatrix<T, O, B>,
+    /// Scratch of [`Layer::apply_forward`]: tangent of the stage output.
+    pub ty: SMatrix<T, O, B>,
 }
 
 // SAFETY: matrices of `T: Pod` and `Ldlt` (itself `Zeroable`): all-zero bytes are valid.
@@ -91,7 +95,30 @@ impl<
         s: zero_mat(),
         tm: Ldlt::ZERO,
         lin: zero_mat(),
+        tdu: zero_mat(),
+        ty: zero_mat(),
     };
+
+    /// `S vec(v)` for an `O x B` matrix `v` (sample-major vectors).
+    fn s_apply(&self, v: &SMatrix<T, O, B>) -> SMatrix<T, O, B> {
+        let mut out = SMatrix::<T, O, B>::zeros();
+        let (os, vs) = (out.as_mut_slice(), v.as_slice());
+        for b in 0..BO {
+            let vb = vs[b];
+            if vb == T::ZERO {
+                continue;
+            }
+            for a in 0..BO {
+                os[a] += self.s[(a, b)] * vb;
+            }
+        }
+        out
+    }
+
+    /// `Hl y` for the last stage, whose `S` is the loss Hessian.
+    pub fn output_hessian_apply(&self) -> SMatrix<T, O, B> {
+        self.s_apply(&self.ty)
+    }
 
     /// Sets `S` to the block-diagonal loss Hessian (`block(n)` for sample `n`).
     pub fn set_output_hessian(&mut self, block: impl Fn(usize) -> SMatrix<T, O, O>) {
@@ -456,6 +483,81 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
             }
         }
         Ok(inertia)
+    }
+
+    /// `(H + eps I) v` from the stored blocks, forward half: the tangent of this stage's
+    /// output along `v` (its block `v`, input tangent `y_in`), kept in `st.ty`.
+    pub fn apply_forward<const B: usize, const I1: usize, const R: usize, const BO: usize, const RO: usize>(
+        st: &mut Stage<T, I, O, B, I1, R, BO, RO>,
+        v: &[T],
+        y_in: Option<&SMatrix<T, I, B>>,
+    ) {
+        let gv = Self::unit_rows::<I1>(v);
+        // du_n,k = W_k y_n + [V_k, vb_k] zt_n, with zt_n = Qz Rz[:, n]
+        let mut du = (gv * st.qz) * st.rz;
+        if let Some(y) = y_in {
+            du += st.w * y;
+        }
+        let mut y_out = st.s1.component_mul(&du);
+        if let (true, Some(y)) = (RES, y_in) {
+            for (o, v) in y_out.as_mut_slice().iter_mut().zip(y.as_slice()) {
+                *o += *v;
+            }
+        }
+        st.tdu = du;
+        st.ty = y_out;
+    }
+
+    /// `(H + eps I) v` from the stored blocks, backward half: given the tangent `r` of the
+    /// output adjoint, writes this stage's block of `(H + eps I) v` to `out` and returns the
+    /// tangent of the input adjoint.
+    pub fn apply_backward<const B: usize, const I1: usize, const R: usize, const BO: usize, const RO: usize>(
+        st: &Stage<T, I, O, B, I1, R, BO, RO>,
+        v: &[T],
+        y_in: Option<&SMatrix<T, I, B>>,
+        r: &SMatrix<T, O, B>,
+        eps: T,
+        out: &mut [T],
+    ) -> SMatrix<T, I, B> {
+        debug_assert_eq!(out.len(), Self::N_PARAMS);
+        let ddelta = r.component_mul(&st.s1) + st.c.component_mul(&st.tdu);
+        // unit rows of (H v): ddelta Zt' + d [y; 0]'
+        let mut hv = (ddelta * st.rz.transpose()) * st.qz.transpose();
+        if let Some(y) = y_in {
+            for k in 0..O {
+                for i in 0..I {
+                    let mut acc = T::ZERO;
+                    for n in 0..B {
+                        acc += st.d[(k, n)] * y[(i, n)];
+                    }
+                    hv[(k, i)] += acc;
+                }
+            }
+        }
+        for k in 0..O {
+            for i in 0..I {
+                out[k * I + i] = hv[(k, i)] + eps * v[k * I + i];
+            }
+            if BIAS {
+                out[O * I + k] = hv[(k, I)] + eps * v[O * I + k];
+            }
+        }
+        // r_in = W' ddelta + V' d (+ r)
+        let mut r_in = st.w.tr_mul(&ddelta);
+        for n in 0..B {
+            for k in 0..O {
+                let dk = st.d[(k, n)];
+                for i in 0..I {
+                    r_in[(i, n)] += v[k * I + i] * dk;
+                }
+            }
+        }
+        if RES {
+            for (o, x) in r_in.as_mut_slice().iter_mut().zip(r.as_slice()) {
+                *o += *x;
+            }
+        }
+        r_in
     }
 
     /// `G`: the stage's block of a flat vector as an `O x I1` matrix (row `k` = `[W_k, b_k]`).
