@@ -5,11 +5,13 @@ use syn::spanned::Spanned;
 use syn::{Attribute, Fields, GenericArgument, Ident, Item, PathArguments, Type, Visibility};
 
 use crate::attr::{int_lit, Args, Scalar};
+use crate::check::{check_slots, Slot};
 use crate::errors::Errors;
 
 /// The activations built into the runtime, by declaration name.
-pub const ACTIVATIONS: &[&str] =
-    &["Identity", "Tanh", "Sigmoid", "Softplus", "Relu", "Gelu", "Silu", "Sin"];
+pub const ACTIVATIONS: &[&str] = &[
+    "Identity", "Tanh", "Sigmoid", "Softplus", "Relu", "Gelu", "Silu", "Sin",
+];
 
 /// A whole declaration: `#[tall_skinny_net(..)] struct Name { layers.., loss }`.
 pub struct Net {
@@ -96,7 +98,11 @@ impl LayerField {
     /// Parameters of one element: `O * I (+ O)`.
     pub fn params_each(&self) -> usize {
         self.outputs.value * self.inputs.value
-            + if self.kind.bias() { self.outputs.value } else { 0 }
+            + if self.kind.bias() {
+                self.outputs.value
+            } else {
+                0
+            }
     }
 
     /// Parameters of the whole field.
@@ -140,125 +146,392 @@ pub struct LossField {
     pub ty: Type,
 }
 
-const LAYER_HELP: &str = "the layers are `Dense<I, O, Act>`, `DenseNoBias<I, O, Act>` and \
-`Residual<W, Act>` (any of them may be an array `[Layer; N]`), and the last field is the loss: \
-`Mse<O>` or `SoftmaxCrossEntropy<C>`";
+const LAYER_HELP: &str = "one of the layers `Dense<I, O, Act>`, `DenseNoBias<I, O, Act>`, \
+`Residual<W, Act>` (each may be an array `[Layer; N]`) or, as the last field, one of the losses \
+`Mse<O>`, `SoftmaxCrossEntropy<C>`";
 
+/// Every name a field type may have, for "did you mean" hints.
+const TYPE_NAMES: &[&str] = &[
+    "Dense",
+    "DenseNoBias",
+    "Residual",
+    "Mse",
+    "SoftmaxCrossEntropy",
+];
+
+/// Names from other libraries, and what to write here instead.
+const TYPE_ALIASES: &[(&str, &str)] = &[
+    ("Linear", "Dense"),
+    ("FullyConnected", "Dense"),
+    ("Fc", "Dense"),
+    ("Skip", "Residual"),
+    ("ResBlock", "Residual"),
+    ("MeanSquaredError", "Mse"),
+    ("MSELoss", "Mse"),
+    ("CrossEntropyLoss", "SoftmaxCrossEntropy"),
+    ("Softmax", "SoftmaxCrossEntropy"),
+];
+
+/// Activation names from other libraries, and what to write here instead.
+const ACTIVATION_ALIASES: &[(&str, &str)] = &[
+    ("Linear", "Identity"),
+    ("None", "Identity"),
+    ("Id", "Identity"),
+    ("Swish", "Silu"),
+    ("Logistic", "Sigmoid"),
+    ("Sine", "Sin"),
+];
+
+fn suggest(
+    name: &str,
+    aliases: &[(&str, &'static str)],
+    names: &[&'static str],
+) -> Option<&'static str> {
+    match aliases.iter().find(|(a, _)| a.eq_ignore_ascii_case(name)) {
+        Some((_, to)) => Some(to),
+        None => crate::errors::did_you_mean(name, names),
+    }
+}
+
+/// A field as parsed: a layer, the loss, or something already reported as an error.
 enum Parsed {
     Layer(LayerField),
     Loss(LossField),
+    Broken,
+}
+
+/// A declaration example to show in errors about the struct as a whole.
+const STRUCT_EXAMPLE: &str =
+    "`struct Net { inp: Dense<2, 8, Tanh>, out: Dense<8, 1, Identity>, loss: Mse<1> }`";
+
+/// `Dense < 2 , 8 , Tanh >` (token spacing) as `Dense<2, 8, Tanh>`.
+pub(crate) fn tidy(tokens: &impl quote::ToTokens) -> String {
+    let s = tokens.to_token_stream().to_string();
+    s.replace(" < ", "<")
+        .replace("< ", "<")
+        .replace(" >", ">")
+        .replace(" ,", ",")
+        .replace(" ;", ";")
+        .replace("[ ", "[")
+        .replace(" ]", "]")
+        .replace(" :: ", "::")
+        .replace(" : ", ": ")
+        .replace(":: ", "::")
+        .replace("& ", "&")
+}
+
+impl LayerField {
+    /// How this field would be declared with other widths, e.g. `[Residual<8, Tanh>; 3]`.
+    pub fn decl_with(&self, inputs: usize, outputs: usize) -> String {
+        let one = self.elem_with(inputs, outputs);
+        match self.array {
+            Some(n) => format!("[{one}; {}]", n.value),
+            None => one,
+        }
+    }
+
+    /// One element with other widths, e.g. `Dense<4, 8, Tanh>`.
+    pub fn elem_with(&self, inputs: usize, outputs: usize) -> String {
+        let act = &self.act;
+        match self.kind {
+            LayerKind::Residual => format!("Residual<{inputs}, {act}>"),
+            k => format!("{}<{inputs}, {outputs}, {act}>", k.name()),
+        }
+    }
+}
+
+impl LossField {
+    /// How this loss would be declared with another width, e.g. `Mse<2>`.
+    pub fn decl_with(&self, width: usize) -> String {
+        format!("{}<{width}>", self.kind.name())
+    }
 }
 
 impl Net {
-    /// Parses the annotated item, reporting every problem found (with those of `args`).
+    /// Parses the annotated item, reporting every problem found (with those of `args`):
+    /// parse errors of every field, then the checks of [`crate::check`] on the fields that
+    /// did parse, so a declaration with several mistakes shows them all in one build.
     pub fn from_item(item: &Item, args: Args) -> syn::Result<Net> {
-        let Args { batch, scalar, mut errors } = args;
+        let Args {
+            batch,
+            scalar,
+            mut errors,
+        } = args;
         let s = match item {
             Item::Struct(s) => s,
             Item::Enum(e) => {
                 errors.spanned(
                     e.enum_token,
-                    "#[tall_skinny_net] goes on a struct with named fields, not an enum: \
-                     `struct Net { layer: Dense<2, 8, Tanh>, .., loss: Mse<1> }`",
+                    format!(
+                        "an enum cannot be a network; write a struct with named fields instead, \
+                         one per layer and the loss last, e.g. {STRUCT_EXAMPLE}"
+                    ),
                 );
                 return Err(errors.finish().unwrap_err());
             }
             Item::Union(u) => {
                 errors.spanned(
                     u.union_token,
-                    "#[tall_skinny_net] goes on a struct with named fields, not a union: \
-                     `struct Net { layer: Dense<2, 8, Tanh>, .., loss: Mse<1> }`",
+                    format!(
+                        "a union cannot be a network; write a struct with named fields instead, \
+                         one per layer and the loss last, e.g. {STRUCT_EXAMPLE}"
+                    ),
                 );
                 return Err(errors.finish().unwrap_err());
             }
             other => {
+                use quote::quote;
+                let (what, span) = match other {
+                    Item::Fn(f) => {
+                        let (k, i) = (&f.sig.fn_token, &f.sig.ident);
+                        ("a function", quote!(#k #i))
+                    }
+                    Item::Type(t) => {
+                        let (k, i) = (&t.type_token, &t.ident);
+                        ("a type alias", quote!(#k #i))
+                    }
+                    Item::Trait(t) => {
+                        let (k, i) = (&t.trait_token, &t.ident);
+                        ("a trait", quote!(#k #i))
+                    }
+                    Item::Impl(i) => {
+                        let k = &i.impl_token;
+                        ("an impl block", quote!(#k))
+                    }
+                    Item::Mod(m) => {
+                        let (k, i) = (&m.mod_token, &m.ident);
+                        ("a module", quote!(#k #i))
+                    }
+                    _ => ("this item", quote!(#other)),
+                };
                 errors.spanned(
-                    other,
-                    "#[tall_skinny_net] goes on a struct with named fields: \
-                     `struct Net { layer: Dense<2, 8, Tanh>, .., loss: Mse<1> }`",
+                    span,
+                    format!(
+                        "{what} cannot be a network; #[tall_skinny_net] goes on a struct, so \
+                         write one with named fields, one per layer and the loss last, e.g. \
+                         {STRUCT_EXAMPLE}"
+                    ),
                 );
                 return Err(errors.finish().unwrap_err());
             }
         };
-        if !s.generics.params.is_empty() || s.generics.where_clause.is_some() {
+        if !s.generics.params.is_empty() {
             errors.spanned(
                 &s.generics,
-                "a network struct cannot be generic: its sizes and scalar are fixed by the \
-                 declaration (choose the scalar with `#[tall_skinny_net(scalar = f32)]`)",
+                format!(
+                    "a network struct cannot be generic: its sizes are fixed by the declaration \
+                     and its scalar by the attribute; remove `{}` (for an `f32` network write \
+                     `#[tall_skinny_net(scalar = f32)]`)",
+                    tidy(&s.generics)
+                ),
+            );
+        }
+        if let Some(w) = &s.generics.where_clause {
+            errors.spanned(
+                w,
+                "a network struct cannot have a `where` clause: it is not generic; remove it",
             );
         }
         let named = match &s.fields {
             Fields::Named(named) => Some(named),
             Fields::Unnamed(f) => {
+                let n = f.unnamed.len();
+                let fields: Vec<String> = f
+                    .unnamed
+                    .iter()
+                    .enumerate()
+                    .map(|(i, field)| {
+                        let name = if i + 1 == n && n > 1 {
+                            "loss".to_string()
+                        } else {
+                            format!("layer{i}")
+                        };
+                        format!("{name}: {}", tidy(&field.ty))
+                    })
+                    .collect();
+                let rewrite = if fields.is_empty() {
+                    STRUCT_EXAMPLE.to_string()
+                } else {
+                    format!("`struct {} {{ {} }}`", s.ident, fields.join(", "))
+                };
                 errors.spanned(
                     f,
-                    "a network needs named fields, one per layer and the loss last: \
-                     `struct Net { inp: Dense<2, 8, Tanh>, loss: Mse<8> }`",
+                    format!(
+                        "a network needs named fields, one per layer and the loss last, not a \
+                         tuple struct; write {rewrite}"
+                    ),
                 );
                 None
             }
             Fields::Unit => {
                 errors.spanned(
                     &s.ident,
-                    "a network needs fields, one per layer and the loss last: \
-                     `struct Net { inp: Dense<2, 8, Tanh>, loss: Mse<8> }`",
+                    format!(
+                        "a network needs fields, one per layer and the loss last; write e.g. \
+                         {STRUCT_EXAMPLE}"
+                    ),
                 );
                 None
             }
         };
-        let mut layers = Vec::new();
-        let mut losses: Vec<LossField> = Vec::new();
-        let fields: Vec<&syn::Field> = named.map(|n| n.named.iter().collect()).unwrap_or_default();
-        let n_fields = fields.len();
-        for (pos, field) in fields.into_iter().enumerate() {
-            let ident = field.ident.clone().expect("named field");
-            match parse_field(field, ident, &mut errors) {
-                Some(Parsed::Layer(layer)) => {
-                    if !losses.is_empty() {
-                        errors.spanned(
-                            &layer.ident,
-                            format!(
-                                "layer `{}` comes after the loss `{}`; the loss must be the last field",
-                                layer.ident, losses[0].ident
-                            ),
-                        );
+        let Some(named) = named else {
+            return Err(errors.finish().unwrap_err());
+        };
+        if named.named.is_empty() {
+            errors.push(syn::Error::new(
+                named.brace_token.span.join(),
+                format!(
+                    "a network needs at least one layer and a loss, the loss last; write e.g. \
+                     {STRUCT_EXAMPLE}"
+                ),
+            ));
+            return Err(errors.finish().unwrap_err());
+        }
+
+        let fields: Vec<&syn::Field> = named.named.iter().collect();
+        let parsed: Vec<Parsed> = fields
+            .iter()
+            .map(|field| {
+                let ident = field.ident.clone().expect("named field");
+                parse_field(field, ident, &mut errors)
+            })
+            .collect();
+        let broken = parsed.iter().any(|p| matches!(p, Parsed::Broken));
+        let loss_pos: Vec<usize> = parsed
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| matches!(p, Parsed::Loss(_)))
+            .map(|(i, _)| i)
+            .collect();
+        let layer_names = |range: core::ops::Range<usize>| -> Vec<&Ident> {
+            parsed[range]
+                .iter()
+                .filter_map(|p| match p {
+                    Parsed::Layer(l) => Some(&l.ident),
+                    _ => None,
+                })
+                .collect()
+        };
+        let mut misplaced = false;
+        if let Some(&first) = loss_pos.first() {
+            let Parsed::Loss(loss) = &parsed[first] else {
+                unreachable!()
+            };
+            let after = layer_names(first + 1..parsed.len());
+            if let Some(last) = after.last() {
+                misplaced = true;
+                let list = after.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>();
+                let (which, verb) = match list.split_last() {
+                    Some((one, [])) => (format!("layer {one}"), "comes"),
+                    Some((last, rest)) => {
+                        (format!("layers {} and {last}", rest.join(", ")), "come")
                     }
-                    layers.push(layer)
-                }
-                Some(Parsed::Loss(loss)) => {
-                    if let Some(first) = losses.first() {
-                        errors.spanned(
-                            &loss.ty,
-                            format!(
-                                "a network has one loss, and `{}` already is it; remove this one",
-                                first.ident
-                            ),
-                        );
-                    } else if pos + 1 != n_fields {
-                        errors.spanned(
-                            &loss.ty,
-                            "the loss must be the last field; move it below every layer",
-                        );
-                    }
-                    losses.push(loss)
-                }
-                None => {}
+                    None => unreachable!("at least one layer"),
+                };
+                errors.spanned(
+                    fields[first],
+                    format!(
+                        "the loss must be the last field, but {which} {verb} after the loss `{}`; \
+                         move `{}: {}` below `{last}`",
+                        loss.ident,
+                        loss.ident,
+                        tidy(&loss.ty)
+                    ),
+                );
+            }
+            for &extra in &loss_pos[1..] {
+                let Parsed::Loss(dup) = &parsed[extra] else {
+                    unreachable!()
+                };
+                errors.spanned(
+                    fields[extra],
+                    format!(
+                        "a network has one loss, and `{}: {}` already is it; remove `{}`",
+                        loss.ident,
+                        tidy(&loss.ty),
+                        dup.ident
+                    ),
+                );
             }
         }
-        if named.is_some() && losses.is_empty() {
+        let layer_count = parsed
+            .iter()
+            .filter(|p| matches!(p, Parsed::Layer(_)))
+            .count();
+        if !broken && loss_pos.is_empty() {
+            let last = parsed.iter().rev().find_map(|p| match p {
+                Parsed::Layer(l) => Some(l),
+                _ => None,
+            });
+            let example = match last {
+                Some(l) if l.outputs.value >= 2 => format!(
+                    "`loss: Mse<{o}>` (regression) or `loss: SoftmaxCrossEntropy<{o}>` \
+                     (classification) after `{}`",
+                    l.ident,
+                    o = l.outputs.value
+                ),
+                Some(l) => format!(
+                    "`loss: Mse<{}>` after `{}`",
+                    l.outputs.value.max(1),
+                    l.ident
+                ),
+                None => "`loss: Mse<1>`".to_string(),
+            };
             errors.spanned(
                 &s.ident,
-                "missing loss: add a last field like `loss: Mse<O>` or \
-                 `loss: SoftmaxCrossEntropy<C>`",
+                format!("missing loss: the last field of a network is its loss; add {example}"),
             );
         }
-        if named.is_some() && layers.is_empty() && n_fields > 0 {
+        if !broken && layer_count == 0 && !loss_pos.is_empty() {
+            let Parsed::Loss(loss) = &parsed[loss_pos[0]] else {
+                unreachable!()
+            };
             errors.spanned(
                 &s.ident,
-                "a network needs at least one layer before the loss, e.g. `out: Dense<2, 1, Identity>`",
+                format!(
+                    "a network needs at least one layer before the loss; add e.g. \
+                     `out: Dense<2, {}, Identity>` above `{}`",
+                    loss.width.value.max(1),
+                    loss.ident
+                ),
             );
         }
-        errors.finish()?;
+
+        if !errors.is_empty() {
+            // Check what did parse, so that these errors come together with the others.
+            // The slots are in the intended order (the loss last); a field that did not
+            // parse, or a misplaced loss, breaks the chain so that no guess is reported.
+            let mut slots: Vec<Slot> = Vec::new();
+            for (i, p) in parsed.iter().enumerate() {
+                match p {
+                    Parsed::Layer(l) => slots.push(Slot::Layer(l)),
+                    Parsed::Broken => slots.push(Slot::Broken),
+                    Parsed::Loss(_) if Some(&i) == loss_pos.first() => {}
+                    Parsed::Loss(_) => slots.push(Slot::Broken),
+                }
+            }
+            if let Some(&first) = loss_pos.first() {
+                let Parsed::Loss(loss) = &parsed[first] else {
+                    unreachable!()
+                };
+                if misplaced {
+                    slots.push(Slot::Broken);
+                }
+                slots.push(Slot::Loss(loss));
+            }
+            check_slots(&slots, &mut errors);
+            return Err(errors.finish().unwrap_err());
+        }
+
+        let mut layers = Vec::new();
+        let mut loss = None;
+        for p in parsed {
+            match p {
+                Parsed::Layer(l) => layers.push(l),
+                Parsed::Loss(l) => loss = Some(l),
+                Parsed::Broken => unreachable!("reported above"),
+            }
+        }
         Ok(Net {
             attrs: s.attrs.clone(),
             vis: s.vis.clone(),
@@ -266,7 +539,7 @@ impl Net {
             batch,
             scalar,
             layers,
-            loss: losses.into_iter().next().expect("checked above"),
+            loss: loss.expect("checked above"),
         })
     }
 
@@ -281,41 +554,70 @@ impl Net {
     }
 }
 
-fn parse_field(field: &syn::Field, ident: Ident, errors: &mut Errors) -> Option<Parsed> {
-    let (elem, array) = match &field.ty {
+fn ungroup(ty: &Type) -> &Type {
+    match ty {
+        Type::Group(g) => ungroup(&g.elem),
+        other => other,
+    }
+}
+
+fn parse_field(field: &syn::Field, ident: Ident, errors: &mut Errors) -> Parsed {
+    let (elem, array) = match ungroup(&field.ty) {
         Type::Array(arr) => {
             let len = match int_lit(&arr.len) {
-                Some(n) => Num { value: n, span: arr.len.span() },
+                Some(n) => Num {
+                    value: n,
+                    span: arr.len.span(),
+                },
                 None => {
                     errors.spanned(
                         &arr.len,
-                        "an array of layers needs an integer literal length, e.g. `[Residual<8, Tanh>; 16]`",
+                        format!(
+                            "the length of an array of layers must be an integer literal, found \
+                             `{}` (the macro cannot read named constants); write e.g. `[{}; 16]`",
+                            tidy(&arr.len),
+                            tidy(&arr.elem)
+                        ),
                     );
-                    return None;
+                    return Parsed::Broken;
                 }
             };
-            (&*arr.elem, Some(len))
+            (ungroup(&arr.elem), Some(len))
         }
-        Type::Group(g) => (&*g.elem, None),
         other => (other, None),
     };
-    let Type::Path(tp) = elem else {
-        errors.spanned(&field.ty, format!("expected a layer or a loss here; {LAYER_HELP}"));
-        return None;
+    let tp = match elem {
+        Type::Path(tp) if tp.qself.is_none() => tp,
+        _ => {
+            errors.spanned(
+                &field.ty,
+                format!(
+                    "expected a layer or a loss, found `{}`; write {LAYER_HELP}",
+                    tidy(&field.ty)
+                ),
+            );
+            return Parsed::Broken;
+        }
     };
-    if tp.qself.is_some() {
-        errors.spanned(&field.ty, format!("expected a layer or a loss here; {LAYER_HELP}"));
-        return None;
-    }
     let seg = tp.path.segments.last().expect("a path has a segment");
     let name = seg.ident.to_string();
     let args: Vec<&GenericArgument> = match &seg.arguments {
         PathArguments::AngleBracketed(a) => a.args.iter().collect(),
         PathArguments::None => Vec::new(),
-        PathArguments::Parenthesized(_) => {
-            errors.spanned(&seg.arguments, "expected `<...>` arguments");
-            return None;
+        PathArguments::Parenthesized(p) => {
+            errors.spanned(
+                p,
+                format!(
+                    "`{name}` takes `<...>` arguments, not `(...)`; write `{name}<{}>`",
+                    tidy(&p.inputs)
+                ),
+            );
+            return Parsed::Broken;
         }
+    };
+    let args_span = match &seg.arguments {
+        PathArguments::None => quote::ToTokens::to_token_stream(&seg.ident),
+        a => quote::ToTokens::to_token_stream(a),
     };
     let attrs = field.attrs.clone();
     let vis = field.vis.clone();
@@ -329,53 +631,81 @@ fn parse_field(field: &syn::Field, ident: Ident, errors: &mut Errors) -> Option<
             let usage = match kind {
                 LayerKind::Residual => "`Residual<W, Act>`, e.g. `Residual<16, Tanh>`",
                 LayerKind::Dense => "`Dense<I, O, Act>`, e.g. `Dense<3, 16, Tanh>`",
-                LayerKind::DenseNoBias => "`DenseNoBias<I, O, Act>`, e.g. `DenseNoBias<3, 16, Tanh>`",
+                LayerKind::DenseNoBias => {
+                    "`DenseNoBias<I, O, Act>`, e.g. `DenseNoBias<3, 16, Tanh>`"
+                }
             };
             let want = if kind == LayerKind::Residual { 2 } else { 3 };
-            if kind == LayerKind::Residual
-                && args.len() == 3
-                && const_arg(args[0]).is_some()
-                && const_arg(args[1]).is_some()
-            {
-                errors.spanned(
-                    &seg.arguments,
-                    "a residual stage keeps its width: write `Residual<W, Act>` \
-                     (z + act(W z + b)); to change the width use `Dense<I, O, Act>`",
-                );
-                return None;
+            if kind == LayerKind::Residual && args.len() == 3 {
+                if let (Some(w), Some(o)) = (const_arg(args[0]), const_arg(args[1])) {
+                    let act = tidy(args[2]);
+                    let dense = if w.value == o.value {
+                        String::new()
+                    } else {
+                        format!(
+                            ", or `Dense<{}, {}, {act}>` to go from width {} to {}",
+                            w.value, o.value, w.value, o.value
+                        )
+                    };
+                    errors.at(
+                        o.span,
+                        format!(
+                            "a residual stage keeps its width (z + act(W z + b)), so `Residual` \
+                             takes one width, not two; write `Residual<{}, {act}>`{dense}",
+                            w.value
+                        ),
+                    );
+                    return Parsed::Broken;
+                }
             }
             if args.len() != want {
+                let fix = match (kind, args.as_slice()) {
+                    (LayerKind::Dense | LayerKind::DenseNoBias, [w, act])
+                        if const_arg(w).is_some() =>
+                    {
+                        let w = const_arg(w).map_or(0, |n| n.value);
+                        let act = tidy(act);
+                        format!(
+                            "`{name}<{w}, O, {act}>` with O its outputs, or `Residual<{w}, {act}>` \
+                             for a stage that keeps width {w}"
+                        )
+                    }
+                    _ => usage.to_string(),
+                };
                 errors.spanned(
-                    elem,
-                    format!("`{name}` takes {want} arguments: {usage}"),
+                    &args_span,
+                    format!(
+                        "`{name}` takes {want} arguments, found {}; write {fix}",
+                        args.len()
+                    ),
                 );
-                return None;
+                return Parsed::Broken;
             }
             let mut nums = Vec::new();
-            let mut ok = true;
             for arg in &args[..want - 1] {
                 match const_arg(arg) {
                     Some(n) => nums.push(n),
-                    None => {
-                        errors.spanned(
-                            arg,
-                            format!("widths are integer literals: {usage}"),
-                        );
-                        ok = false;
-                    }
+                    None => errors.spanned(
+                        arg,
+                        format!(
+                            "widths must be integer literals, found `{}` (the macro cannot read \
+                             named constants); write {usage}",
+                            tidy(arg)
+                        ),
+                    ),
                 }
             }
+            // A bad activation is reported, but the widths still take part in the checks.
             let act = activation(args[want - 1], errors);
-            if !ok {
-                return None;
+            if nums.len() != want - 1 {
+                return Parsed::Broken;
             }
-            let act = act?;
             let (inputs, outputs) = if kind == LayerKind::Residual {
                 (nums[0], nums[0])
             } else {
                 (nums[0], nums[1])
             };
-            Some(Parsed::Layer(LayerField {
+            Parsed::Layer(LayerField {
                 attrs,
                 vis,
                 ident,
@@ -385,75 +715,142 @@ fn parse_field(field: &syn::Field, ident: Ident, errors: &mut Errors) -> Option<
                 act,
                 array,
                 ty: field.ty.clone(),
-            }))
+            })
         }
         "Mse" | "SoftmaxCrossEntropy" => {
-            let kind = if name == "Mse" { LossKind::Mse } else { LossKind::SoftmaxCrossEntropy };
+            let kind = if name == "Mse" {
+                LossKind::Mse
+            } else {
+                LossKind::SoftmaxCrossEntropy
+            };
             let usage = if kind == LossKind::Mse {
                 "`Mse<O>` with O the number of outputs, e.g. `Mse<2>`"
             } else {
-                "`SoftmaxCrossEntropy<C>` with C the number of classes, e.g. `SoftmaxCrossEntropy<10>`"
+                "`SoftmaxCrossEntropy<C>` with C the number of classes, e.g. \
+                 `SoftmaxCrossEntropy<10>`"
             };
             if let Some(n) = array {
                 errors.spanned(
                     &field.ty,
-                    format!("a loss cannot be an array (found length {}); write {usage}", n.value),
+                    format!(
+                        "a loss cannot be an array (found length {}); write `{ident}: {}`",
+                        n.value,
+                        tidy(elem)
+                    ),
                 );
-                return None;
+                return Parsed::Broken;
             }
             let width = match args.as_slice() {
                 [arg] => match const_arg(arg) {
                     Some(n) => n,
                     None => {
-                        errors.spanned(arg, format!("the width is an integer literal: {usage}"));
-                        return None;
+                        errors.spanned(
+                            arg,
+                            format!(
+                                "the width of a loss must be an integer literal, found `{}` (the \
+                                 macro cannot read named constants); write {usage}",
+                                tidy(arg)
+                            ),
+                        );
+                        return Parsed::Broken;
                     }
                 },
                 _ => {
-                    errors.spanned(&field.ty, format!("`{name}` takes one argument: {usage}"));
-                    return None;
+                    errors.spanned(
+                        &args_span,
+                        format!(
+                            "`{name}` takes 1 argument, found {}; write {usage}",
+                            args.len()
+                        ),
+                    );
+                    return Parsed::Broken;
                 }
             };
-            Some(Parsed::Loss(LossField { attrs, vis, ident, kind, width, ty: field.ty.clone() }))
+            Parsed::Loss(LossField {
+                attrs,
+                vis,
+                ident,
+                kind,
+                width,
+                ty: field.ty.clone(),
+            })
         }
         _ => {
-            errors.spanned(
-                &seg.ident,
-                format!("unknown layer or loss `{name}`; {LAYER_HELP}"),
-            );
-            None
+            let args = match &seg.arguments {
+                PathArguments::None => String::new(),
+                a => tidy(a),
+            };
+            let msg = if ACTIVATIONS.contains(&name.as_str()) {
+                format!(
+                    "`{name}` is an activation, not a layer; write it inside a layer instead, \
+                     e.g. `{ident}: Residual<16, {name}>` or `{ident}: Dense<3, 16, {name}>`"
+                )
+            } else {
+                match suggest(&name, TYPE_ALIASES, TYPE_NAMES) {
+                    Some(to) => format!(
+                        "unknown layer or loss `{name}`; write `{to}{args}` if that is what \
+                         you meant, else {LAYER_HELP}"
+                    ),
+                    None => format!("unknown layer or loss `{name}`; write {LAYER_HELP}"),
+                }
+            };
+            errors.spanned(&seg.ident, msg);
+            Parsed::Broken
         }
     }
 }
 
 fn const_arg(arg: &GenericArgument) -> Option<Num> {
     match arg {
-        GenericArgument::Const(expr) => int_lit(expr).map(|value| Num { value, span: expr.span() }),
+        GenericArgument::Const(expr) => int_lit(expr).map(|value| Num {
+            value,
+            span: expr.span(),
+        }),
         _ => None,
     }
 }
 
-fn activation(arg: &GenericArgument, errors: &mut Errors) -> Option<Ident> {
+/// The activation named by `arg`. On error, records it and returns a stand-in (the likely
+/// intended activation, else `Act`) so the layer's widths can still be checked and shown in
+/// other messages; the declaration fails either way.
+fn activation(arg: &GenericArgument, errors: &mut Errors) -> Ident {
     let list = ACTIVATIONS.join(", ");
-    let GenericArgument::Type(Type::Path(tp)) = arg else {
-        errors.spanned(arg, format!("expected an activation here, one of {list}"));
-        return None;
+    let stand_in = Ident::new("Act", arg.span());
+    let tp = match arg {
+        GenericArgument::Type(Type::Path(tp))
+            if tp.qself.is_none()
+                && matches!(
+                    tp.path.segments.last().map(|s| &s.arguments),
+                    Some(PathArguments::None)
+                ) =>
+        {
+            tp
+        }
+        _ => {
+            errors.spanned(
+                arg,
+                format!(
+                    "expected an activation, found `{}`; write one of {list}, e.g. \
+                     `Dense<3, 16, Tanh>`",
+                    tidy(arg)
+                ),
+            );
+            return stand_in;
+        }
     };
     let seg = tp.path.segments.last().expect("a path has a segment");
     let name = seg.ident.to_string();
-    if tp.qself.is_some() || !matches!(seg.arguments, PathArguments::None) {
-        errors.spanned(arg, format!("expected an activation here, one of {list}"));
-        return None;
-    }
     if !ACTIVATIONS.contains(&name.as_str()) {
-        let hint = ACTIVATIONS
-            .iter()
-            .find(|a| a.eq_ignore_ascii_case(&name))
-            .map(|a| format!(" (did you mean `{a}`?)"))
-            .unwrap_or_default();
-        errors.spanned(&seg.ident, format!("unknown activation `{name}`{hint}; one of {list}"));
-        return None;
+        let meant = suggest(&name, ACTIVATION_ALIASES, ACTIVATIONS);
+        let msg = match meant {
+            Some(m) => format!(
+                "unknown activation `{name}`; write `{m}` if that is what you meant, else \
+                 one of {list}"
+            ),
+            None => format!("unknown activation `{name}`; write one of {list}"),
+        };
+        errors.spanned(&seg.ident, msg);
+        return Ident::new(meant.unwrap_or("Act"), seg.ident.span());
     }
-    Some(seg.ident.clone())
+    seg.ident.clone()
 }
-
