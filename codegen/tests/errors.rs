@@ -1,0 +1,912 @@
+//! `tall_skinny_codegen::expand` called directly on token streams: every kind of mistake in a
+//! declaration is an `Err` with a message that names the problem and the fix, several
+//! mistakes come back together, and valid declarations expand to code that parses.
+//!
+//! Spans are checked inside the compiler, by the trybuild cases in `tests/ui/`.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+use tall_skinny_codegen::{expand, expand_or_error};
+
+/// The messages of every error `expand` reports, in order.
+fn errors(attr: TokenStream, item: TokenStream) -> Vec<String> {
+    match expand(attr, item) {
+        Ok(_) => panic!("expected the declaration to be rejected, but it expanded"),
+        Err(err) => err.into_iter().map(|e| e.to_string()).collect(),
+    }
+}
+
+/// Asserts there is exactly one error and that it contains every fragment.
+#[track_caller]
+fn one_error(attr: TokenStream, item: TokenStream, fragments: &[&str]) -> String {
+    let errs = errors(attr, item);
+    assert_eq!(errs.len(), 1, "expected exactly one error, got {errs:#?}");
+    let msg = &errs[0];
+    for f in fragments {
+        assert!(msg.contains(f), "message lacks {f:?}:\n{msg}");
+    }
+    assert_style(msg);
+    msg.clone()
+}
+
+/// Every message starts in lower case (or with a code span / the attribute's name) and, after
+/// saying what is wrong, says what to write (`write`, `add`, `move`, `remove`, `rename`,
+/// `use`, `give`).
+#[track_caller]
+fn assert_style(msg: &str) {
+    let first = msg.chars().next().expect("empty message");
+    assert!(
+        first.is_lowercase() || first == '`' || msg.starts_with("#[tall_skinny_net]"),
+        "message should start in lower case: {msg}"
+    );
+    let fixes = [
+        "write", "add ", "move ", "remove", "rename", "use ", "give ",
+    ];
+    assert!(
+        fixes.iter().any(|f| msg.contains(f)),
+        "message should say what to write instead: {msg}"
+    );
+    assert!(
+        !msg.ends_with('.'),
+        "messages do not end with a full stop: {msg}"
+    );
+}
+
+fn net(fields: TokenStream) -> TokenStream {
+    quote!(struct Net { #fields })
+}
+
+// ---- widths ------------------------------------------------------------------------------
+
+#[test]
+fn dense_widths_that_do_not_chain_name_both_layers_and_widths() {
+    let msg = one_error(
+        quote!(),
+        net(quote!(inp: Dense<2, 8, Tanh>, out: Dense<4, 1, Identity>, loss: Mse<1>)),
+        &[
+            "widths do not chain",
+            "`inp` gives 8 outputs",
+            "`out` takes 4 inputs",
+        ],
+    );
+    assert!(msg.contains("write `out: Dense<8, 1, Identity>`"), "{msg}");
+    assert!(msg.contains("`Dense<2, 4, Tanh>`"), "{msg}");
+}
+
+#[test]
+fn residual_array_with_the_wrong_width() {
+    one_error(
+        quote!(),
+        net(quote!(
+            inp: Dense<2, 8, Tanh>,
+            body: [Residual<16, Tanh>; 4],
+            head: Dense<16, 1, Identity>,
+            loss: Mse<1>
+        )),
+        &[
+            "`inp` gives 8 outputs",
+            "`body` takes 16 inputs",
+            "`body: [Residual<8, Tanh>; 4]`",
+        ],
+    );
+}
+
+#[test]
+fn chain_after_a_residual_suggests_only_the_next_layer() {
+    // Changing the residual's width would break the chain before it, so it is not offered.
+    let msg = one_error(
+        quote!(),
+        net(quote!(
+            inp: Dense<2, 8, Tanh>,
+            body: Residual<8, Tanh>,
+            head: Dense<4, 1, Identity>,
+            loss: Mse<1>
+        )),
+        &[
+            "`body` gives 8 outputs",
+            "`head` takes 4 inputs",
+            "write `head: Dense<8, 1, Identity>`",
+        ],
+    );
+    assert!(!msg.contains("make `body`"), "{msg}");
+}
+
+#[test]
+fn loss_width_must_match_the_last_layer() {
+    one_error(
+        quote!(),
+        net(quote!(inp: Dense<3, 16, Tanh>, head: Dense<16, 2, Identity>, loss: Mse<3>)),
+        &[
+            "the last layer `head` gives 2 outputs",
+            "loss `loss` takes 3",
+            "write `loss: Mse<2>`",
+        ],
+    );
+    one_error(
+        quote!(),
+        net(quote!(head: DenseNoBias<32, 10, Identity>, loss: SoftmaxCrossEntropy<9>)),
+        &[
+            "gives 10 outputs",
+            "takes 9 class scores",
+            "`loss: SoftmaxCrossEntropy<10>`",
+        ],
+    );
+}
+
+#[test]
+fn residual_that_changes_width() {
+    one_error(
+        quote!(),
+        net(quote!(
+            inp: Dense<2, 8, Tanh>,
+            body: [Residual<8, 16, Tanh>; 3],
+            head: Dense<16, 1, Identity>,
+            loss: Mse<1>
+        )),
+        &[
+            "residual stage keeps its width",
+            "write `Residual<8, Tanh>`",
+            "`Dense<8, 16, Tanh>`",
+        ],
+    );
+}
+
+#[test]
+fn array_elements_must_map_a_width_to_itself() {
+    one_error(
+        quote!(),
+        net(quote!(
+            inp: Dense<2, 8, Tanh>,
+            body: [Dense<8, 16, Tanh>; 3],
+            head: Dense<16, 1, Identity>,
+            loss: Mse<1>
+        )),
+        &[
+            "maps 8 to 16",
+            "`body_in: Dense<8, 16, Tanh>, body: [Dense<16, 16, Tanh>; 2]`",
+        ],
+    );
+    // A single element may change width.
+    assert!(expand(
+        quote!(),
+        net(quote!(body: [Dense<8, 16, Tanh>; 1], loss: Mse<16>))
+    )
+    .is_ok());
+}
+
+#[test]
+fn widths_and_lengths_must_be_literals() {
+    one_error(
+        quote!(),
+        net(quote!(inp: Dense<2, W, Tanh>, loss: Mse<8>)),
+        &["integer literals, found `W`", "named constants"],
+    );
+    one_error(
+        quote!(),
+        net(quote!(inp: Dense<2, 8, Tanh>, body: [Residual<8, Tanh>; N], loss: Mse<8>)),
+        &[
+            "length of an array",
+            "found `N`",
+            "`[Residual<8, Tanh>; 16]`",
+        ],
+    );
+    one_error(
+        quote!(),
+        net(quote!(inp: Dense<2, 8, Tanh>, loss: Mse<{ 4 + 4 }>)),
+        &["width of a loss must be an integer literal"],
+    );
+}
+
+#[test]
+fn wrong_number_of_layer_arguments() {
+    one_error(
+        quote!(),
+        net(quote!(inp: Dense<2, Tanh>, loss: Mse<2>)),
+        &[
+            "`Dense` takes 3 arguments, found 2",
+            "`Dense<2, O, Tanh>`",
+            "`Residual<2, Tanh>`",
+        ],
+    );
+    one_error(
+        quote!(),
+        net(quote!(inp: Dense, loss: Mse<2>)),
+        &["`Dense` takes 3 arguments, found 0", "`Dense<I, O, Act>`"],
+    );
+    one_error(
+        quote!(),
+        net(quote!(inp: Dense<2, 2, Tanh>, body: Residual<2>, loss: Mse<2>)),
+        &[
+            "`Residual` takes 2 arguments, found 1",
+            "`Residual<W, Act>`",
+        ],
+    );
+}
+
+// ---- names -------------------------------------------------------------------------------
+
+#[test]
+fn unknown_layer() {
+    one_error(
+        quote!(),
+        net(quote!(inp: Linear<2, 8, Tanh>, out: Dense<8, 1, Identity>, loss: Mse<1>)),
+        &[
+            "unknown layer or loss `Linear`",
+            "write `Dense<2, 8, Tanh>`",
+            "Residual<W, Act>",
+        ],
+    );
+    let msg = one_error(
+        quote!(),
+        net(quote!(inp: Dense<2, 8, Tanh>, conv: Conv<8, 8, Relu>, loss: Mse<8>)),
+        &[
+            "unknown layer or loss `Conv`",
+            "write one of the layers",
+            "`Residual<W, Act>`",
+            "`Mse<O>`",
+        ],
+    );
+    assert!(!msg.contains("what you meant"), "{msg}");
+    one_error(
+        quote!(),
+        net(quote!(inp: Dense<2, 8, Identity>, act: Tanh, loss: Mse<8>)),
+        &[
+            "`Tanh` is an activation, not a layer",
+            "`act: Residual<16, Tanh>`",
+        ],
+    );
+    one_error(
+        quote!(),
+        net(quote!(inp: (Dense<2, 8, Tanh>, Dense<8, 8, Tanh>), loss: Mse<8>)),
+        &["expected a layer or a loss, found `(Dense<2, 8, Tanh>, Dense<8, 8, Tanh>)`"],
+    );
+}
+
+#[test]
+fn unknown_activation() {
+    one_error(
+        quote!(),
+        net(quote!(inp: Dense<2, 8, Tahn>, out: Dense<8, 1, Identity>, loss: Mse<1>)),
+        &[
+            "unknown activation `Tahn`",
+            "write `Tanh`",
+            "Identity, Tanh, Sigmoid",
+        ],
+    );
+    one_error(
+        quote!(),
+        net(quote!(inp: Dense<2, 8, ReLU>, loss: Mse<8>)),
+        &["unknown activation `ReLU`", "write `Relu`"],
+    );
+    one_error(
+        quote!(),
+        net(quote!(inp: Dense<2, 8, Linear>, loss: Mse<8>)),
+        &["unknown activation `Linear`", "write `Identity`"],
+    );
+    one_error(
+        quote!(),
+        net(quote!(inp: Dense<2, 8, 3>, loss: Mse<8>)),
+        &[
+            "expected an activation, found `3`",
+            "write one of Identity, Tanh",
+        ],
+    );
+}
+
+#[test]
+fn unknown_loss() {
+    one_error(
+        quote!(),
+        net(quote!(inp: Dense<2, 3, Tanh>, loss: CrossEntropy<3>)),
+        &[
+            "unknown layer or loss `CrossEntropy`",
+            "write `SoftmaxCrossEntropy<3>`",
+        ],
+    );
+    one_error(
+        quote!(),
+        net(quote!(inp: Dense<2, 3, Tanh>, loss: MSE<3>)),
+        &["unknown layer or loss `MSE`", "write `Mse<3>`"],
+    );
+}
+
+#[test]
+fn field_names_must_not_collide() {
+    one_error(
+        quote!(),
+        net(quote!(layer: Dense<2, 8, Tanh>, Layer: Dense<8, 1, Identity>, loss: Mse<1>)),
+        &[
+            "`layer` and `Layer`",
+            "`OFFSET_LAYER`",
+            "rename one of them",
+        ],
+    );
+    one_error(
+        quote!(),
+        net(quote!(a: Dense<2, 8, Tanh>, a: Dense<8, 1, Identity>, loss: Mse<1>)),
+        &["duplicate field `a`", "`a_2`"],
+    );
+    one_error(
+        quote!(),
+        net(quote!(out: Dense<2, 1, Tanh>, out: Mse<1>)),
+        &["duplicate field `out`"],
+    );
+}
+
+// ---- loss --------------------------------------------------------------------------------
+
+#[test]
+fn missing_loss() {
+    one_error(
+        quote!(),
+        net(quote!(inp: Dense<2, 8, Tanh>, out: Dense<8, 1, Identity>)),
+        &["missing loss", "add `loss: Mse<1>` after `out`"],
+    );
+    one_error(
+        quote!(),
+        net(quote!(inp: Dense<2, 8, Tanh>, out: Dense<8, 4, Identity>)),
+        &["`loss: Mse<4>`", "`loss: SoftmaxCrossEntropy<4>`"],
+    );
+}
+
+#[test]
+fn a_misspelled_loss_is_not_also_a_missing_loss() {
+    one_error(
+        quote!(),
+        net(quote!(inp: Dense<2, 1, Tanh>, loss: Mae<1>)),
+        &["unknown layer or loss `Mae`"],
+    );
+}
+
+#[test]
+fn loss_not_last() {
+    one_error(
+        quote!(),
+        net(quote!(inp: Dense<2, 8, Tanh>, loss: Mse<1>, out: Dense<8, 1, Identity>)),
+        &[
+            "the loss must be the last field",
+            "layer `out` comes after",
+            "move `loss: Mse<1>` below `out`",
+        ],
+    );
+    one_error(
+        quote!(),
+        net(quote!(loss: Mse<1>, inp: Dense<2, 8, Tanh>, out: Dense<8, 1, Identity>)),
+        &["layers `inp` and `out` come after"],
+    );
+}
+
+#[test]
+fn two_losses() {
+    one_error(
+        quote!(),
+        net(quote!(inp: Dense<2, 1, Tanh>, loss: Mse<1>, loss2: Mse<1>)),
+        &["one loss", "`loss: Mse<1>` already is it", "remove `loss2`"],
+    );
+}
+
+#[test]
+fn only_a_loss() {
+    one_error(
+        quote!(),
+        net(quote!(loss: Mse<3>)),
+        &[
+            "at least one layer before the loss",
+            "`out: Dense<2, 3, Identity>`",
+        ],
+    );
+}
+
+#[test]
+fn loss_shapes() {
+    one_error(
+        quote!(),
+        net(quote!(inp: Dense<2, 1, Tanh>, loss: SoftmaxCrossEntropy<1>)),
+        &[
+            "over 1 class is constant",
+            "`Dense<2, 2, Tanh>`",
+            "`loss: SoftmaxCrossEntropy<2>`",
+            "`Mse<1>`",
+        ],
+    );
+    one_error(
+        quote!(),
+        net(quote!(inp: Dense<2, 1, Tanh>, loss: [Mse<1>; 2])),
+        &["a loss cannot be an array", "write `loss: Mse<1>`"],
+    );
+    one_error(
+        quote!(),
+        net(quote!(inp: Dense<2, 1, Tanh>, loss: Mse<8, 1>)),
+        &["`Mse` takes 1 argument, found 2"],
+    );
+}
+
+// ---- shape of the item -------------------------------------------------------------------
+
+#[test]
+fn generics() {
+    one_error(
+        quote!(),
+        quote!(
+            struct Net<T> {
+                inp: Dense<2, 1, Tanh>,
+                loss: Mse<1>,
+            }
+        ),
+        &["cannot be generic", "remove `<T>`", "scalar = f32"],
+    );
+    one_error(
+        quote!(),
+        quote!(
+            struct Net<'a, const N: usize> {
+                inp: Dense<2, 1, Tanh>,
+                loss: Mse<1>,
+            }
+        ),
+        &["remove `<'a, const N: usize>`"],
+    );
+    one_error(
+        quote!(),
+        quote!(
+            struct Net
+            where
+                u8: Copy,
+            {
+                inp: Dense<2, 1, Tanh>,
+                loss: Mse<1>,
+            }
+        ),
+        &["`where` clause", "remove it"],
+    );
+}
+
+#[test]
+fn tuple_unit_and_empty_structs() {
+    one_error(
+        quote!(),
+        quote!(struct Net(Dense<2, 8, Tanh>, Dense<8, 1, Identity>, Mse<1>);),
+        &["named fields", "tuple struct", "`struct Net { layer0: Dense<2, 8, Tanh>, layer1: Dense<8, 1, Identity>, loss: Mse<1> }`"],
+    );
+    one_error(
+        quote!(),
+        quote!(
+            struct Net;
+        ),
+        &["a network needs fields", "struct Net {"],
+    );
+    one_error(
+        quote!(),
+        quote!(
+            struct Net {}
+        ),
+        &["at least one layer and a loss"],
+    );
+}
+
+#[test]
+fn enums_unions_and_other_items() {
+    one_error(
+        quote!(),
+        quote!(
+            enum Net {
+                A,
+                B,
+            }
+        ),
+        &["an enum cannot be a network", "struct Net {"],
+    );
+    one_error(
+        quote!(),
+        quote!(union Net { a: u32, b: f32 }),
+        &["a union cannot be a network"],
+    );
+    one_error(
+        quote!(),
+        quote!(
+            fn net() {}
+        ),
+        &["a function cannot be a network"],
+    );
+    one_error(
+        quote!(),
+        quote!(
+            type Net = u8;
+        ),
+        &["a type alias cannot be a network"],
+    );
+}
+
+// ---- attribute arguments -----------------------------------------------------------------
+
+fn good() -> TokenStream {
+    net(quote!(inp: Dense<2, 8, Tanh>, out: Dense<8, 1, Identity>, loss: Mse<1>))
+}
+
+#[test]
+fn unknown_arguments() {
+    one_error(
+        quote!(batch_size = 4),
+        good(),
+        &[
+            "unknown argument `batch_size`",
+            "write `batch = 4`",
+            "`batch = N`",
+            "`scalar = f32 | f64`",
+        ],
+    );
+    let msg = one_error(
+        quote!(precision = f32),
+        good(),
+        &["unknown argument `precision`", "or remove it"],
+    );
+    assert!(!msg.contains("what you meant"), "{msg}");
+    one_error(
+        quote!(foo::batch = 4),
+        good(),
+        &["unknown argument `foo::batch`"],
+    );
+}
+
+#[test]
+fn duplicate_arguments() {
+    one_error(
+        quote!(batch = 4, scalar = f32, batch = 8),
+        good(),
+        &["duplicate argument `batch`", "already given as `batch = 4`"],
+    );
+    one_error(
+        quote!(scalar = f32, scalar = f64),
+        good(),
+        &[
+            "duplicate argument `scalar`",
+            "already given as `scalar = f32`",
+        ],
+    );
+}
+
+#[test]
+fn bad_argument_values() {
+    one_error(
+        quote!(scalar = f16),
+        good(),
+        &["`scalar` must be `f32` or `f64`, found `f16`"],
+    );
+    one_error(
+        quote!(batch = "4"),
+        good(),
+        &["found `\"4\"`", "without quotes: `batch = 4`"],
+    );
+    one_error(
+        quote!(scalar = "f32"),
+        good(),
+        &["without quotes: `scalar = f32`"],
+    );
+    one_error(
+        quote!(batch = -1),
+        good(),
+        &["positive integer literal", "`batch = 8`"],
+    );
+    one_error(quote!(batch = 4u8), good(), &["found `4u8`"]);
+    assert!(expand(quote!(batch = 4usize), good()).is_ok());
+    one_error(
+        quote!(batch),
+        good(),
+        &["argument `batch` needs a value", "`batch = 4`"],
+    );
+    one_error(
+        quote!(scalar),
+        good(),
+        &["argument `scalar` needs a value", "`scalar = f32`"],
+    );
+    one_error(
+        quote!(batch(4)),
+        good(),
+        &["not `batch(..)`", "`batch = 4`"],
+    );
+    one_error(
+        quote!(batch = 4 scalar = f32),
+        good(),
+        &["expected `,`", "separated by commas"],
+    );
+}
+
+// ---- zeros -------------------------------------------------------------------------------
+
+#[test]
+fn zeros() {
+    one_error(
+        quote!(batch = 0),
+        good(),
+        &["`batch` must be at least 1", "found 0", "`batch = 1`"],
+    );
+    one_error(
+        quote!(),
+        net(quote!(inp: Dense<0, 8, Tanh>, out: Dense<8, 1, Identity>, loss: Mse<1>)),
+        &[
+            "layer `inp`",
+            "at least 1 input, found 0",
+            "`inp: Dense<1, 8, Tanh>`",
+        ],
+    );
+    one_error(
+        quote!(),
+        net(quote!(inp: Dense<2, 8, Tanh>, out: Dense<0, 1, Identity>, loss: Mse<1>)),
+        &[
+            "at least 1 input, found 0",
+            "`out: Dense<8, 1, Identity>`",
+            "the 8 outputs of `inp`",
+        ],
+    );
+    one_error(
+        quote!(),
+        net(
+            quote!(inp: Dense<2, 8, Tanh>, mid: DenseNoBias<8, 0, Tanh>, out: Dense<8, 1, Identity>, loss: Mse<1>),
+        ),
+        &[
+            "layer `mid`",
+            "at least 1 output, found 0",
+            "`mid: DenseNoBias<8, 8, Tanh>`",
+        ],
+    );
+    one_error(
+        quote!(),
+        net(
+            quote!(inp: Dense<2, 8, Tanh>, body: Residual<0, Tanh>, out: Dense<8, 1, Identity>, loss: Mse<1>),
+        ),
+        &[
+            "`Residual` layer needs a width of at least 1, found 0",
+            "`body: Residual<8, Tanh>`",
+        ],
+    );
+    one_error(
+        quote!(),
+        net(
+            quote!(inp: Dense<2, 8, Tanh>, body: [Residual<8, Tanh>; 0], out: Dense<8, 1, Identity>, loss: Mse<1>),
+        ),
+        &[
+            "at least 1 element, found 0",
+            "`[Residual<8, Tanh>; 4]`",
+            "remove the field",
+        ],
+    );
+    one_error(
+        quote!(),
+        net(quote!(inp: Dense<2, 8, Tanh>, out: Dense<8, 1, Identity>, loss: Mse<0>)),
+        &[
+            "loss `loss`",
+            "width of at least 1, found 0",
+            "`loss: Mse<1>`",
+            "the 1 output of `out`",
+        ],
+    );
+}
+
+#[test]
+fn too_many_parameters_is_an_error_not_a_panic() {
+    let big = quote!(18446744073709551615);
+    one_error(
+        quote!(),
+        net(quote!(inp: Dense<#big, #big, Tanh>, loss: Mse<#big>)),
+        &["more parameters than fit in a `usize`"],
+    );
+}
+
+// ---- several errors at once --------------------------------------------------------------
+
+#[test]
+fn attribute_and_field_errors_come_together() {
+    let errs = errors(
+        quote!(batch = 0, precision = f32),
+        net(quote!(
+            inp: Dense<2, 8, Tahn>,
+            body: [Residual<16, Tanh>; 4],
+            head: Dense<16, 2, Identity>,
+            loss: Mse<3>
+        )),
+    );
+    assert_eq!(errs.len(), 5, "{errs:#?}");
+    assert!(errs[0].contains("`batch` must be at least 1"));
+    assert!(errs[1].contains("unknown argument `precision`"));
+    assert!(errs[2].contains("unknown activation `Tahn`"));
+    // The width checks still run on the layer with the bad activation, and show the
+    // activation that was probably meant.
+    assert!(errs[3].contains("`inp` gives 8 outputs") && errs[3].contains("`Dense<2, 16, Tanh>`"));
+    assert!(errs[4].contains("`head` gives 2 outputs"));
+    errs.iter().for_each(|m| assert_style(m));
+}
+
+#[test]
+fn several_field_errors_come_together_without_guesses_across_broken_fields() {
+    let errs = errors(
+        quote!(batch = 4),
+        net(quote!(
+            inp: Dense<0, 8, Tanh>,
+            body: [Residual<8, Tanh>; 0],
+            mid: Dense<4, 4, Sigmoid>,
+            conv: Conv<4, 4>,
+            head: Dense<5, 2, Identity>,
+            loss: SoftmaxCrossEntropy<3>
+        )),
+    );
+    // conv did not parse, so mid -> conv -> head is not checked (head takes 5, mid gives 4).
+    assert_eq!(errs.len(), 5, "{errs:#?}");
+    let all = errs.join("\n");
+    for f in [
+        "unknown layer or loss `Conv`",
+        "layer `inp`: a `Dense` layer needs at least 1 input",
+        "at least 1 element, found 0",
+        "`body` gives 8 outputs but layer `mid` takes 4 inputs",
+        "`head` gives 2 outputs but the loss `loss` takes 3 class scores",
+    ] {
+        assert!(all.contains(f), "missing {f:?} in {all}");
+    }
+    assert!(!all.contains("`mid` gives"), "{all}");
+    assert!(!all.contains("missing loss"), "{all}");
+}
+
+#[test]
+fn shape_argument_and_field_errors_come_together() {
+    let errs = errors(
+        quote!(scalar = f16),
+        quote!(
+            struct Net<T> {
+                inp: Dense<2, 8, Tanh>,
+                out: Residual<8, 4, Tanh>,
+                loss: Mse<4>,
+                extra: Mse<4>,
+            }
+        ),
+    );
+    assert_eq!(errs.len(), 4, "{errs:#?}");
+    assert!(errs[0].contains("`scalar` must be"));
+    assert!(errs[1].contains("cannot be generic"));
+    assert!(errs[2].contains("residual stage keeps its width"));
+    assert!(errs[3].contains("remove `extra`"));
+}
+
+#[test]
+fn a_misplaced_loss_is_not_also_a_width_error() {
+    // Once the loss moves last it will be checked against `out`; until then, one message.
+    one_error(
+        quote!(),
+        net(quote!(inp: Dense<2, 8, Tanh>, loss: Mse<8>, out: Dense<8, 1, Identity>)),
+        &["must be the last field"],
+    );
+}
+
+#[test]
+fn zero_widths_are_not_also_chain_errors() {
+    let errs = errors(
+        quote!(),
+        net(quote!(inp: Dense<2, 0, Tanh>, out: Dense<8, 1, Identity>, loss: Mse<1>)),
+    );
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+}
+
+// ---- the stand-in on error ---------------------------------------------------------------
+
+#[test]
+fn on_error_the_macro_emits_the_errors_and_a_field_less_struct() {
+    let out = expand_or_error(
+        quote!(batch = 0),
+        quote!(
+            pub struct Net {
+                inp: Dense<2, 8, Tahn>,
+                loss: Mse<8>,
+            }
+        ),
+    );
+    let file: syn::File = syn::parse2(out).expect("the error output parses");
+    let mut compile_errors = 0;
+    let mut structs = Vec::new();
+    for item in &file.items {
+        match item {
+            syn::Item::Macro(m)
+                if m.mac
+                    .path
+                    .segments
+                    .last()
+                    .is_some_and(|s| s.ident == "compile_error") =>
+            {
+                compile_errors += 1
+            }
+            syn::Item::Struct(s) => structs.push(s),
+            other => panic!("unexpected item {}", quote!(#other)),
+        }
+    }
+    assert_eq!(compile_errors, 2);
+    assert_eq!(structs.len(), 1);
+    assert_eq!(structs[0].ident, "Net");
+    assert!(matches!(structs[0].vis, syn::Visibility::Public(_)));
+    assert!(structs[0].fields.is_empty());
+}
+
+// ---- valid declarations ------------------------------------------------------------------
+
+#[track_caller]
+fn expands(attr: TokenStream, item: TokenStream) -> syn::File {
+    let out = expand(attr, item).unwrap_or_else(|e| panic!("rejected: {e}"));
+    syn::parse2::<syn::File>(out).expect("the expansion parses as a file")
+}
+
+#[test]
+fn valid_declarations_expand_to_code_that_parses() {
+    let cases = [
+        (quote!(), good()),
+        (
+            quote!(batch = 4),
+            net(quote!(
+                inp: Dense<3, 16, Tanh>,
+                body: [Residual<16, Tanh>; 32],
+                mid: DenseNoBias<16, 16, Sin>,
+                head: Dense<16, 2, Identity>,
+                loss: Mse<2>
+            )),
+        ),
+        (
+            quote!(scalar = f32, batch = 3,),
+            net(quote!(
+                a: Dense<4, 8, Identity>,
+                b: Residual<8, Tanh>,
+                c: Residual<8, Sigmoid>,
+                d: Residual<8, Softplus>,
+                e: Residual<8, Relu>,
+                f: Residual<8, Gelu>,
+                g: Residual<8, Silu>,
+                h: [Residual<8, Sin>; 2],
+                head: DenseNoBias<8, 3, Identity>,
+                loss: SoftmaxCrossEntropy<3>
+            )),
+        ),
+        (
+            quote!(scalar = f64),
+            quote!(
+                /// Docs pass through.
+                pub(crate) struct Tiny {
+                    /// A layer.
+                    pub r#in: [Dense<1, 1, tall_skinny::prelude::Identity>; 1],
+                    pub loss: tall_skinny::prelude::Mse<1>,
+                }
+            ),
+        ),
+    ];
+    for (attr, item) in cases {
+        let file = expands(attr, item.clone());
+        let name = match syn::parse2::<syn::ItemStruct>(item) {
+            Ok(s) => s.ident,
+            Err(e) => panic!("{e}"),
+        };
+        let has_struct = file
+            .items
+            .iter()
+            .any(|i| matches!(i, syn::Item::Struct(s) if s.ident == name));
+        assert!(has_struct, "no struct `{name}` in the expansion");
+        let ws = quote::format_ident!("{}Workspace", name);
+        let has_ws = file
+            .items
+            .iter()
+            .any(|i| matches!(i, syn::Item::Struct(s) if s.ident == ws));
+        assert!(has_ws, "no `{ws}` in the expansion");
+    }
+}
+
+#[test]
+fn the_model_reports_sizes() {
+    use tall_skinny_codegen::{ast::Net, attr::parse_args};
+    let item: syn::Item = syn::parse2(net(quote!(
+        inp: Dense<3, 16, Tanh>,
+        body: [Residual<16, Tanh>; 32],
+        mid: DenseNoBias<16, 16, Sin>,
+        head: Dense<16, 2, Identity>,
+        loss: Mse<2>
+    )))
+    .unwrap();
+    let net =
+        Net::from_item(&item, parse_args(quote!(batch = 4))).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(net.batch, 4);
+    assert_eq!(net.depth(), 1 + 32 + 1 + 1);
+    assert_eq!(
+        net.n_params(),
+        (3 * 16 + 16) + 32 * (16 * 16 + 16) + 16 * 16 + (16 * 2 + 2)
+    );
+}
