@@ -1,0 +1,6 @@
+use tall_skinny::prelude::*;
+
+#[tall_skinny_net]
+struct Net;
+
+fn main() {}
