@@ -246,6 +246,13 @@ pub(crate) fn solve_items(cx: &Ctx) -> TokenStream {
     }
     sbwd.reverse();
     abwd.reverse();
+    let visit = cx.lays.iter().map(|l| {
+        let name = l.name;
+        match l.f.array {
+            Some(_) => quote! { for stage in self.#name.iter() { f(stage); } },
+            None => quote! { f(&self.#name); },
+        }
+    });
 
     quote! {
         #[doc = #stages_doc]
@@ -276,6 +283,12 @@ pub(crate) fn solve_items(cx: &Ctx) -> TokenStream {
                 let y = ::core::option::Option::None;
                 #(#sfwd)*
                 let _ = y;
+            }
+
+            /// Calls `f` on every stage in order, as a dense view of its derivative blocks
+            /// (for baselines and tests; the solve never forms them).
+            pub fn for_each_stage(&self, f: &mut dyn FnMut(&dyn #rt::solve::StageView<#t>)) {
+                #(#visit)*
             }
 
             /// `out = (H + eps I) v` from the stored derivative blocks (no network needed).

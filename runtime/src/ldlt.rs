@@ -159,13 +159,19 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
                 }
                 inertia += Inertia::of_scalar(d, 1);
                 let r = T::ONE / d;
-                for j in k + 1..N {
-                    let ajk = a[(j, k)];
-                    if ajk != T::ZERO {
-                        let t = r * ajk;
-                        for i in j..N {
-                            let v = a[(i, k)];
-                            a[(i, j)] -= t * v;
+                {
+                    // Column-major: column k is data[k*N..], column j > k lies after it.
+                    let data = a.as_mut_slice();
+                    for j in k + 1..N {
+                        let (left, right) = data.split_at_mut(j * N);
+                        let colk = &left[k * N + j..k * N + N];
+                        let ajk = colk[0];
+                        if ajk != T::ZERO {
+                            let t = r * ajk;
+                            let colj = &mut right[j..N];
+                            for (x, v) in colj.iter_mut().zip(colk) {
+                                *x -= t * *v;
+                            }
                         }
                     }
                 }
@@ -213,9 +219,15 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
 
     /// Solves `A x = b` in place (`b` of length `N`), with the factors from [`Self::factor`].
     pub fn solve_in_place(&self, b: &mut [T]) {
+        self.forward_in_place(b, true);
+        self.backward_in_place(b);
+    }
+
+    /// `b <- L^{-1} P b`, then `b <- D^{-1} b` when `apply_d`: with `y = L^{-1} P b`,
+    /// `b' A^{-1} c = y_b' D^{-1} y_c`, which gives `J' A^{-1} J` as a symmetric product.
+    pub fn forward_in_place(&self, b: &mut [T], apply_d: bool) {
         debug_assert_eq!(b.len(), N);
         let a = &self.a;
-        // L D y = P b
         let mut k = 0;
         while k < N {
             if self.piv[k] >= 0 {
@@ -225,7 +237,9 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
                 for i in k + 1..N {
                     b[i] -= a[(i, k)] * bk;
                 }
-                b[k] = bk / a[(k, k)];
+                if apply_d {
+                    b[k] = bk / a[(k, k)];
+                }
                 k += 1;
             } else {
                 let kp = (-self.piv[k] - 1) as usize;
@@ -234,6 +248,31 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
                 for i in k + 2..N {
                     b[i] -= a[(i, k)] * bk + a[(i, k + 1)] * bk1;
                 }
+                if apply_d {
+                    let akm1k = a[(k + 1, k)];
+                    let akm1 = a[(k, k)] / akm1k;
+                    let ak = a[(k + 1, k + 1)] / akm1k;
+                    let denom = akm1 * ak - T::ONE;
+                    let bkm1 = bk / akm1k;
+                    let bkk = bk1 / akm1k;
+                    b[k] = (ak * bkm1 - bkk) / denom;
+                    b[k + 1] = (akm1 * bkk - bkm1) / denom;
+                }
+                k += 2;
+            }
+        }
+    }
+
+    /// `b <- D^{-1} b` alone (after `forward_in_place(b, false)`).
+    pub fn d_solve_in_place(&self, b: &mut [T]) {
+        let a = &self.a;
+        let mut k = 0;
+        while k < N {
+            if self.piv[k] >= 0 {
+                b[k] /= a[(k, k)];
+                k += 1;
+            } else {
+                let (bk, bk1) = (b[k], b[k + 1]);
                 let akm1k = a[(k + 1, k)];
                 let akm1 = a[(k, k)] / akm1k;
                 let ak = a[(k + 1, k + 1)] / akm1k;
@@ -245,7 +284,11 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
                 k += 2;
             }
         }
-        // L' x = y, then undo P
+    }
+
+    /// `b <- P' L'^{-1} b`: the second half of [`Self::solve_in_place`].
+    pub fn backward_in_place(&self, b: &mut [T]) {
+        let a = &self.a;
         let mut k = N;
         while k > 0 {
             let kk = k - 1;
@@ -334,6 +377,25 @@ mod tests {
         assert!((m * x - b).norm() < 1e-13);
         let eig = nalgebra::DMatrix::from_column_slice(4, 4, m.as_slice()).symmetric_eigen().eigenvalues;
         assert_eq!(inertia.negative, eig.iter().filter(|&&e| e < 0.0).count());
+    }
+
+    #[test]
+    fn split_solve_gives_the_quadratic_form() {
+        let mut rng = SplitMix64::new(9);
+        let m = random_sym::<7>(&mut rng, 0.1);
+        let mut f = Ldlt::<f64, 7>::ZERO;
+        f.factor(&m).unwrap();
+        let b = SMatrix::<f64, 7, 1>::from_fn(|_, _| rng.symmetric());
+        let c = SMatrix::<f64, 7, 1>::from_fn(|_, _| rng.symmetric());
+        let mut x = c;
+        f.solve_in_place(x.as_mut_slice());
+        let direct = b.dot(&x);
+        let (mut yb, mut yc) = (b, c);
+        f.forward_in_place(yb.as_mut_slice(), false);
+        f.forward_in_place(yc.as_mut_slice(), false);
+        f.d_solve_in_place(yc.as_mut_slice());
+        let split = yb.dot(&yc);
+        assert!((direct - split).abs() < 1e-12 * (1.0 + direct.abs()), "{direct} vs {split}");
     }
 
     #[test]

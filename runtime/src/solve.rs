@@ -10,7 +10,8 @@
 //! every stage costs `O((R O)^3 + (B O)^2 B I)` instead of `O((O I1)^3)`.
 //!
 //! Index conventions: activation vectors are sample-major (`n * O + k`), i.e. the
-//! column-major storage of an `O x B` matrix; `Tm` is unit-major (`k * R + j`).
+//! column-major storage of an `O x B` matrix; `Tm` is rank-major (`j * O + k`, the
+//! column-major storage of an `O x R` matrix), so `Tm = (Rz kron I_O) M (Rz' kron I_O)`.
 
 use nalgebra::SMatrix;
 
@@ -57,6 +58,8 @@ pub struct Stage<
     pub tdu: SMatrix<T, O, B>,
     /// Scratch of [`Layer::apply_forward`]: tangent of the stage output.
     pub ty: SMatrix<T, O, B>,
+    /// Whether the stage is residual (`f = z + act(..)`); set by the curvature pass.
+    pub residual: bool,
 }
 
 // SAFETY: matrices of `T: Pod` and `Ldlt` (itself `Zeroable`): all-zero bytes are valid.
@@ -97,19 +100,19 @@ impl<
         lin: zero_mat(),
         tdu: zero_mat(),
         ty: zero_mat(),
+        residual: false,
     };
 
     /// `S vec(v)` for an `O x B` matrix `v` (sample-major vectors).
     fn s_apply(&self, v: &SMatrix<T, O, B>) -> SMatrix<T, O, B> {
         let mut out = SMatrix::<T, O, B>::zeros();
         let (os, vs) = (out.as_mut_slice(), v.as_slice());
+        let sd = self.s.as_slice();
         for b in 0..BO {
             let vb = vs[b];
-            if vb == T::ZERO {
-                continue;
-            }
-            for a in 0..BO {
-                os[a] += self.s[(a, b)] * vb;
+            let col = &sd[b * BO..b * BO + BO];
+            for (o, s) in os.iter_mut().zip(col) {
+                *o += *s * vb;
             }
         }
         out
@@ -131,6 +134,92 @@ impl<
                 }
             }
         }
+    }
+}
+
+/// A dense, type-erased view of one stage's derivative blocks (math.md section 1), for
+/// baselines and tests: never used by the solve itself, which works on the structure.
+/// Matrices are written column-major into caller slices; activations are sample-major and
+/// parameters in the flat layout (`W` row-major, then the bias).
+pub trait StageView<T: Real> {
+    /// `B * I`: rows of the stage input.
+    fn input_len(&self) -> usize;
+    /// `B * O`: rows of the stage output.
+    fn output_len(&self) -> usize;
+    /// Parameters of the stage.
+    fn param_len(&self) -> usize;
+    /// Writes `A` (out x in), `B` (out x p), `Hxx` (p x p), `Hxz` (p x in), `Hzz` (in x in).
+    fn dense_blocks(&self, a: &mut [T], b: &mut [T], hxx: &mut [T], hxz: &mut [T], hzz: &mut [T]);
+    /// Writes `S` (out x out): for the last stage, the loss Hessian.
+    fn output_hessian(&self, s: &mut [T]);
+}
+
+impl<
+        T: Real,
+        const I: usize,
+        const O: usize,
+        const B: usize,
+        const I1: usize,
+        const R: usize,
+        const BO: usize,
+        const RO: usize,
+    > StageView<T> for Stage<T, I, O, B, I1, R, BO, RO>
+{
+    fn input_len(&self) -> usize {
+        B * I
+    }
+    fn output_len(&self) -> usize {
+        BO
+    }
+    fn param_len(&self) -> usize {
+        O * I + if I1 > I { O } else { 0 }
+    }
+    fn dense_blocks(&self, a: &mut [T], b: &mut [T], hxx: &mut [T], hxz: &mut [T], hzz: &mut [T]) {
+        let (bi, p) = (B * I, self.param_len());
+        for v in a.iter_mut().chain(b.iter_mut()).chain(hxx.iter_mut()) {
+            *v = T::ZERO;
+        }
+        for v in hxz.iter_mut().chain(hzz.iter_mut()) {
+            *v = T::ZERO;
+        }
+        let zt = self.qz * self.rz; // I1 x B
+        // parameter index of (unit k, input-with-bias i)
+        let pidx = |k: usize, i: usize| if i < I { k * I + i } else { O * I + k };
+        for n in 0..B {
+            for k in 0..O {
+                let row = n * O + k;
+                for i in 0..I {
+                    let mut v = self.s1[(k, n)] * self.w[(k, i)];
+                    if self.residual && i == k {
+                        v += T::ONE;
+                    }
+                    a[(n * I + i) * BO + row] = v;
+                }
+                for i in 0..I1 {
+                    b[pidx(k, i) * BO + row] = self.s1[(k, n)] * zt[(i, n)];
+                }
+                for i in 0..I1 {
+                    for ip in 0..I1 {
+                        hxx[pidx(k, ip) * p + pidx(k, i)] += self.c[(k, n)] * zt[(i, n)] * zt[(ip, n)];
+                    }
+                    for iz in 0..I {
+                        let mut v = self.c[(k, n)] * zt[(i, n)] * self.w[(k, iz)];
+                        if i == iz {
+                            v += self.d[(k, n)];
+                        }
+                        hxz[(n * I + iz) * p + pidx(k, i)] += v;
+                    }
+                }
+                for i in 0..I {
+                    for ip in 0..I {
+                        hzz[(n * I + ip) * bi + n * I + i] += self.c[(k, n)] * self.w[(k, i)] * self.w[(k, ip)];
+                    }
+                }
+            }
+        }
+    }
+    fn output_hessian(&self, s: &mut [T]) {
+        s[..BO * BO].copy_from_slice(self.s.as_slice());
     }
 }
 
@@ -242,6 +331,7 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
             }
         }
         st.w = self.w;
+        st.residual = RES;
         let mut zt = SMatrix::<T, I1, B>::zeros();
         for n in 0..B {
             for i in 0..I {
@@ -317,45 +407,66 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
         prev: Option<&mut SMatrix<T, BI, BI>>,
     ) -> Result<Inertia, SingularPivot> {
         const { Self::check_stage::<B, I1, R, BO, RO>() };
-        let s1 = st.s1.as_slice();
-        let cf = st.c.as_slice();
-        // M = C + D S D (BO x BO, sample-major).
-        let mut m = st.s;
-        for b in 0..BO {
-            for a in 0..BO {
-                m[(a, b)] *= s1[a] * s1[b];
-            }
-            m[(b, b)] += cf[b];
-        }
-        // P1[a, (k', j')] = sum_m M[a, (m, k')] Rz[j', m]
-        let mut p1 = SMatrix::<T, BO, RO>::zeros();
-        for kp in 0..O {
-            for jp in 0..R {
-                let col = kp * R + jp;
-                for mm in 0..B {
-                    let r = st.rz[(jp, mm)];
-                    if r == T::ZERO {
-                        continue;
-                    }
-                    for a in 0..BO {
-                        p1[(a, col)] += m[(a, mm * O + kp)] * r;
+        let s1f = st.s1.as_slice();
+        // T = (Rz kron I_O) D S   (RO x BO): block (j, m) = sum_n Rz[j, n] D_n S_nm.
+        let mut tmat = SMatrix::<T, RO, BO>::zeros();
+        {
+            let sd = st.s.as_slice();
+            let td = tmat.as_mut_slice();
+            for col in 0..BO {
+                let scol = &sd[col * BO..col * BO + BO];
+                let tcol = &mut td[col * RO..col * RO + RO];
+                for j in 0..R {
+                    let tj = &mut tcol[j * O..j * O + O];
+                    for n in 0..B {
+                        let r = st.rz[(j, n)];
+                        if r == T::ZERO {
+                            continue;
+                        }
+                        let sn = &scol[n * O..n * O + O];
+                        let dn = &s1f[n * O..n * O + O];
+                        for k in 0..O {
+                            tj[k] += r * dn[k] * sn[k];
+                        }
                     }
                 }
             }
         }
-        // Tm[(k, j), col] = sum_n Rz[j, n] P1[(n, k), col] + eps delta
+        // Tm = T D (Rz' kron I_O) + (Rz kron I) C (Rz' kron I) + eps I   (RO x RO, rank-major)
         let mut tm = SMatrix::<T, RO, RO>::zeros();
-        for col in 0..RO {
-            for k in 0..O {
-                for j in 0..R {
+        {
+            let td = tmat.as_slice();
+            let md = tm.as_mut_slice();
+            for jp in 0..R {
+                for kp in 0..O {
+                    let col = jp * O + kp;
+                    let mcol = &mut md[col * RO..col * RO + RO];
+                    for m in 0..B {
+                        let f = st.rz[(jp, m)] * st.s1[(kp, m)];
+                        if f == T::ZERO {
+                            continue;
+                        }
+                        let tcol = &td[(m * O + kp) * RO..(m * O + kp) * RO + RO];
+                        for (x, t) in mcol.iter_mut().zip(tcol) {
+                            *x += f * *t;
+                        }
+                    }
+                }
+            }
+        }
+        for j in 0..R {
+            for jp in 0..R {
+                for k in 0..O {
                     let mut acc = T::ZERO;
                     for n in 0..B {
-                        acc += st.rz[(j, n)] * p1[(n * O + k, col)];
+                        acc += st.rz[(j, n)] * st.rz[(jp, n)] * st.c[(k, n)];
                     }
-                    tm[(k * R + j, col)] = acc;
+                    tm[(j * O + k, jp * O + k)] += acc;
                 }
             }
-            tm[(col, col)] += eps;
+        }
+        for q in 0..RO {
+            tm[(q, q)] += eps;
         }
         let mut inertia = st.tm.factor(&tm)?;
         let complement = O * I1 - RO;
@@ -371,115 +482,92 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
         }
         let Some(sp) = prev else { return Ok(inertia) };
 
-        // SA = S * blockdiag(A_m), A_m = diag(act'(u_m)) W (+ I): BO x BI
-        let mut sa = SMatrix::<T, BO, BI>::zeros();
-        for mm in 0..B {
+        // A_m = diag(act'(u_m)) W (+ I), per sample.
+        let mut am = [SMatrix::<T, O, I>::zeros(); B];
+        for (m, a) in am.iter_mut().enumerate() {
             for i in 0..I {
-                let col = mm * I + i;
-                for kp in 0..O {
-                    let mut amki = st.s1[(kp, mm)] * st.w[(kp, i)];
-                    if RES && kp == i {
-                        amki += T::ONE;
-                    }
-                    if amki == T::ZERO {
-                        continue;
-                    }
-                    for a in 0..BO {
-                        sa[(a, col)] += st.s[(a, mm * O + kp)] * amki;
-                    }
-                }
-            }
-        }
-        // S_prev = A' S A + Hzz
-        for col in 0..BI {
-            for n in 0..B {
-                for i in 0..I {
-                    let mut acc = T::ZERO;
-                    for k in 0..O {
-                        let mut anki = st.s1[(k, n)] * st.w[(k, i)];
-                        if RES && k == i {
-                            anki += T::ONE;
-                        }
-                        acc += anki * sa[(n * O + k, col)];
-                    }
-                    sp[(n * I + i, col)] = acc;
-                }
-            }
-        }
-        for n in 0..B {
-            for i in 0..I {
-                for ip in 0..I {
-                    let mut acc = T::ZERO;
-                    for k in 0..O {
-                        acc += st.c[(k, n)] * st.w[(k, i)] * st.w[(k, ip)];
-                    }
-                    sp[(n * I + i, n * I + ip)] += acc;
-                }
-            }
-        }
-        // - (1/eps) (d d') kron Pi, Pi = I - Qz_z Qz_z' (the parameter directions orthogonal
-        // to every input, where Rt = eps I).
-        if complement > 0 {
-            let inv_eps = T::ONE / eps;
-            for n in 0..B {
-                for mm in 0..B {
-                    let mut dd = T::ZERO;
-                    for k in 0..O {
-                        dd += st.d[(k, n)] * st.d[(k, mm)];
-                    }
-                    if dd == T::ZERO {
-                        continue;
-                    }
-                    for i in 0..I {
-                        for ip in 0..I {
-                            let mut pi = if i == ip { T::ONE } else { T::ZERO };
-                            for j in 0..R {
-                                pi -= st.qz[(i, j)] * st.qz[(ip, j)];
-                            }
-                            sp[(n * I + i, mm * I + ip)] -= dd * pi * inv_eps;
-                        }
-                    }
-                }
-            }
-        }
-        // J[(k, j), (m, i)] = sum_n Rz[j, n] F[(n, k), (m, i)] + d[k, m] Qz[i, j],
-        // F = C Omega_z + D S A.
-        let mut jm = SMatrix::<T, RO, BI>::zeros();
-        for mm in 0..B {
-            for i in 0..I {
-                let col = mm * I + i;
                 for k in 0..O {
-                    for j in 0..R {
-                        let mut acc = T::ZERO;
-                        for n in 0..B {
-                            acc += st.rz[(j, n)] * st.s1[(k, n)] * sa[(n * O + k, col)];
-                        }
-                        acc += st.rz[(j, mm)] * st.c[(k, mm)] * st.w[(k, i)];
-                        acc += st.d[(k, mm)] * st.qz[(i, j)];
-                        jm[(k * R + j, col)] = acc;
-                    }
+                    a[(k, i)] = st.s1[(k, m)] * st.w[(k, i)];
+                }
+                if RES {
+                    a[(i, i)] += T::ONE;
                 }
             }
         }
-        // S_prev -= J' Tm^{-1} J
-        let mut x = jm;
-        for col in 0..BI {
-            st.tm.solve_in_place(x.column_mut(col).as_mut_slice());
-        }
-        for col in 0..BI {
-            for row in 0..BI {
-                let mut acc = T::ZERO;
-                for q in 0..RO {
-                    acc += jm[(q, row)] * x[(q, col)];
+        // J (RO x BI): block (j, m) = T_jm A_m + Rz[j, m] C_m W + d_m Qz[0..I, j]'.
+        let mut jm = SMatrix::<T, RO, BI>::zeros();
+        for j in 0..R {
+            for m in 0..B {
+                let t_jm = tmat.fixed_view::<O, O>(j * O, m * O);
+                let mut blk: SMatrix<T, O, I> = t_jm * am[m];
+                let r = st.rz[(j, m)];
+                for i in 0..I {
+                    let q = st.qz[(i, j)];
+                    for k in 0..O {
+                        blk[(k, i)] += r * st.c[(k, m)] * st.w[(k, i)] + st.d[(k, m)] * q;
+                    }
                 }
-                sp[(row, col)] -= acc;
+                jm.fixed_view_mut::<O, I>(j * O, m * I).copy_from(&blk);
+            }
+        }
+        // Pi = I - Qz_z Qz_z' (parameter directions orthogonal to every input).
+        let mut pi = SMatrix::<T, I, I>::identity();
+        if complement > 0 {
+            let qzz = st.qz.fixed_rows::<I>(0);
+            pi -= qzz * qzz.transpose();
+        }
+        let inv_eps = if complement > 0 { T::ONE / eps } else { T::ZERO };
+        // S_prev block (n, m) = A_n' S_nm A_m + delta_nm W' C_n W - (d_n . d_m) Pi / eps
+        //                       - (J' Tm^{-1} J)_nm; lower blocks computed, then mirrored.
+        for m in 0..B {
+            for n in m..B {
+                let s_nm = st.s.fixed_view::<O, O>(n * O, m * O);
+                let mut blk: SMatrix<T, I, I> = am[n].tr_mul(&(s_nm * am[m]));
+                if n == m {
+                    let mut cw = st.w;
+                    for i in 0..I {
+                        for k in 0..O {
+                            cw[(k, i)] *= st.c[(k, n)];
+                        }
+                    }
+                    blk += st.w.tr_mul(&cw);
+                }
+                if complement > 0 {
+                    let dd = st.d.column(n).dot(&st.d.column(m));
+                    blk -= pi * (dd * inv_eps);
+                }
+                sp.fixed_view_mut::<I, I>(n * I, m * I).copy_from(&blk);
+            }
+        }
+        // J' Tm^{-1} J = Y' D^{-1} Y with Y = L^{-1} P J.
+        let mut y = jm;
+        for col in 0..BI {
+            st.tm.forward_in_place(y.column_mut(col).as_mut_slice(), false);
+        }
+        let mut z = y;
+        for col in 0..BI {
+            st.tm.d_solve_in_place(z.column_mut(col).as_mut_slice());
+        }
+        {
+            let yd = y.as_slice();
+            let zd = z.as_slice();
+            for col in 0..BI {
+                let zc = &zd[col * RO..col * RO + RO];
+                for row in col..BI {
+                    let yr = &yd[row * RO..row * RO + RO];
+                    let mut acc = T::ZERO;
+                    for (a, b) in yr.iter().zip(zc) {
+                        acc += *a * *b;
+                    }
+                    // Only the lower triangle is kept; (row, col) is in a lower block or on a
+                    // diagonal block, where the upper part is mirrored below.
+                    sp[(row, col)] -= acc;
+                }
             }
         }
         for col in 0..BI {
             for row in col + 1..BI {
-                let v = (sp[(row, col)] + sp[(col, row)]) * T::c(0.5);
-                sp[(row, col)] = v;
-                sp[(col, row)] = v;
+                sp[(col, row)] = sp[(row, col)];
             }
         }
         Ok(inertia)
@@ -587,59 +675,19 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
         st.lin = *s_out;
         let gm = Self::unit_rows::<I1>(g);
         let gq = gm * st.qz; // O x R
-        let ds = st.s1.component_mul(s_out);
-        let mut xi = SMatrix::<T, R, O>::zeros(); // column k = unit k's R coordinates
-        for k in 0..O {
-            for j in 0..R {
-                let mut acc = gq[(k, j)];
-                for n in 0..B {
-                    acc -= ds[(k, n)] * st.rz[(j, n)];
-                }
-                xi[(j, k)] = acc;
-            }
-        }
+        // xi (O x R, rank-major flat) = Tm^{-1} (G Qz - (act' s_out) Rz')
+        let mut xi = gq - st.s1.component_mul(s_out) * st.rz.transpose();
         st.tm.solve_in_place(xi.as_mut_slice());
-        // e0 = Xi' Rz (O x B)
-        let e0 = xi.tr_mul(&st.rz);
+        let e0 = xi * st.rz; // O x B
         // q = S vec(act' e0) + s_out
-        let de0 = st.s1.component_mul(&e0);
-        let mut q = *s_out;
-        {
-            let qs = q.as_mut_slice();
-            let dv = de0.as_slice();
-            for b in 0..BO {
-                let v = dv[b];
-                if v == T::ZERO {
-                    continue;
-                }
-                for a in 0..BO {
-                    qs[a] += st.s[(a, b)] * v;
-                }
-            }
-        }
+        let q = st.s_apply(&st.s1.component_mul(&e0)) + s_out;
         let t = st.s1.component_mul(&q) + st.c.component_mul(&e0);
-        let mut s_in = st.w.tr_mul(&t);
-        // + K_W' d, with K = Xi Qz' + (G - G Qz Qz') / eps (W columns only)
-        let complement = O * I1 > RO;
-        let inv_eps = if complement { T::ONE / eps } else { T::ZERO };
-        for k in 0..O {
-            for i in 0..I {
-                let mut kki = T::ZERO;
-                for j in 0..R {
-                    kki += xi[(j, k)] * st.qz[(i, j)];
-                }
-                if complement {
-                    let mut proj = T::ZERO;
-                    for j in 0..R {
-                        proj += gq[(k, j)] * st.qz[(i, j)];
-                    }
-                    kki += (gm[(k, i)] - proj) * inv_eps;
-                }
-                for n in 0..B {
-                    s_in[(i, n)] += kki * st.d[(k, n)];
-                }
-            }
+        // K = Xi Qz' + (G - G Qz Qz') / eps; its W columns meet d.
+        let mut kmat = xi * st.qz.transpose();
+        if O * I1 > RO {
+            kmat += (gm - gq * st.qz.transpose()) * (T::ONE / eps);
         }
+        let mut s_in = st.w.tr_mul(&t) + kmat.fixed_columns::<I>(0).tr_mul(&st.d);
         if RES {
             for (o, v) in s_in.as_mut_slice().iter_mut().zip(q.as_slice()) {
                 *o += *v;
@@ -670,66 +718,31 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
                     *o += *v;
                 }
             }
-            // G - h(y): h(y)_k = sum_n d[k, n] [y_n; 0]
-            for k in 0..O {
-                for i in 0..I {
-                    let mut acc = T::ZERO;
-                    for n in 0..B {
-                        acc += st.d[(k, n)] * y[(i, n)];
-                    }
-                    gh[(k, i)] -= acc;
-                }
-            }
+            // G - h(y), h(y)_k = sum_n d[k, n] [y_n; 0]
+            let hy = st.d * y.transpose(); // O x I
+            let mut ghw = gh.fixed_columns_mut::<I>(0);
+            ghw -= hy;
             // wv = c e_y + act' (S A y + lin)
-            let av = ay.as_slice();
-            let ws = wv.as_mut_slice();
-            let s1 = st.s1.as_slice();
-            for b in 0..BO {
-                let v = av[b];
-                if v == T::ZERO {
-                    continue;
-                }
-                for a in 0..BO {
-                    ws[a] += s1[a] * st.s[(a, b)] * v;
-                }
-            }
-            wv += st.c.component_mul(&ey);
+            wv += st.s1.component_mul(&st.s_apply(&ay)) + st.c.component_mul(&ey);
             e = ey;
         }
         let ghq = gh * st.qz; // O x R
-        let mut xi = SMatrix::<T, R, O>::zeros();
-        for k in 0..O {
-            for j in 0..R {
-                let mut acc = ghq[(k, j)];
-                for n in 0..B {
-                    acc -= wv[(k, n)] * st.rz[(j, n)];
-                }
-                xi[(j, k)] = acc;
-            }
-        }
+        let mut xi = ghq - wv * st.rz.transpose();
         st.tm.solve_in_place(xi.as_mut_slice());
         // x = Xi Qz' + (Gh - Gh Qz Qz') / eps
-        let complement = O * I1 > RO;
-        let inv_eps = if complement { T::ONE / eps } else { T::ZERO };
+        let mut xm = xi * st.qz.transpose();
+        if O * I1 > RO {
+            xm += (gh - ghq * st.qz.transpose()) * (T::ONE / eps);
+        }
         for k in 0..O {
-            for i in 0..I1 {
-                let mut acc = T::ZERO;
-                let mut proj = T::ZERO;
-                for j in 0..R {
-                    acc += xi[(j, k)] * st.qz[(i, j)];
-                    proj += ghq[(k, j)] * st.qz[(i, j)];
-                }
-                if complement {
-                    acc += (gh[(k, i)] - proj) * inv_eps;
-                }
-                if i < I {
-                    x[k * I + i] = acc;
-                } else {
-                    x[O * I + k] = acc;
-                }
+            for i in 0..I {
+                x[k * I + i] = xm[(k, i)];
+            }
+            if BIAS {
+                x[O * I + k] = xm[(k, I)];
             }
         }
-        e += xi.tr_mul(&st.rz);
+        e += xi * st.rz;
         let mut y_out = st.s1.component_mul(&e);
         if let (true, Some(y)) = (RES, y_in) {
             for (o, v) in y_out.as_mut_slice().iter_mut().zip(y.as_slice()) {
