@@ -263,6 +263,84 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
         }
     }
 
+    /// [`Self::forward_in_place`] (without `D`) applied at once to the `N` columns of `jt`
+    /// viewed as the rows of `J = jt'`: `J <- L^{-1} P J`. Row operations on `J` become
+    /// contiguous column operations on `jt` (`M x N`, column-major), which vectorise.
+    pub fn forward_rows<const M: usize>(&self, jt: &mut SMatrix<T, M, N>) {
+        let a = &self.a;
+        let data = jt.as_mut_slice();
+        let col = |c: usize| c * M..c * M + M;
+        let mut k = 0;
+        while k < N {
+            if self.piv[k] >= 0 {
+                let kp = self.piv[k] as usize;
+                if kp != k {
+                    for r in 0..M {
+                        data.swap(k * M + r, kp * M + r);
+                    }
+                }
+                for i in k + 1..N {
+                    let l = a[(i, k)];
+                    if l == T::ZERO {
+                        continue;
+                    }
+                    let (lo, hi) = data.split_at_mut(i * M);
+                    let src = &lo[col(k)];
+                    for (x, y) in hi[..M].iter_mut().zip(src) {
+                        *x -= l * *y;
+                    }
+                }
+                k += 1;
+            } else {
+                let kp = (-self.piv[k] - 1) as usize;
+                if kp != k + 1 {
+                    for r in 0..M {
+                        data.swap((k + 1) * M + r, kp * M + r);
+                    }
+                }
+                for i in k + 2..N {
+                    let (l0, l1) = (a[(i, k)], a[(i, k + 1)]);
+                    let (lo, hi) = data.split_at_mut(i * M);
+                    let (s0, s1) = (&lo[col(k)], &lo[col(k + 1)]);
+                    for ((x, y0), y1) in hi[..M].iter_mut().zip(s0).zip(s1) {
+                        *x -= l0 * *y0 + l1 * *y1;
+                    }
+                }
+                k += 2;
+            }
+        }
+    }
+
+    /// `J <- D^{-1} J` on the rows of `J = jt'` (see [`Self::forward_rows`]).
+    pub fn d_solve_rows<const M: usize>(&self, jt: &mut SMatrix<T, M, N>) {
+        let a = &self.a;
+        let data = jt.as_mut_slice();
+        let mut k = 0;
+        while k < N {
+            if self.piv[k] >= 0 {
+                let r = T::ONE / a[(k, k)];
+                for x in data[k * M..k * M + M].iter_mut() {
+                    *x *= r;
+                }
+                k += 1;
+            } else {
+                let akm1k = a[(k + 1, k)];
+                let akm1 = a[(k, k)] / akm1k;
+                let ak = a[(k + 1, k + 1)] / akm1k;
+                let denom = akm1 * ak - T::ONE;
+                let (lo, hi) = data.split_at_mut((k + 1) * M);
+                let (c0, c1) = (&mut lo[k * M..k * M + M], &mut hi[..M]);
+                for (x0, x1) in c0.iter_mut().zip(c1.iter_mut()) {
+                    let bkm1 = *x0 / akm1k;
+                    let bk = *x1 / akm1k;
+                    *x0 = (ak * bkm1 - bk) / denom;
+                    *x1 = (akm1 * bk - bkm1) / denom;
+                }
+                k += 2;
+            }
+        }
+    }
+
     /// `b <- D^{-1} b` alone (after `forward_in_place(b, false)`).
     pub fn d_solve_in_place(&self, b: &mut [T]) {
         let a = &self.a;

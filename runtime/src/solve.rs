@@ -494,20 +494,23 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
                 }
             }
         }
-        // J (RO x BI): block (j, m) = T_jm A_m + Rz[j, m] C_m W + d_m Qz[0..I, j]'.
-        let mut jm = SMatrix::<T, RO, BI>::zeros();
+        // J (RO x BI), stored transposed (jt = J', BI x RO) so that the triangular solves
+        // below work on contiguous columns: block (j, m) of J is
+        // T_jm A_m + Rz[j, m] C_m W + d_m Qz[0..I, j]'.
+        let mut jt = SMatrix::<T, BI, RO>::zeros();
         for j in 0..R {
             for m in 0..B {
                 let t_jm = tmat.fixed_view::<O, O>(j * O, m * O);
-                let mut blk: SMatrix<T, O, I> = t_jm * am[m];
+                let mut blk: SMatrix<T, I, O> = am[m].tr_mul(&t_jm.transpose());
                 let r = st.rz[(j, m)];
-                for i in 0..I {
-                    let q = st.qz[(i, j)];
-                    for k in 0..O {
-                        blk[(k, i)] += r * st.c[(k, m)] * st.w[(k, i)] + st.d[(k, m)] * q;
+                for k in 0..O {
+                    let rc = r * st.c[(k, m)];
+                    let dk = st.d[(k, m)];
+                    for i in 0..I {
+                        blk[(i, k)] += rc * st.w[(k, i)] + dk * st.qz[(i, j)];
                     }
                 }
-                jm.fixed_view_mut::<O, I>(j * O, m * I).copy_from(&blk);
+                jt.fixed_view_mut::<I, O>(m * I, j * O).copy_from(&blk);
             }
         }
         // Pi = I - Qz_z Qz_z' (parameter directions orthogonal to every input).
@@ -539,30 +542,16 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
                 sp.fixed_view_mut::<I, I>(n * I, m * I).copy_from(&blk);
             }
         }
-        // J' Tm^{-1} J = Y' D^{-1} Y with Y = L^{-1} P J.
-        let mut y = jm;
+        // J' Tm^{-1} J = Y' D^{-1} Y with Y = L^{-1} P J (here on the transposes).
+        st.tm.forward_rows(&mut jt);
+        let mut zt = jt;
+        st.tm.d_solve_rows(&mut zt);
+        let jtj = jt * zt.transpose(); // BI x BI, symmetric
         for col in 0..BI {
-            st.tm.forward_in_place(y.column_mut(col).as_mut_slice(), false);
-        }
-        let mut z = y;
-        for col in 0..BI {
-            st.tm.d_solve_in_place(z.column_mut(col).as_mut_slice());
-        }
-        {
-            let yd = y.as_slice();
-            let zd = z.as_slice();
-            for col in 0..BI {
-                let zc = &zd[col * RO..col * RO + RO];
-                for row in col..BI {
-                    let yr = &yd[row * RO..row * RO + RO];
-                    let mut acc = T::ZERO;
-                    for (a, b) in yr.iter().zip(zc) {
-                        acc += *a * *b;
-                    }
-                    // Only the lower triangle is kept; (row, col) is in a lower block or on a
-                    // diagonal block, where the upper part is mirrored below.
-                    sp[(row, col)] -= acc;
-                }
+            for row in col..BI {
+                // Only the lower triangle is kept: (row, col) lies in a lower or a diagonal
+                // block, whose upper half is mirrored below.
+                sp[(row, col)] -= jtj[(row, col)];
             }
         }
         for col in 0..BI {
