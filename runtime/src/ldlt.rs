@@ -91,7 +91,7 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
 
     /// Factors the symmetric matrix `m` (only its lower triangle is read) in place of
     /// `self`, and returns its inertia. A pivot block whose size is below
-    /// `N * eps_mach * max|m_ij|` counts as singular.
+    /// `eps_mach * max|m_ij|` counts as singular.
     pub fn factor(&mut self, m: &SMatrix<T, N, N>) -> Result<Inertia, SingularPivot> {
         self.a = *m;
         let a = &mut self.a;
@@ -104,7 +104,8 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
         if !scale.finite() {
             return Err(SingularPivot);
         }
-        let tol = T::c(N as f64) * T::EPSILON * scale;
+        // A pivot block below the rounding of the largest entry is numerically zero.
+        let tol = T::EPSILON * scale;
         let alpha = (T::ONE + T::c(17.0).sqrt()) / T::c(8.0);
         let mut inertia = Inertia::ZERO;
         let mut k = 0;

@@ -475,7 +475,9 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
             for v in tm.iter() {
                 scale = scale.max(v.abs());
             }
-            if eps.abs() <= T::c((O * I1) as f64) * T::EPSILON * scale {
+            // On the complement the stage matrix is eps I: a pivot below the rounding of the
+            // largest entry of the stage matrix is numerically zero.
+            if eps.abs() <= T::EPSILON * scale {
                 return Err(SingularPivot);
             }
             inertia += Inertia::of_scalar(eps, complement);
