@@ -66,6 +66,10 @@ impl core::ops::AddAssign for Inertia {
     }
 }
 
+/// Up to this size, updates run over whole columns (fixed trip counts) rather than the
+/// lower triangle only.
+const SMALL: usize = 24;
+
 /// A factored symmetric matrix `P A P' = L D L'` (Bunch-Kaufman), stored in place.
 #[derive(Clone, Copy, Debug)]
 #[repr(C)]
@@ -94,11 +98,23 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
     /// `eps_mach * max|m_ij|` counts as singular.
     pub fn factor(&mut self, m: &SMatrix<T, N, N>) -> Result<Inertia, SingularPivot> {
         self.a = *m;
-        let a = &mut self.a;
+        self.factor_in_place()
+    }
+
+    /// The matrix to factor, to be filled in place (lower triangle) before
+    /// [`Self::factor_in_place`]; saves a copy.
+    pub fn matrix_mut(&mut self) -> &mut SMatrix<T, N, N> {
+        &mut self.a
+    }
+
+    /// [`Self::factor`] of the matrix already in [`Self::matrix_mut`].
+    pub fn factor_in_place(&mut self) -> Result<Inertia, SingularPivot> {
+        // Column-major storage: entry (i, j) at i + j * N. Only the lower triangle is used.
+        let a = self.a.as_mut_slice();
         let mut scale = T::ZERO;
         for j in 0..N {
-            for i in j..N {
-                scale = scale.max(a[(i, j)].abs());
+            for v in &a[j * N + j..j * N + N] {
+                scale = scale.max(v.abs());
             }
         }
         if !scale.finite() {
@@ -106,16 +122,16 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
         }
         // A pivot block below the rounding of the largest entry is numerically zero.
         let tol = T::EPSILON * scale;
-        let alpha = (T::ONE + T::c(17.0).sqrt()) / T::c(8.0);
+        let alpha = T::c(0.640_388_203_202_208_4); // (1 + sqrt(17)) / 8
         let mut inertia = Inertia::ZERO;
         let mut k = 0;
         while k < N {
-            let absakk = a[(k, k)].abs();
+            let absakk = a[k * N + k].abs();
             let (mut imax, mut colmax) = (k, T::ZERO);
-            for i in k + 1..N {
-                if a[(i, k)].abs() > colmax {
-                    colmax = a[(i, k)].abs();
-                    imax = i;
+            for (off, v) in a[k * N + k + 1..k * N + N].iter().enumerate() {
+                if v.abs() > colmax {
+                    colmax = v.abs();
+                    imax = k + 1 + off;
                 }
             }
             if absakk.max(colmax) <= tol {
@@ -126,14 +142,14 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
             } else {
                 let mut rowmax = T::ZERO;
                 for j in k..imax {
-                    rowmax = rowmax.max(a[(imax, j)].abs());
+                    rowmax = rowmax.max(a[imax + j * N].abs());
                 }
-                for j in imax + 1..N {
-                    rowmax = rowmax.max(a[(j, imax)].abs());
+                for v in &a[imax * N + imax + 1..imax * N + N] {
+                    rowmax = rowmax.max(v.abs());
                 }
                 if absakk >= alpha * colmax * (colmax / rowmax) {
                     (k, 1)
-                } else if a[(imax, imax)].abs() >= alpha * rowmax {
+                } else if a[imax * N + imax].abs() >= alpha * rowmax {
                     (imax, 1)
                 } else {
                     (imax, 2)
@@ -143,45 +159,44 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
             if kp != kk {
                 // Symmetric interchange of rows/columns kk and kp in the trailing block.
                 for i in kp + 1..N {
-                    a.swap((i, kk), (i, kp));
+                    a.swap(i + kk * N, i + kp * N);
                 }
                 for j in kk + 1..kp {
-                    a.swap((j, kk), (kp, j));
+                    a.swap(j + kk * N, kp + j * N);
                 }
-                a.swap((kk, kk), (kp, kp));
+                a.swap(kk + kk * N, kp + kp * N);
                 if kstep == 2 {
-                    a.swap((k + 1, k), (kp, k));
+                    a.swap(k + 1 + k * N, kp + k * N);
                 }
             }
             if kstep == 1 {
-                let d = a[(k, k)];
+                let d = a[k * N + k];
                 if d.abs() <= tol {
                     return Err(SingularPivot);
                 }
                 inertia += Inertia::of_scalar(d, 1);
                 let r = T::ONE / d;
-                {
-                    // Column-major: column k is data[k*N..], column j > k lies after it.
-                    let data = a.as_mut_slice();
-                    for j in k + 1..N {
-                        let (left, right) = data.split_at_mut(j * N);
-                        let colk = &left[k * N + j..k * N + N];
-                        let ajk = colk[0];
-                        if ajk != T::ZERO {
-                            let t = r * ajk;
-                            let colj = &mut right[j..N];
-                            for (x, v) in colj.iter_mut().zip(colk) {
-                                *x -= t * *v;
-                            }
+                // Column k is a[k*N..], column j > k lies after it.
+                for j in k + 1..N {
+                    let (left, right) = a.split_at_mut(j * N);
+                    let ajk = left[k * N + j];
+                    if ajk != T::ZERO {
+                        let t = r * ajk;
+                        // Small matrices: update whole columns (fixed length, unrolled and
+                        // vectorised); rows above j are the unused upper triangle.
+                        let lo = if N <= SMALL { 0 } else { j };
+                        let colk = &left[k * N + lo..k * N + N];
+                        for (x, v) in right[lo..N].iter_mut().zip(colk) {
+                            *x -= t * *v;
                         }
                     }
                 }
-                for i in k + 1..N {
-                    a[(i, k)] *= r;
+                for v in a[k * N + k + 1..k * N + N].iter_mut() {
+                    *v *= r;
                 }
                 self.piv[k] = kp as i32;
             } else {
-                let (d11, d21, d22) = (a[(k, k)], a[(k + 1, k)], a[(k + 1, k + 1)]);
+                let (d11, d21, d22) = (a[k * N + k], a[k * N + k + 1], a[(k + 1) * N + k + 1]);
                 // Eigenvalue signs of the 2x2 block from its determinant and trace.
                 let det = d11 * d22 - d21 * d21;
                 if det.abs() <= tol * tol || d21 == T::ZERO {
@@ -199,14 +214,18 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
                     let t = T::ONE / (e11 * e22 - T::ONE);
                     let d21i = t / d21;
                     for j in k + 2..N {
-                        let wk = d21i * (e11 * a[(j, k)] - a[(j, k + 1)]);
-                        let wkp1 = d21i * (e22 * a[(j, k + 1)] - a[(j, k)]);
-                        for i in j..N {
-                            let v = a[(i, k)] * wk + a[(i, k + 1)] * wkp1;
-                            a[(i, j)] -= v;
+                        let (ajk, ajk1) = (a[k * N + j], a[(k + 1) * N + j]);
+                        let wk = d21i * (e11 * ajk - ajk1);
+                        let wkp1 = d21i * (e22 * ajk1 - ajk);
+                        let (left, right) = a.split_at_mut(j * N);
+                        let lo = if N <= SMALL { 0 } else { j };
+                        let ck = &left[k * N + lo..k * N + N];
+                        let ck1 = &left[(k + 1) * N + lo..(k + 1) * N + N];
+                        for ((x, v0), v1) in right[lo..N].iter_mut().zip(ck).zip(ck1) {
+                            *x -= *v0 * wk + *v1 * wkp1;
                         }
-                        a[(j, k)] = wk;
-                        a[(j, k + 1)] = wkp1;
+                        a[k * N + j] = wk;
+                        a[(k + 1) * N + j] = wkp1;
                     }
                 }
                 let p = -(kp as i32) - 1;
@@ -337,6 +356,53 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
                     *x0 = (ak * bkm1 - bk) / denom;
                     *x1 = (akm1 * bk - bkm1) / denom;
                 }
+                k += 2;
+            }
+        }
+    }
+
+    /// `s <- s - Y' D^{-1} Y` for `Y = L^{-1} P J`, given `jt = Y'` (after
+    /// [`Self::forward_rows`]): the Schur-complement update `s - J' A^{-1} J`, as rank-one
+    /// updates on contiguous columns. Updates all of `s` (callers keep the lower triangle).
+    pub fn sub_quadratic_rows<const M: usize>(&self, jt: &SMatrix<T, M, N>, s: &mut SMatrix<T, M, M>) {
+        let a = &self.a;
+        let yd = jt.as_slice();
+        let sd = s.as_mut_slice();
+        // s -= y z' as M column axpys of fixed length M.
+        let mut rank1 = |y: &[T], z: &[T]| {
+            for (c, zc) in z.iter().enumerate() {
+                let f = *zc;
+                for (x, yi) in sd[c * M..c * M + M].iter_mut().zip(y) {
+                    *x -= *yi * f;
+                }
+            }
+        };
+        let mut k = 0;
+        while k < N {
+            let y0 = &yd[k * M..k * M + M];
+            if self.piv[k] >= 0 {
+                let mut z = [T::ZERO; M];
+                let r = T::ONE / a[(k, k)];
+                for (zi, yi) in z.iter_mut().zip(y0) {
+                    *zi = *yi * r;
+                }
+                rank1(y0, &z);
+                k += 1;
+            } else {
+                let y1 = &yd[(k + 1) * M..(k + 1) * M + M];
+                let akm1k = a[(k + 1, k)];
+                let akm1 = a[(k, k)] / akm1k;
+                let ak = a[(k + 1, k + 1)] / akm1k;
+                let f = T::ONE / (akm1k * (akm1 * ak - T::ONE));
+                // [z0 z1] = [y0 y1] D_k^{-1}
+                let mut z0 = [T::ZERO; M];
+                let mut z1 = [T::ZERO; M];
+                for i in 0..M {
+                    z0[i] = (y0[i] * ak - y1[i]) * f;
+                    z1[i] = (y1[i] * akm1 - y0[i]) * f;
+                }
+                rank1(y0, &z0);
+                rank1(y1, &z1);
                 k += 2;
             }
         }

@@ -432,8 +432,10 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
                 }
             }
         }
-        // Tm = T D (Rz' kron I_O) + (Rz kron I) C (Rz' kron I) + eps I   (RO x RO, rank-major)
-        let mut tm = SMatrix::<T, RO, RO>::zeros();
+        // Tm = T D (Rz' kron I_O) + (Rz kron I) C (Rz' kron I) + eps I   (RO x RO, rank-major),
+        // built in the factorisation's own storage.
+        let tm = st.tm.matrix_mut();
+        tm.fill(T::ZERO);
         {
             let td = tmat.as_slice();
             let md = tm.as_mut_slice();
@@ -468,13 +470,13 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
         for q in 0..RO {
             tm[(q, q)] += eps;
         }
-        let mut inertia = st.tm.factor(&tm)?;
+        let mut scale = eps.abs();
+        for v in tm.as_slice() {
+            scale = scale.max(v.abs());
+        }
+        let mut inertia = st.tm.factor_in_place()?;
         let complement = O * I1 - RO;
         if complement > 0 {
-            let mut scale = eps.abs();
-            for v in tm.iter() {
-                scale = scale.max(v.abs());
-            }
             // On the complement the stage matrix is eps I: a pivot below the rounding of the
             // largest entry of the stage matrix is numerically zero.
             if eps.abs() <= T::EPSILON * scale {
@@ -496,23 +498,17 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
                 }
             }
         }
-        // J (RO x BI), stored transposed (jt = J', BI x RO) so that the triangular solves
-        // below work on contiguous columns: block (j, m) of J is
-        // T_jm A_m + Rz[j, m] C_m W + d_m Qz[0..I, j]'.
+        // With SA = S A (blocks S_nm A_m) and F = D S A + C Omega_z (F_nm = D_n SA_nm +
+        // delta_nm C_n W):  J = (Rz kron I) F + [d_m Qz[0..I, j]'],  and
+        // A' S A + Hzz = Omega_z' F + R' S A  (block (n, m): W' F_nm (+ SA_nm if residual)).
+        // J is stored transposed (jt = J', BI x RO) so that the triangular solves below work
+        // on contiguous columns.
         let mut jt = SMatrix::<T, BI, RO>::zeros();
         for j in 0..R {
             for m in 0..B {
-                let t_jm = tmat.fixed_view::<O, O>(j * O, m * O);
-                let mut blk: SMatrix<T, I, O> = am[m].tr_mul(&t_jm.transpose());
-                let r = st.rz[(j, m)];
-                for k in 0..O {
-                    let rc = r * st.c[(k, m)];
-                    let dk = st.d[(k, m)];
-                    for i in 0..I {
-                        blk[(i, k)] += rc * st.w[(k, i)] + dk * st.qz[(i, j)];
-                    }
-                }
-                jt.fixed_view_mut::<I, O>(m * I, j * O).copy_from(&blk);
+                let q = st.qz.fixed_view::<I, 1>(0, j);
+                let dm = st.d.column(m);
+                jt.fixed_view_mut::<I, O>(m * I, j * O).copy_from(&(q * dm.transpose()));
             }
         }
         // Pi = I - Qz_z Qz_z' (parameter directions orthogonal to every input).
@@ -522,20 +518,45 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
             pi -= qzz * qzz.transpose();
         }
         let inv_eps = if complement > 0 { T::ONE / eps } else { T::ZERO };
-        // S_prev block (n, m) = A_n' S_nm A_m + delta_nm W' C_n W - (d_n . d_m) Pi / eps
-        //                       - (J' Tm^{-1} J)_nm; lower blocks computed, then mirrored.
         for m in 0..B {
-            for n in m..B {
+            for n in 0..B {
                 let s_nm = st.s.fixed_view::<O, O>(n * O, m * O);
-                let mut blk: SMatrix<T, I, I> = am[n].tr_mul(&(s_nm * am[m]));
+                let sa: SMatrix<T, O, I> = s_nm * am[m];
+                let mut f = sa;
+                for i in 0..I {
+                    for k in 0..O {
+                        f[(k, i)] *= st.s1[(k, n)];
+                    }
+                }
                 if n == m {
-                    let mut cw = st.w;
                     for i in 0..I {
                         for k in 0..O {
-                            cw[(k, i)] *= st.c[(k, n)];
+                            f[(k, i)] += st.c[(k, n)] * st.w[(k, i)];
                         }
                     }
-                    blk += st.w.tr_mul(&cw);
+                }
+                // J_jm += Rz[j, n] F_nm  (transposed into jt)
+                for j in 0..R {
+                    let r = st.rz[(j, n)];
+                    if r != T::ZERO {
+                        for k in 0..O {
+                            for i in 0..I {
+                                jt[(m * I + i, j * O + k)] += r * f[(k, i)];
+                            }
+                        }
+                    }
+                }
+                if n < m {
+                    continue;
+                }
+                // Lower blocks of S_prev: W' F_nm (+ SA_nm) - (d_n . d_m) Pi / eps.
+                let mut blk: SMatrix<T, I, I> = st.w.tr_mul(&f);
+                if RES {
+                    for i in 0..I {
+                        for ip in 0..I {
+                            blk[(i, ip)] += sa[(i, ip)];
+                        }
+                    }
                 }
                 if complement > 0 {
                     let dd = st.d.column(n).dot(&st.d.column(m));
@@ -544,18 +565,10 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
                 sp.fixed_view_mut::<I, I>(n * I, m * I).copy_from(&blk);
             }
         }
-        // J' Tm^{-1} J = Y' D^{-1} Y with Y = L^{-1} P J (here on the transposes).
+        // S_prev -= J' Tm^{-1} J = Y' D^{-1} Y with Y = L^{-1} P J (on the transpose jt);
+        // the lower triangle is kept and mirrored (the upper blocks were never written).
         st.tm.forward_rows(&mut jt);
-        let mut zt = jt;
-        st.tm.d_solve_rows(&mut zt);
-        let jtj = jt * zt.transpose(); // BI x BI, symmetric
-        for col in 0..BI {
-            for row in col..BI {
-                // Only the lower triangle is kept: (row, col) lies in a lower or a diagonal
-                // block, whose upper half is mirrored below.
-                sp[(row, col)] -= jtj[(row, col)];
-            }
-        }
+        st.tm.sub_quadratic_rows(&jt, sp);
         for col in 0..BI {
             for row in col + 1..BI {
                 sp[(col, row)] = sp[(row, col)];
