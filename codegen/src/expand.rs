@@ -77,8 +77,8 @@ pub fn expand(net: &Net) -> TokenStream {
         let r = b.min(i1);
         let stage_ty = {
             let (i1, r, bo, ro) = (lit(i1), lit(r), lit(b * f.outputs.value), lit(r * f.outputs.value));
-            let bl = lit(b);
-            quote!(#rt::Stage<#t, #i, #o, #bl, #i1, #r, #bo, #ro>)
+            let (bl, bi) = (lit(b), lit(b * f.inputs.value));
+            quote!(#rt::Stage<#t, #i, #o, #bl, #i1, #r, #bo, #bi, #ro>)
         };
         lays.push(Lay {
             stage_ty,

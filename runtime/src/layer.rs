@@ -104,6 +104,9 @@ pub fn check_input<T: Real, const W: usize, const B: usize>(
 
 /// Checks that every entry of a flat vector is finite.
 pub fn check_vector<T: Real>(v: &[T]) -> Result<(), crate::NetError> {
+    if crate::real::all_finite(v) {
+        return Ok(());
+    }
     match v.iter().position(|x| !x.finite()) {
         Some(index) => Err(crate::NetError::NonFiniteVector { index }),
         None => Ok(()),
@@ -164,6 +167,9 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
 
     /// Index of the first non-finite parameter, if any (in this layer's flat layout).
     pub fn first_non_finite(&self) -> Option<usize> {
+        if crate::real::all_finite(self.w.as_slice()) && crate::real::all_finite(self.b.as_slice()) {
+            return None;
+        }
         for k in 0..O {
             for i in 0..I {
                 if !self.w[(k, i)].finite() {

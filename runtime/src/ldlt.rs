@@ -331,6 +331,40 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
         }
     }
 
+    /// `J <- P' L'^{-1} J` on the rows of `J = jt'`: after [`Self::forward_rows`] and
+    /// [`Self::d_solve_rows`], `jt` becomes `(A^{-1} J)'`.
+    pub fn backward_rows<const M: usize>(&self, jt: &mut SMatrix<T, M, N>) {
+        let a = &self.a;
+        let data = jt.as_mut_slice();
+        let mut k = N;
+        while k > 0 {
+            let kk = k - 1;
+            let two = self.piv[kk] < 0;
+            let first = if two { kk - 1 } else { kk };
+            // rows first..=kk -= sum_{i > kk} L[i, row] row_i
+            for row in first..=kk {
+                for i in kk + 1..N {
+                    let l = a[(i, row)];
+                    if l == T::ZERO {
+                        continue;
+                    }
+                    let (lo, hi) = data.split_at_mut(i * M);
+                    let src = &hi[..M];
+                    for (x, y) in lo[row * M..row * M + M].iter_mut().zip(src) {
+                        *x -= l * *y;
+                    }
+                }
+            }
+            let kp = if two { (-self.piv[kk] - 1) as usize } else { self.piv[kk] as usize };
+            if kp != kk {
+                for r in 0..M {
+                    data.swap(kk * M + r, kp * M + r);
+                }
+            }
+            k = first;
+        }
+    }
+
     /// `J <- D^{-1} J` on the rows of `J = jt'` (see [`Self::forward_rows`]).
     pub fn d_solve_rows<const M: usize>(&self, jt: &mut SMatrix<T, M, N>) {
         let a = &self.a;
@@ -541,6 +575,28 @@ mod tests {
         f.d_solve_in_place(yc.as_mut_slice());
         let split = yb.dot(&yc);
         assert!((direct - split).abs() < 1e-12 * (1.0 + direct.abs()), "{direct} vs {split}");
+    }
+
+    #[test]
+    fn row_solves_match_the_vector_solve() {
+        for seed in 0..50 {
+            let mut rng = SplitMix64::new(seed);
+            let m = random_sym::<6>(&mut rng, 0.0);
+            let mut f = Ldlt::<f64, 6>::ZERO;
+            if f.factor(&m).is_err() {
+                continue;
+            }
+            let jt = SMatrix::<f64, 3, 6>::from_fn(|_, _| rng.symmetric());
+            let mut x = jt;
+            f.forward_rows(&mut x);
+            f.d_solve_rows(&mut x);
+            f.backward_rows(&mut x);
+            for r in 0..3 {
+                let mut col = jt.row(r).transpose();
+                f.solve_in_place(col.as_mut_slice());
+                assert!((col - x.row(r).transpose()).norm() < 1e-12 * (1.0 + col.norm()));
+            }
+        }
     }
 
     #[test]

@@ -48,8 +48,9 @@ macro_rules! impl_real {
 impl_real!(f32);
 impl_real!(f64);
 
-/// True when every entry of `xs` is finite.
+/// True when every entry of `xs` is finite. A branch-free fold (no early exit), so it
+/// vectorises: the happy path costs a fraction of a pass over the data.
 #[inline]
 pub fn all_finite<T: Real>(xs: &[T]) -> bool {
-    xs.iter().all(|x| x.finite())
+    xs.iter().fold(true, |ok, x| ok & x.finite())
 }

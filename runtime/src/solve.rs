@@ -33,6 +33,7 @@ pub struct Stage<
     const I1: usize,
     const R: usize,
     const BO: usize,
+    const BI: usize,
     const RO: usize,
 > {
     /// The stage's weights `W` (`O x I`), copied so the solve needs no network.
@@ -52,8 +53,11 @@ pub struct Stage<
     pub s: SMatrix<T, BO, BO>,
     /// The factored stage matrix `Tm` (`RO x RO`).
     pub tm: Ldlt<T, RO>,
-    /// Solve scratch: linear term of the value function at the stage output.
-    pub lin: SMatrix<T, O, B>,
+    /// `K' = (Tm^{-1} J)'` (`BI x RO`): how the stage's rank coordinates respond to an
+    /// input perturbation (the feedback gain of the Riccati sweep, in structured form).
+    pub kt: SMatrix<T, BI, RO>,
+    /// Solve scratch: `Tm^{-1}` times the right-hand side's own part (`O x R`).
+    pub xi0: SMatrix<T, O, R>,
     /// Scratch of [`Layer::apply_forward`]: tangent of the pre-activation.
     pub tdu: SMatrix<T, O, B>,
     /// Scratch of [`Layer::apply_forward`]: tangent of the stage output.
@@ -71,8 +75,9 @@ unsafe impl<
         const I1: usize,
         const R: usize,
         const BO: usize,
+        const BI: usize,
         const RO: usize,
-    > bytemuck::Zeroable for Stage<T, I, O, B, I1, R, BO, RO>
+    > bytemuck::Zeroable for Stage<T, I, O, B, I1, R, BO, BI, RO>
 {
 }
 
@@ -84,8 +89,9 @@ impl<
         const I1: usize,
         const R: usize,
         const BO: usize,
+        const BI: usize,
         const RO: usize,
-    > Stage<T, I, O, B, I1, R, BO, RO>
+    > Stage<T, I, O, B, I1, R, BO, BI, RO>
 {
     /// All zeros; usable in `const` and `static` items.
     pub const ZERO: Self = Self {
@@ -97,7 +103,8 @@ impl<
         rz: zero_mat(),
         s: zero_mat(),
         tm: Ldlt::ZERO,
-        lin: zero_mat(),
+        kt: zero_mat(),
+        xi0: zero_mat(),
         tdu: zero_mat(),
         ty: zero_mat(),
         residual: false,
@@ -162,8 +169,9 @@ impl<
         const I1: usize,
         const R: usize,
         const BO: usize,
+        const BI: usize,
         const RO: usize,
-    > StageView<T> for Stage<T, I, O, B, I1, R, BO, RO>
+    > StageView<T> for Stage<T, I, O, B, I1, R, BO, BI, RO>
 {
     fn input_len(&self) -> usize {
         B * I
@@ -298,23 +306,24 @@ fn thin_qr<T: Real, const M: usize, const B: usize, const R: usize>(
 impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, const RES: bool>
     Layer<T, A, I, O, BIAS, RES>
 {
-    const fn check_stage<const B: usize, const I1: usize, const R: usize, const BO: usize, const RO: usize>() {
+    const fn check_stage<const B: usize, const I1: usize, const R: usize, const BO: usize, const BI: usize, const RO: usize>() {
         assert!(I1 == I + BIAS as usize, "I1 must be I + 1 with a bias, I without");
         assert!(R == if B < I1 { B } else { I1 }, "R must be min(B, I1)");
         assert!(BO == B * O, "BO must be B * O");
         assert!(RO == R * O, "RO must be R * O");
+        assert!(BI == B * I, "BI must be B * I");
         assert!(!RES || I == O, "a residual layer needs I == O");
     }
 
     /// Curvature, forward half: evaluates the stage on `z`, records `act'`, `act''` (kept in
     /// `c` until the backward half), the weights and the QR of the inputs; returns the
     /// stage output.
-    pub fn curv_forward<const B: usize, const I1: usize, const R: usize, const BO: usize, const RO: usize>(
+    pub fn curv_forward<const B: usize, const I1: usize, const R: usize, const BO: usize, const BI: usize, const RO: usize>(
         &self,
         z: &SMatrix<T, I, B>,
-        st: &mut Stage<T, I, O, B, I1, R, BO, RO>,
+        st: &mut Stage<T, I, O, B, I1, R, BO, BI, RO>,
     ) -> SMatrix<T, O, B> {
-        const { Self::check_stage::<B, I1, R, BO, RO>() };
+        const { Self::check_stage::<B, I1, R, BO, BI, RO>() };
         let mut out = self.w * z;
         for n in 0..B {
             for k in 0..O {
@@ -347,8 +356,8 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
 
     /// Curvature, backward half: given the adjoint `beta` of the stage output, sets
     /// `c = beta act''`, `d = beta act'` and returns the adjoint of the stage input.
-    pub fn curv_backward<const B: usize, const I1: usize, const R: usize, const BO: usize, const RO: usize>(
-        st: &mut Stage<T, I, O, B, I1, R, BO, RO>,
+    pub fn curv_backward<const B: usize, const I1: usize, const R: usize, const BO: usize, const BI: usize, const RO: usize>(
+        st: &mut Stage<T, I, O, B, I1, R, BO, BI, RO>,
         beta: &SMatrix<T, O, B>,
     ) -> SMatrix<T, I, B> {
         for n in 0..B {
@@ -378,20 +387,19 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
         const BI: usize,
         const RO: usize,
     >(
-        st: &mut Stage<T, I, O, B, I1, R, BO, RO>,
+        st: &mut Stage<T, I, O, B, I1, R, BO, BI, RO>,
         eps: T,
         prev: &mut SMatrix<T, BI, BI>,
     ) -> Result<Inertia, SingularPivot> {
-        const { assert!(BI == B * I, "BI must be B * I") };
         Self::factor_impl::<B, I1, R, BO, BI, RO>(st, eps, Some(prev))
     }
 
     /// [`Self::factor_stage`] for the first stage, whose input is data (no `S` to pass on).
-    pub fn factor_first<const B: usize, const I1: usize, const R: usize, const BO: usize, const RO: usize>(
-        st: &mut Stage<T, I, O, B, I1, R, BO, RO>,
+    pub fn factor_first<const B: usize, const I1: usize, const R: usize, const BO: usize, const BI: usize, const RO: usize>(
+        st: &mut Stage<T, I, O, B, I1, R, BO, BI, RO>,
         eps: T,
     ) -> Result<Inertia, SingularPivot> {
-        Self::factor_impl::<B, I1, R, BO, 0, RO>(st, eps, None)
+        Self::factor_impl::<B, I1, R, BO, BI, RO>(st, eps, None)
     }
 
     fn factor_impl<
@@ -402,11 +410,11 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
         const BI: usize,
         const RO: usize,
     >(
-        st: &mut Stage<T, I, O, B, I1, R, BO, RO>,
+        st: &mut Stage<T, I, O, B, I1, R, BO, BI, RO>,
         eps: T,
         prev: Option<&mut SMatrix<T, BI, BI>>,
     ) -> Result<Inertia, SingularPivot> {
-        const { Self::check_stage::<B, I1, R, BO, RO>() };
+        const { Self::check_stage::<B, I1, R, BO, BI, RO>() };
         let s1f = st.s1.as_slice();
         // T = (Rz kron I_O) D S   (RO x BO): block (j, m) = sum_n Rz[j, n] D_n S_nm.
         let mut tmat = SMatrix::<T, RO, BO>::zeros();
@@ -569,6 +577,10 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
         // the lower triangle is kept and mirrored (the upper blocks were never written).
         st.tm.forward_rows(&mut jt);
         st.tm.sub_quadratic_rows(&jt, sp);
+        // Keep K = Tm^{-1} J (transposed) for the solve's forward sweep.
+        st.tm.d_solve_rows(&mut jt);
+        st.tm.backward_rows(&mut jt);
+        st.kt = jt;
         for col in 0..BI {
             for row in col + 1..BI {
                 sp[(col, row)] = sp[(row, col)];
@@ -579,8 +591,8 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
 
     /// `(H + eps I) v` from the stored blocks, forward half: the tangent of this stage's
     /// output along `v` (its block `v`, input tangent `y_in`), kept in `st.ty`.
-    pub fn apply_forward<const B: usize, const I1: usize, const R: usize, const BO: usize, const RO: usize>(
-        st: &mut Stage<T, I, O, B, I1, R, BO, RO>,
+    pub fn apply_forward<const B: usize, const I1: usize, const R: usize, const BO: usize, const BI: usize, const RO: usize>(
+        st: &mut Stage<T, I, O, B, I1, R, BO, BI, RO>,
         v: &[T],
         y_in: Option<&SMatrix<T, I, B>>,
     ) {
@@ -603,8 +615,8 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
     /// `(H + eps I) v` from the stored blocks, backward half: given the tangent `r` of the
     /// output adjoint, writes this stage's block of `(H + eps I) v` to `out` and returns the
     /// tangent of the input adjoint.
-    pub fn apply_backward<const B: usize, const I1: usize, const R: usize, const BO: usize, const RO: usize>(
-        st: &Stage<T, I, O, B, I1, R, BO, RO>,
+    pub fn apply_backward<const B: usize, const I1: usize, const R: usize, const BO: usize, const BI: usize, const RO: usize>(
+        st: &Stage<T, I, O, B, I1, R, BO, BI, RO>,
         v: &[T],
         y_in: Option<&SMatrix<T, I, B>>,
         r: &SMatrix<T, O, B>,
@@ -670,18 +682,18 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
 
     /// Solve, backward sweep for one stage: stores the linear term `s_out` of the value at
     /// the stage output and returns the one at its input.
-    pub fn solve_backward<const B: usize, const I1: usize, const R: usize, const BO: usize, const RO: usize>(
-        st: &mut Stage<T, I, O, B, I1, R, BO, RO>,
+    pub fn solve_backward<const B: usize, const I1: usize, const R: usize, const BO: usize, const BI: usize, const RO: usize>(
+        st: &mut Stage<T, I, O, B, I1, R, BO, BI, RO>,
         g: &[T],
         s_out: &SMatrix<T, O, B>,
         eps: T,
     ) -> SMatrix<T, I, B> {
-        st.lin = *s_out;
         let gm = Self::unit_rows::<I1>(g);
         let gq = gm * st.qz; // O x R
         // xi (O x R, rank-major flat) = Tm^{-1} (G Qz - (act' s_out) Rz')
         let mut xi = gq - st.s1.component_mul(s_out) * st.rz.transpose();
         st.tm.solve_in_place(xi.as_mut_slice());
+        st.xi0 = xi;
         let e0 = xi * st.rz; // O x B
         // q = S vec(act' e0) + s_out
         let q = st.s_apply(&st.s1.component_mul(&e0)) + s_out;
@@ -702,41 +714,42 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
 
     /// Solve, forward sweep for one stage: from the input perturbation `y_in` (`None` for
     /// the first stage) writes this stage's block of the solution to `x` and returns the
-    /// output perturbation.
-    pub fn solve_forward<const B: usize, const I1: usize, const R: usize, const BO: usize, const RO: usize>(
-        st: &Stage<T, I, O, B, I1, R, BO, RO>,
+    /// output perturbation. Uses `xi0` from the backward sweep and the gain `K`:
+    /// `xi = xi0 - K y_in`.
+    pub fn solve_forward<const B: usize, const I1: usize, const R: usize, const BO: usize, const BI: usize, const RO: usize>(
+        st: &Stage<T, I, O, B, I1, R, BO, BI, RO>,
         g: &[T],
         y_in: Option<&SMatrix<T, I, B>>,
         eps: T,
         x: &mut [T],
     ) -> SMatrix<T, O, B> {
         debug_assert_eq!(x.len(), Self::N_PARAMS);
-        let mut gh = Self::unit_rows::<I1>(g);
+        let mut xi = st.xi0;
         let mut e = SMatrix::<T, O, B>::zeros();
-        let mut wv = st.s1.component_mul(&st.lin);
         if let Some(y) = y_in {
-            let ey = st.w * y;
-            let mut ay = st.s1.component_mul(&ey);
-            if RES {
-                for (o, v) in ay.as_mut_slice().iter_mut().zip(y.as_slice()) {
-                    *o += *v;
+            // xi -= K y  (K' stored: dot products of contiguous columns)
+            let yv = y.as_slice();
+            let kd = st.kt.as_slice();
+            for (q, xq) in xi.as_mut_slice().iter_mut().enumerate() {
+                let col = &kd[q * BI..q * BI + BI];
+                let mut acc = T::ZERO;
+                for (kc, yc) in col.iter().zip(yv) {
+                    acc += *kc * *yc;
                 }
+                *xq -= acc;
             }
-            // G - h(y), h(y)_k = sum_n d[k, n] [y_n; 0]
-            let hy = st.d * y.transpose(); // O x I
-            let mut ghw = gh.fixed_columns_mut::<I>(0);
-            ghw -= hy;
-            // wv = c e_y + act' (S A y + lin)
-            wv += st.s1.component_mul(&st.s_apply(&ay)) + st.c.component_mul(&ey);
-            e = ey;
+            e = st.w * y;
         }
-        let ghq = gh * st.qz; // O x R
-        let mut xi = ghq - wv * st.rz.transpose();
-        st.tm.solve_in_place(xi.as_mut_slice());
-        // x = Xi Qz' + (Gh - Gh Qz Qz') / eps
+        // x = Xi Qz' + (Gh - Gh Qz Qz') / eps, Gh = G - [d y', 0]
         let mut xm = xi * st.qz.transpose();
         if O * I1 > RO {
-            xm += (gh - ghq * st.qz.transpose()) * (T::ONE / eps);
+            let mut gh = Self::unit_rows::<I1>(g);
+            if let Some(y) = y_in {
+                let hy = st.d * y.transpose(); // O x I
+                let mut ghw = gh.fixed_columns_mut::<I>(0);
+                ghw -= hy;
+            }
+            xm += (gh - (gh * st.qz) * st.qz.transpose()) * (T::ONE / eps);
         }
         for k in 0..O {
             for i in 0..I {
