@@ -470,53 +470,40 @@ impl SmallNet {
         Ok(())
     }
 }
-/** The curvature of [`SmallNet`]'s loss at one batch (every per-stage derivative block; nothing here depends on eps), and storage for its factorisation at one eps.
-
- Fill it with [`SmallNet::curvature`] (on the stack) or [`SmallNet::curvature_into`] (caller storage: `SmallNetCurvature::ZERO` in a `static`, or `tall_skinny::boxed_zeroed::<SmallNetCurvature>()` on the heap without a stack copy). Then [`SmallNetCurvature::factor`] runs the eps-dependent sweep (as often as needed, reusing the derivative blocks) and the returned [`SmallNetFactored`] solves `(H + eps I) x = b` for any number of right-hand sides.*/
+/// Per-stage solve data of [`SmallNet`]: derivative blocks, factorisation and scratch, one `Stage` per layer. Part of [`SmallNetCurvature`].
 #[derive(Clone, Debug)]
-struct SmallNetCurvature {
-    /// Solve data of layer `inp` (Dense<2, 4, Tanh>): inputs 2, outputs 4, batch 2, inputs with bias 3, input rank bound 2.
-    pub inp: ::tall_skinny::runtime::Stage<f64, 2, 4, 2, 3, 2, 8, 8>,
-    /// Solve data of layer `body` ([Residual<4, Tanh>; 3]): inputs 4, outputs 4, batch 2, inputs with bias 5, input rank bound 2.
-    pub body: [::tall_skinny::runtime::Stage<f64, 4, 4, 2, 5, 2, 8, 8>; 3],
-    /// Solve data of layer `head` (Dense<4, 1, Identity>): inputs 4, outputs 1, batch 2, inputs with bias 5, input rank bound 2.
-    pub head: ::tall_skinny::runtime::Stage<f64, 4, 1, 2, 5, 2, 2, 2>,
-    /// eps of the current factorisation.
-    eps: f64,
-    /// Inertia of `H + eps I` at the current factorisation.
-    inertia: ::tall_skinny::runtime::Inertia,
+struct SmallNetStages {
+    /// Layer `inp` (Dense<2, 4, Tanh>): inputs 2, outputs 4, batch 2, inputs with bias 3, input rank bound 2.
+    pub inp: ::tall_skinny::runtime::Stage<f64, 2, 4, 2, 3, 2, 8, 4, 8>,
+    /// Layer `body` ([Residual<4, Tanh>; 3]): inputs 4, outputs 4, batch 2, inputs with bias 5, input rank bound 2.
+    pub body: [::tall_skinny::runtime::Stage<f64, 4, 4, 2, 5, 2, 8, 8, 8>; 3],
+    /// Layer `head` (Dense<4, 1, Identity>): inputs 4, outputs 1, batch 2, inputs with bias 5, input rank bound 2.
+    pub head: ::tall_skinny::runtime::Stage<f64, 4, 1, 2, 5, 2, 2, 8, 2>,
 }
 #[automatically_derived]
-unsafe impl ::tall_skinny::runtime::bytemuck::Zeroable for SmallNetCurvature {}
+unsafe impl ::tall_skinny::runtime::bytemuck::Zeroable for SmallNetStages {}
 const _: fn() = || {
     fn assert_zeroable<Z: ::tall_skinny::runtime::bytemuck::Zeroable>() {}
-    assert_zeroable::<::tall_skinny::runtime::Stage<f64, 2, 4, 2, 3, 2, 8, 8>>();
-    assert_zeroable::<::tall_skinny::runtime::Stage<f64, 4, 4, 2, 5, 2, 8, 8>>();
-    assert_zeroable::<::tall_skinny::runtime::Stage<f64, 4, 1, 2, 5, 2, 2, 2>>();
+    assert_zeroable::<::tall_skinny::runtime::Stage<f64, 2, 4, 2, 3, 2, 8, 4, 8>>();
+    assert_zeroable::<::tall_skinny::runtime::Stage<f64, 4, 4, 2, 5, 2, 8, 8, 8>>();
+    assert_zeroable::<::tall_skinny::runtime::Stage<f64, 4, 1, 2, 5, 2, 2, 8, 2>>();
 };
-impl SmallNetCurvature {
+impl SmallNetStages {
     /// All zeros; usable in `const` and `static` items.
     pub const ZERO: Self = Self {
-        inp: <::tall_skinny::runtime::Stage<f64, 2, 4, 2, 3, 2, 8, 8>>::ZERO,
-        body: [<::tall_skinny::runtime::Stage<f64, 4, 4, 2, 5, 2, 8, 8>>::ZERO; 3],
-        head: <::tall_skinny::runtime::Stage<f64, 4, 1, 2, 5, 2, 2, 2>>::ZERO,
-        eps: 0.0,
-        inertia: ::tall_skinny::runtime::Inertia::ZERO,
+        inp: <::tall_skinny::runtime::Stage<f64, 2, 4, 2, 3, 2, 8, 4, 8>>::ZERO,
+        body: [<::tall_skinny::runtime::Stage<f64, 4, 4, 2, 5, 2, 8, 8, 8>>::ZERO; 3],
+        head: <::tall_skinny::runtime::Stage<f64, 4, 1, 2, 5, 2, 2, 8, 2>>::ZERO,
     };
-    /// Factors `H + eps I` (the eps-dependent Riccati sweep; reuses every derivative
-    /// block). Fails with `Singular { stage }` when a stage matrix is singular or
-    /// numerically singular at this eps, and with `NonFiniteEps` for a NaN or
-    /// infinite eps. Returns a handle that solves for any number of right-hand sides.
+    /// The eps-dependent Riccati sweep, last stage first; returns the inertia of
+    /// `H + eps I`.
     pub fn factor(
         &mut self,
         eps: f64,
     ) -> ::core::result::Result<
-        SmallNetFactored<'_>,
+        ::tall_skinny::runtime::Inertia,
         ::tall_skinny::runtime::SolveError,
     > {
-        if !::tall_skinny::runtime::Real::finite(eps) {
-            return Err(::tall_skinny::runtime::SolveError::NonFiniteEps);
-        }
         let mut inertia = ::tall_skinny::runtime::Inertia::ZERO;
         inertia
             += <::tall_skinny::runtime::Dense<
@@ -563,29 +550,11 @@ impl SmallNetCurvature {
                 .map_err(|_| ::tall_skinny::runtime::SolveError::Singular {
                     stage: 0,
                 })?;
-        self.eps = eps;
-        self.inertia = inertia;
-        Ok(SmallNetFactored { curv: self })
+        Ok(inertia)
     }
-}
-#[doc = concat!(
-    " A factored `H + eps I` of [`", stringify!(SmallNet),
-    "`], borrowed from its curvature storage."
-)]
-struct SmallNetFactored<'a> {
-    /// The storage holding the factorisation.
-    curv: &'a mut SmallNetCurvature,
-}
-impl SmallNetFactored<'_> {
-    /// Solves `(H + eps I) x = b` for one right-hand side `b` with the factorisation held here: two sweeps over the stages, linear in depth. Call it as often as needed.
-    pub fn solve(
-        &mut self,
-        b: &[f64; 77],
-        x: &mut [f64; 77],
-    ) -> ::core::result::Result<(), ::tall_skinny::runtime::SolveError> {
-        ::tall_skinny::runtime::layer::check_vector(b)?;
-        let c = &mut *self.curv;
-        let eps = c.eps;
+    /// `x = (H + eps I)^{-1} b` with the factorisation at `eps` (no checks): a backward
+    /// sweep for the linear terms, then a forward sweep for `x`.
+    pub fn solve(&mut self, eps: f64, b: &[f64; 77], x: &mut [f64; 77]) {
         let s = ::tall_skinny::runtime::layer::zero_mat::<f64, 1, 2>();
         let s = <::tall_skinny::runtime::Dense<
             f64,
@@ -593,7 +562,7 @@ impl SmallNetFactored<'_> {
             4,
             1,
         >>::solve_backward(
-            &mut c.head,
+            &mut self.head,
             &b[SmallNet::OFFSET_HEAD..SmallNet::OFFSET_HEAD + SmallNet::PARAMS_HEAD],
             &s,
             eps,
@@ -605,7 +574,7 @@ impl SmallNetFactored<'_> {
                 ::tall_skinny::runtime::Tanh,
                 4,
             >>::solve_backward(
-                &mut c.body[i],
+                &mut self.body[i],
                 &b[SmallNet::OFFSET_BODY
                     + i
                         * SmallNet::PARAMS_BODY..SmallNet::OFFSET_BODY
@@ -620,7 +589,7 @@ impl SmallNetFactored<'_> {
             2,
             4,
         >>::solve_backward(
-            &mut c.inp,
+            &mut self.inp,
             &b[SmallNet::OFFSET_INP..SmallNet::OFFSET_INP + SmallNet::PARAMS_INP],
             &s,
             eps,
@@ -634,7 +603,7 @@ impl SmallNetFactored<'_> {
                 2,
                 4,
             >>::solve_forward(
-                &c.inp,
+                &self.inp,
                 &b[SmallNet::OFFSET_INP..SmallNet::OFFSET_INP + SmallNet::PARAMS_INP],
                 y.as_ref(),
                 eps,
@@ -649,7 +618,7 @@ impl SmallNetFactored<'_> {
                     ::tall_skinny::runtime::Tanh,
                     4,
                 >>::solve_forward(
-                    &c.body[i],
+                    &self.body[i],
                     &b[SmallNet::OFFSET_BODY
                         + i
                             * SmallNet::PARAMS_BODY..SmallNet::OFFSET_BODY
@@ -670,7 +639,7 @@ impl SmallNetFactored<'_> {
                 4,
                 1,
             >>::solve_forward(
-                &c.head,
+                &self.head,
                 &b[SmallNet::OFFSET_HEAD..SmallNet::OFFSET_HEAD + SmallNet::PARAMS_HEAD],
                 y.as_ref(),
                 eps,
@@ -679,7 +648,257 @@ impl SmallNetFactored<'_> {
             ),
         );
         let _ = y;
+    }
+    /// Calls `f` on every stage in order, as a dense view of its derivative blocks
+    /// (for baselines and tests; the solve never forms them).
+    pub fn for_each_stage(
+        &self,
+        f: &mut dyn FnMut(&dyn ::tall_skinny::runtime::solve::StageView<f64>),
+    ) {
+        f(&self.inp);
+        for stage in self.body.iter() {
+            f(stage);
+        }
+        f(&self.head);
+    }
+    /// `out = (H + eps I) v` from the stored derivative blocks (no network needed).
+    pub fn apply(&mut self, eps: f64, v: &[f64; 77], out: &mut [f64; 77]) {
+        <::tall_skinny::runtime::Dense<
+            f64,
+            ::tall_skinny::runtime::Tanh,
+            2,
+            4,
+        >>::apply_forward(
+            &mut self.inp,
+            &v[SmallNet::OFFSET_INP..SmallNet::OFFSET_INP + SmallNet::PARAMS_INP],
+            ::core::option::Option::None,
+        );
+        for i in 0..3 {
+            let (before, rest) = self.body.split_at_mut(i);
+            let y_in = match before.last() {
+                ::core::option::Option::Some(p) => ::core::option::Option::Some(&p.ty),
+                ::core::option::Option::None => {
+                    ::core::option::Option::Some(&self.inp.ty)
+                }
+            };
+            <::tall_skinny::runtime::Residual<
+                f64,
+                ::tall_skinny::runtime::Tanh,
+                4,
+            >>::apply_forward(
+                &mut rest[0],
+                &v[SmallNet::OFFSET_BODY
+                    + i
+                        * SmallNet::PARAMS_BODY..SmallNet::OFFSET_BODY
+                    + (i + 1) * SmallNet::PARAMS_BODY],
+                y_in,
+            );
+        }
+        <::tall_skinny::runtime::Dense<
+            f64,
+            ::tall_skinny::runtime::Identity,
+            4,
+            1,
+        >>::apply_forward(
+            &mut self.head,
+            &v[SmallNet::OFFSET_HEAD..SmallNet::OFFSET_HEAD + SmallNet::PARAMS_HEAD],
+            ::core::option::Option::Some(&self.body[2].ty),
+        );
+        let r = self.head.output_hessian_apply();
+        let r = <::tall_skinny::runtime::Dense<
+            f64,
+            ::tall_skinny::runtime::Identity,
+            4,
+            1,
+        >>::apply_backward(
+            &self.head,
+            &v[SmallNet::OFFSET_HEAD..SmallNet::OFFSET_HEAD + SmallNet::PARAMS_HEAD],
+            ::core::option::Option::Some(&self.body[2].ty),
+            &r,
+            eps,
+            &mut out[SmallNet::OFFSET_HEAD..SmallNet::OFFSET_HEAD
+                + SmallNet::PARAMS_HEAD],
+        );
+        let mut r = r;
+        for i in (0..3).rev() {
+            let y_in = if i == 0 {
+                ::core::option::Option::Some(&self.inp.ty)
+            } else {
+                ::core::option::Option::Some(&self.body[i - 1].ty)
+            };
+            r = <::tall_skinny::runtime::Residual<
+                f64,
+                ::tall_skinny::runtime::Tanh,
+                4,
+            >>::apply_backward(
+                &self.body[i],
+                &v[SmallNet::OFFSET_BODY
+                    + i
+                        * SmallNet::PARAMS_BODY..SmallNet::OFFSET_BODY
+                    + (i + 1) * SmallNet::PARAMS_BODY],
+                y_in,
+                &r,
+                eps,
+                &mut out[SmallNet::OFFSET_BODY
+                    + i
+                        * SmallNet::PARAMS_BODY..SmallNet::OFFSET_BODY
+                    + (i + 1) * SmallNet::PARAMS_BODY],
+            );
+        }
+        let r = <::tall_skinny::runtime::Dense<
+            f64,
+            ::tall_skinny::runtime::Tanh,
+            2,
+            4,
+        >>::apply_backward(
+            &self.inp,
+            &v[SmallNet::OFFSET_INP..SmallNet::OFFSET_INP + SmallNet::PARAMS_INP],
+            ::core::option::Option::None,
+            &r,
+            eps,
+            &mut out[SmallNet::OFFSET_INP..SmallNet::OFFSET_INP + SmallNet::PARAMS_INP],
+        );
+        let _ = r;
+    }
+}
+/** The curvature of [`SmallNet`]'s loss at one batch (every per-stage derivative block; nothing here depends on eps), and storage for its factorisation at one eps.
+
+ Fill it with [`SmallNet::curvature`] (on the stack) or [`SmallNet::curvature_into`] (caller storage: `SmallNetCurvature::ZERO` in a `static`, or `tall_skinny::boxed_zeroed::<SmallNetCurvature>()` on the heap without a stack copy). Then [`SmallNetCurvature::factor`] runs the eps-dependent sweep (as often as needed, reusing the derivative blocks) and the returned [`SmallNetFactored`] solves `(H + eps I) x = b` for any number of right-hand sides.*/
+#[derive(Clone, Debug)]
+struct SmallNetCurvature {
+    /// The per-stage data.
+    pub stages: SmallNetStages,
+    /// Refinement scratch: residual.
+    residual: [f64; 77],
+    /// Refinement scratch: correction.
+    correction: [f64; 77],
+    /// eps of the current factorisation.
+    eps: f64,
+    /// Inertia of `H + eps I` at the current factorisation.
+    inertia: ::tall_skinny::runtime::Inertia,
+}
+#[automatically_derived]
+unsafe impl ::tall_skinny::runtime::bytemuck::Zeroable for SmallNetCurvature {}
+const _: fn() = || {
+    fn assert_zeroable<Z: ::tall_skinny::runtime::bytemuck::Zeroable>() {}
+    assert_zeroable::<SmallNetStages>();
+    assert_zeroable::<[f64; 77]>();
+    assert_zeroable::<::tall_skinny::runtime::Inertia>();
+};
+impl SmallNetCurvature {
+    /// All zeros; usable in `const` and `static` items.
+    pub const ZERO: Self = Self {
+        stages: SmallNetStages::ZERO,
+        residual: [0.0; 77],
+        correction: [0.0; 77],
+        eps: 0.0,
+        inertia: ::tall_skinny::runtime::Inertia::ZERO,
+    };
+    /// Factors `H + eps I` (the eps-dependent Riccati sweep; reuses every derivative
+    /// block). Fails with `Singular { stage }` when a stage matrix is singular or
+    /// numerically singular at this eps, and with `NonFiniteEps` for a NaN or
+    /// infinite eps. Returns a handle that solves for any number of right-hand sides.
+    pub fn factor(
+        &mut self,
+        eps: f64,
+    ) -> ::core::result::Result<
+        SmallNetFactored<'_>,
+        ::tall_skinny::runtime::SolveError,
+    > {
+        if !::tall_skinny::runtime::Real::finite(eps) {
+            return Err(::tall_skinny::runtime::SolveError::NonFiniteEps);
+        }
+        self.inertia = self.stages.factor(eps)?;
+        self.eps = eps;
+        Ok(SmallNetFactored { curv: self })
+    }
+}
+#[doc = concat!(
+    " A factored `H + eps I` of [`", stringify!(SmallNet),
+    "`], borrowed from its curvature storage."
+)]
+struct SmallNetFactored<'a> {
+    /// The storage holding the factorisation.
+    curv: &'a mut SmallNetCurvature,
+}
+impl SmallNetFactored<'_> {
+    /// Solves `(H + eps I) x = b` for one right-hand side: two sweeps over the stages,
+    /// linear in depth. Call it as often as needed. For the last digits at small eps
+    /// use [`Self::solve_refined`].
+    pub fn solve(
+        &mut self,
+        b: &[f64; 77],
+        x: &mut [f64; 77],
+    ) -> ::core::result::Result<(), ::tall_skinny::runtime::SolveError> {
+        ::tall_skinny::runtime::layer::check_vector(b)?;
+        let c = &mut *self.curv;
+        c.stages.solve(c.eps, b, x);
         if !::tall_skinny::runtime::real::all_finite(x) {
+            return Err(::tall_skinny::runtime::SolveError::NonFiniteResult);
+        }
+        Ok(())
+    }
+    /// [`Self::solve`] followed by iterative refinement with the exact product
+    /// `(H + eps I) x` from the stored blocks: at most `max_steps` corrections, stopping
+    /// when the residual stops halving. Returns the final relative residual
+    /// `|(H + eps I) x - b| / |b|`.
+    pub fn solve_refined(
+        &mut self,
+        b: &[f64; 77],
+        x: &mut [f64; 77],
+        max_steps: usize,
+    ) -> ::core::result::Result<f64, ::tall_skinny::runtime::SolveError> {
+        self.solve(b, x)?;
+        let c = &mut *self.curv;
+        let eps = c.eps;
+        let norm = |v: &[f64]| v.iter().map(|e| *e * *e).sum::<f64>().sqrt();
+        let b_norm = norm(b);
+        if b_norm == 0.0 {
+            return Ok(0.0);
+        }
+        let mut res = f64::INFINITY;
+        for step in 0..=max_steps {
+            c.stages.apply(eps, x, &mut c.residual);
+            for (r, bi) in c.residual.iter_mut().zip(b.iter()) {
+                *r = *bi - *r;
+            }
+            let new_res = norm(&c.residual) / b_norm;
+            if step > 0 && new_res > 0.5 * res {
+                if new_res > res {
+                    for (xi, d) in x.iter_mut().zip(c.correction.iter()) {
+                        *xi -= *d;
+                    }
+                    return Ok(res);
+                }
+                return Ok(new_res);
+            }
+            res = new_res;
+            if step == max_steps || !::tall_skinny::runtime::Real::finite(res) {
+                break;
+            }
+            c.stages.solve(eps, &c.residual, &mut c.correction);
+            for (xi, d) in x.iter_mut().zip(c.correction.iter()) {
+                *xi += *d;
+            }
+        }
+        if !::tall_skinny::runtime::real::all_finite(x)
+            || !::tall_skinny::runtime::Real::finite(res)
+        {
+            return Err(::tall_skinny::runtime::SolveError::NonFiniteResult);
+        }
+        Ok(res)
+    }
+    /// `out = (H + eps I) v` from the stored derivative blocks: an exact
+    /// Hessian-vector product without the network (for residual checks).
+    pub fn apply(
+        &mut self,
+        v: &[f64; 77],
+        out: &mut [f64; 77],
+    ) -> ::core::result::Result<(), ::tall_skinny::runtime::SolveError> {
+        ::tall_skinny::runtime::layer::check_vector(v)?;
+        let c = &mut *self.curv;
+        c.stages.apply(c.eps, v, out);
+        if !::tall_skinny::runtime::real::all_finite(out) {
             return Err(::tall_skinny::runtime::SolveError::NonFiniteResult);
         }
         Ok(())
@@ -708,20 +927,21 @@ impl SmallNet {
             1,
         > as ::tall_skinny::runtime::Loss<f64, 1, 2>>::check(t)?;
         self.check_params()?;
+        let st = &mut curv.stages;
         let z = ::tall_skinny::runtime::layer::batch_matrix(x);
-        let z = self.inp.curv_forward(&z, &mut curv.inp);
+        let z = self.inp.curv_forward(&z, &mut st.inp);
         let mut z = z;
-        for (layer, stage) in self.body.iter().zip(curv.body.iter_mut()) {
+        for (layer, stage) in self.body.iter().zip(st.body.iter_mut()) {
             z = layer.curv_forward(&z, stage);
         }
-        let z = self.head.curv_forward(&z, &mut curv.head);
+        let z = self.head.curv_forward(&z, &mut st.head);
         let (value, beta) = <::tall_skinny::runtime::Mse<
             1,
         > as ::tall_skinny::runtime::Loss<f64, 1, 2>>::gradient(&z, t);
         if !::tall_skinny::runtime::Real::finite(value) {
             return Err(::tall_skinny::runtime::NetError::NonFiniteResult);
         }
-        curv.head
+        st.head
             .set_output_hessian(|n| <::tall_skinny::runtime::Mse<
                 1,
             > as ::tall_skinny::runtime::Loss<f64, 1, 2>>::hess_block(&z, n));
@@ -730,21 +950,21 @@ impl SmallNet {
             ::tall_skinny::runtime::Identity,
             4,
             1,
-        >>::curv_backward(&mut curv.head, &beta);
+        >>::curv_backward(&mut st.head, &beta);
         let mut beta = beta;
         for i in (0..3).rev() {
             beta = <::tall_skinny::runtime::Residual<
                 f64,
                 ::tall_skinny::runtime::Tanh,
                 4,
-            >>::curv_backward(&mut curv.body[i], &beta);
+            >>::curv_backward(&mut st.body[i], &beta);
         }
         let beta = <::tall_skinny::runtime::Dense<
             f64,
             ::tall_skinny::runtime::Tanh,
             2,
             4,
-        >>::curv_backward(&mut curv.inp, &beta);
+        >>::curv_backward(&mut st.inp, &beta);
         let _ = beta;
         Ok(())
     }
@@ -760,7 +980,8 @@ impl SmallNet {
         Ok(curv)
     }
     /// One call: `x = (H + eps I)^{-1} b` at the batch `(x_in, t)`, with the curvature
-    /// storage on the stack. Returns the inertia of `H + eps I`.
+    /// storage on the stack, refined (at most 2 steps) to the last digits. Returns the
+    /// inertia of `H + eps I`.
     pub fn hessian_solve(
         &self,
         x_in: &[[f64; 2]; 2],
@@ -790,7 +1011,7 @@ impl SmallNet {
     > {
         self.curvature_into(curv, x_in, t)?;
         let mut f = curv.factor(eps)?;
-        f.solve(b, x)?;
+        f.solve_refined(b, x, 2)?;
         Ok(f.inertia())
     }
 }
