@@ -581,7 +581,6 @@ fn forward_pass(cx: &Ctx, tangent: bool) -> TokenStream {
     let mut out = Vec::new();
     for l in &cx.lays {
         let name = l.name;
-        let doc = format!("layer `{}`: {}", name, layer_desc(l.f));
         let (z0, y0) = match &l.prev {
             Some(p) => (quote!(#p.out), quote!(::core::option::Option::Some(&#p.y))),
             None => (quote!(z_in), quote!(::core::option::Option::None)),
@@ -606,7 +605,6 @@ fn forward_pass(cx: &Ctx, tangent: bool) -> TokenStream {
                 };
                 let _ = y_arg;
                 out.push(quote! {
-                    let _ = #doc;
                     {
                         let mut z = #z0;
                         #init_y
@@ -627,7 +625,6 @@ fn forward_pass(cx: &Ctx, tangent: bool) -> TokenStream {
                     quote!()
                 };
                 out.push(quote! {
-                    let _ = #doc;
                     self.#name.forward_tape(&#z0, &mut ws.#name, #second);
                     #tan
                 });
@@ -641,7 +638,6 @@ fn gradient_backward(cx: &Ctx) -> TokenStream {
     let mut out = Vec::new();
     for l in cx.lays.iter().rev() {
         let name = l.name;
-        let doc = format!("layer `{}`: {}", name, layer_desc(l.f));
         let g = slice(l, quote!(grad), true);
         let z0 = match &l.prev {
             Some(p) => quote!(&#p.out),
@@ -651,7 +647,6 @@ fn gradient_backward(cx: &Ctx) -> TokenStream {
             Some(len) => {
                 let len = lit(len.value);
                 out.push(quote! {
-                    let _ = #doc;
                     let mut beta = beta;
                     for i in (0..#len).rev() {
                         let z = if i == 0 { #z0 } else { &ws.#name[i - 1].out };
@@ -660,7 +655,6 @@ fn gradient_backward(cx: &Ctx) -> TokenStream {
                 });
             }
             None => out.push(quote! {
-                let _ = #doc;
                 let beta = self.#name.backward(#z0, &ws.#name, &beta, #g);
             }),
         }
@@ -675,7 +669,6 @@ fn hvp_backward(cx: &Ctx) -> TokenStream {
     let mut out = Vec::new();
     for l in cx.lays.iter().rev() {
         let name = l.name;
-        let doc = format!("layer `{}`: {}", name, layer_desc(l.f));
         let o = slice(l, quote!(out), true);
         let v = slice(l, quote!(v), false);
         let (z0, y0) = match &l.prev {
@@ -686,7 +679,6 @@ fn hvp_backward(cx: &Ctx) -> TokenStream {
             Some(len) => {
                 let len = lit(len.value);
                 out.push(quote! {
-                    let _ = #doc;
                     let (mut beta, mut r) = (beta, r);
                     for i in (0..#len).rev() {
                         let (z, y) = if i == 0 {
@@ -699,7 +691,6 @@ fn hvp_backward(cx: &Ctx) -> TokenStream {
                 });
             }
             None => out.push(quote! {
-                let _ = #doc;
                 let (beta, r) = self.#name.backward_tangent(#z0, #y0, #v, &ws.#name, &beta, &r, #o);
             }),
         }

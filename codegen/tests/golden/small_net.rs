@@ -272,9 +272,7 @@ impl SmallNet {
         > as ::tall_skinny::runtime::Loss<f64, 1, 2>>::check(t)?;
         self.check_params()?;
         let z_in = ::tall_skinny::runtime::layer::batch_matrix(x);
-        let _ = "layer `inp`: Dense<2, 4, Tanh>";
         self.inp.forward_tape(&z_in, &mut ws.inp, false);
-        let _ = "layer `body`: [Residual<4, Tanh>; 3]";
         {
             let mut z = ws.inp.out;
             for (i, (layer, tape)) in self
@@ -288,12 +286,10 @@ impl SmallNet {
                 z = tape.out;
             }
         }
-        let _ = "layer `head`: Dense<4, 1, Identity>";
         self.head.forward_tape(&ws.body[2].out, &mut ws.head, false);
         let (value, beta) = <::tall_skinny::runtime::Mse<
             1,
         > as ::tall_skinny::runtime::Loss<f64, 1, 2>>::gradient(&ws.head.out, t);
-        let _ = "layer `head`: Dense<4, 1, Identity>";
         let beta = self
             .head
             .backward(
@@ -302,7 +298,6 @@ impl SmallNet {
                 &beta,
                 &mut grad[Self::OFFSET_HEAD..Self::OFFSET_HEAD + Self::PARAMS_HEAD],
             );
-        let _ = "layer `body`: [Residual<4, Tanh>; 3]";
         let mut beta = beta;
         for i in (0..3).rev() {
             let z = if i == 0 { &ws.inp.out } else { &ws.body[i - 1].out };
@@ -318,7 +313,6 @@ impl SmallNet {
                         + (i + 1) * Self::PARAMS_BODY],
                 );
         }
-        let _ = "layer `inp`: Dense<2, 4, Tanh>";
         let beta = self
             .inp
             .backward(
@@ -362,7 +356,6 @@ impl SmallNet {
         ::tall_skinny::runtime::layer::check_vector(v)?;
         self.check_params()?;
         let z_in = ::tall_skinny::runtime::layer::batch_matrix(x);
-        let _ = "layer `inp`: Dense<2, 4, Tanh>";
         self.inp.forward_tape(&z_in, &mut ws.inp, true);
         self.inp
             .tangent(
@@ -371,7 +364,6 @@ impl SmallNet {
                 &v[Self::OFFSET_INP..Self::OFFSET_INP + Self::PARAMS_INP],
                 &mut ws.inp,
             );
-        let _ = "layer `body`: [Residual<4, Tanh>; 3]";
         {
             let mut z = ws.inp.out;
             let mut y = ::core::option::Option::Some(ws.inp.y);
@@ -397,7 +389,6 @@ impl SmallNet {
                 y = ::core::option::Option::Some(tape.y);
             }
         }
-        let _ = "layer `head`: Dense<4, 1, Identity>";
         self.head.forward_tape(&ws.body[2].out, &mut ws.head, true);
         self.head
             .tangent(
@@ -413,7 +404,6 @@ impl SmallNet {
         let r = <::tall_skinny::runtime::Mse<
             1,
         > as ::tall_skinny::runtime::Loss<f64, 1, 2>>::hess_apply(u, t, &ws.head.y);
-        let _ = "layer `head`: Dense<4, 1, Identity>";
         let (beta, r) = self
             .head
             .backward_tangent(
@@ -425,7 +415,6 @@ impl SmallNet {
                 &r,
                 &mut out[Self::OFFSET_HEAD..Self::OFFSET_HEAD + Self::PARAMS_HEAD],
             );
-        let _ = "layer `body`: [Residual<4, Tanh>; 3]";
         let (mut beta, mut r) = (beta, r);
         for i in (0..3).rev() {
             let (z, y) = if i == 0 {
@@ -451,7 +440,6 @@ impl SmallNet {
                         + (i + 1) * Self::PARAMS_BODY],
                 );
         }
-        let _ = "layer `inp`: Dense<2, 4, Tanh>";
         let (beta, r) = self
             .inp
             .backward_tangent(
