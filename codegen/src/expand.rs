@@ -589,34 +589,31 @@ fn forward_pass(cx: &Ctx, tangent: bool) -> TokenStream {
         let second = tangent;
         match l.f.array {
             Some(_) => {
-                let (init_y, step_y, tan, y_arg) = if tangent {
+                let body = if tangent {
                     let y_init = match &l.prev {
                         Some(p) => quote!(::core::option::Option::Some(#p.y)),
                         None => quote!(::core::option::Option::None),
                     };
-                    (
-                        quote!(let mut y = #y_init;),
-                        quote!(y = ::core::option::Option::Some(tape.y);),
-                        quote!(layer.tangent(&z, y.as_ref(), #v, tape);),
-                        (),
-                    )
-                } else {
-                    (quote!(), quote!(), quote!(), ())
-                };
-                let _ = y_arg;
-                out.push(quote! {
-                    {
+                    quote! {
                         let mut z = #z0;
-                        #init_y
+                        let mut y = #y_init;
                         for (i, (layer, tape)) in self.#name.iter().zip(ws.#name.iter_mut()).enumerate() {
-                            let _ = i;
                             layer.forward_tape(&z, tape, #second);
-                            #tan
+                            layer.tangent(&z, y.as_ref(), #v, tape);
                             z = tape.out;
-                            #step_y
+                            y = ::core::option::Option::Some(tape.y);
                         }
                     }
-                });
+                } else {
+                    quote! {
+                        let mut z = #z0;
+                        for (layer, tape) in self.#name.iter().zip(ws.#name.iter_mut()) {
+                            layer.forward_tape(&z, tape, #second);
+                            z = tape.out;
+                        }
+                    }
+                };
+                out.push(quote! { { #body } });
             }
             None => {
                 let tan = if tangent {

@@ -275,13 +275,7 @@ impl SmallNet {
         self.inp.forward_tape(&z_in, &mut ws.inp, false);
         {
             let mut z = ws.inp.out;
-            for (i, (layer, tape)) in self
-                .body
-                .iter()
-                .zip(ws.body.iter_mut())
-                .enumerate()
-            {
-                let _ = i;
+            for (layer, tape) in self.body.iter().zip(ws.body.iter_mut()) {
                 layer.forward_tape(&z, tape, false);
                 z = tape.out;
             }
@@ -373,7 +367,6 @@ impl SmallNet {
                 .zip(ws.body.iter_mut())
                 .enumerate()
             {
-                let _ = i;
                 layer.forward_tape(&z, tape, true);
                 layer
                     .tangent(
