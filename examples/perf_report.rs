@@ -22,6 +22,10 @@
 //!   stall; then MINRES is run as well, and the time covers both (what a user who tries CG
 //!   first pays). The row says which method produced the answer (`method`), its iteration
 //!   count, whether it converged and the true relative residual. Only f64, batch 1.
+//! * `paper_solve`: the paper's own method ([`tall_skinny::baselines::paper_solve`]): the
+//!   curvature pass, copying out every stage's dense derivative blocks, then block LU of the
+//!   interleaved block-tridiagonal system, all in the time. Only f64, batch 1; skipped (with
+//!   a note on stderr) where one call takes more than 1 s.
 //!
 //! Timing: a warm-up of about a tenth of the cell's budget (at least one call), then up to
 //! 15 runs of k back-to-back calls, k chosen so that a run takes about a fifteenth of the
@@ -49,6 +53,8 @@ const RTOL: f64 = 1e-10;
 const KRYLOV_CAP: usize = 2000;
 /// Largest N the dense baseline is run at (an N x N matrix and an O(N^3) factorisation).
 const DENSE_MAX_N: usize = 2500;
+/// `paper_solve` is not timed where its first call takes longer than this.
+const PAPER_MAX_CALL: Duration = Duration::from_secs(1);
 
 // ---------------------------------------------------------------------------------------
 // Measurement plumbing
@@ -262,6 +268,7 @@ macro_rules! ops {
             ("resolve", resolve),
             ("dense_solve", dense_solve),
             ("cg_solve", cg_solve),
+            ("paper_solve", paper_solve),
         ];
 
         fn gradient(fx: &mut Fixture, cx: &Ctx) -> Option<Sample> {
@@ -339,6 +346,32 @@ macro_rules! ops {
                 baselines::dense_solve(hvp_op(net, ws, xin, t), EPS, &b, &mut x).unwrap();
                 black_box(&mut x);
             });
+            Some(s.with("relative_residual", Val::Num(res)))
+        }
+
+        fn paper_solve(fx: &mut Fixture, cx: &Ctx) -> Option<Sample> {
+            if BATCH != 1 {
+                return None;
+            }
+            let b = T::as_f64(&fx.g[..])?.to_vec();
+            let Fixture { net, ws, x: xin, t, .. } = fx;
+            let mut curv = tall_skinny::boxed_zeroed::<NetCurvature>();
+            let mut run = || -> Vec<f64> {
+                net.curvature_into(&mut curv, xin, t).expect("curvature");
+                let blocks = baselines::PaperBlocks::collect(|f| curv.stages.for_each_stage(f)).expect("blocks");
+                baselines::paper_solve(&blocks, EPS, &b).expect("paper_solve")
+            };
+            let t0 = Instant::now();
+            let x = run();
+            let first = t0.elapsed();
+            if first > PAPER_MAX_CALL {
+                eprintln!("  paper_solve d{}: skipped, one call took {:.1} s", Net::DEPTH, first.as_secs_f64());
+                return None;
+            }
+            let s = cx.time_after(Some(first), || {
+                black_box(run());
+            });
+            let res = relative_residual(net, ws, xin, t, &b, &x);
             Some(s.with("relative_residual", Val::Num(res)))
         }
 
