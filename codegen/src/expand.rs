@@ -225,6 +225,7 @@ fn net_struct(cx: &Ctx) -> TokenStream {
             #(#fields,)*
             #(#loss_attrs)*
             #[doc = #loss_doc]
+            #[allow(dead_code)]
             #loss_vis #loss_name: #loss_field_ty,
         }
         #zeroable

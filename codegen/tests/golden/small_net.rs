@@ -33,6 +33,7 @@ struct SmallNet {
     /// Layer `head`: `Dense<4, 1, Identity>`.
     head: ::tall_skinny::runtime::Dense<f64, ::tall_skinny::runtime::Identity, 4, 1>,
     /// The loss: `Mse<1>` (no parameters).
+    #[allow(dead_code)]
     loss: ::tall_skinny::runtime::Mse<1>,
 }
 #[automatically_derived]
