@@ -32,6 +32,9 @@
 //! budget; per-call time of a run = its wall time / k (`std::time::Instant`); the reported
 //! time is the median over runs. Calls slower than a run's share get at least 3 runs.
 //!
+//! An op that panics (e.g. an `unwrap` of a solver error) is reported on stderr and the
+//! run goes on; the exit status is then 1.
+//!
 //! Adding an op: write its function inside `ops!` below (return `None` where it does not
 //! apply) and add one line to the `OPS` table there.
 
@@ -186,6 +189,23 @@ impl Ctx {
             0.5 * (times[runs / 2 - 1] + times[runs / 2])
         };
         Sample { median_ns, runs, calls_per_run: k, extra: Vec::new() }
+    }
+}
+
+/// Ops that panicked, as "op scalar bB dD".
+static FAILURES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+fn record_failure(what: String) {
+    eprintln!("perf_report: {what} FAILED (see the panic message above); continuing");
+    FAILURES.lock().unwrap_or_else(|e| e.into_inner()).push(what);
+}
+
+/// Exits with status 1 after listing the failed ops, if any.
+fn exit_on_failures() {
+    let failed = FAILURES.lock().unwrap_or_else(|e| e.into_inner());
+    if !failed.is_empty() {
+        eprintln!("perf_report: {} op(s) failed: {}", failed.len(), failed.join(", "));
+        std::process::exit(1);
     }
 }
 
@@ -501,8 +521,11 @@ macro_rules! case {
                     if !cx.selected(op) {
                         continue;
                     }
-                    if let Some(s) = f(&mut fx, cx) {
-                        emit(Row {
+                    // A failing op (its panic message is on stderr) is recorded and the
+                    // report goes on with the next one; the exit code is 1 at the end.
+                    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut fx, cx)));
+                    match res {
+                        Ok(Some(s)) => emit(Row {
                             op,
                             depth: $depth,
                             width: WIDTH,
@@ -510,7 +533,9 @@ macro_rules! case {
                             scalar: <T as Scalar>::NAME,
                             n_params: N,
                             s,
-                        });
+                        }),
+                        Ok(None) => {}
+                        Err(_) => record_failure(format!("{op} {} b{} d{}", <T as Scalar>::NAME, BATCH, $depth)),
                     }
                 }
             }
@@ -672,10 +697,12 @@ fn plot(rows: &[Row], path: &std::path::Path) -> Result<(), Box<dyn std::error::
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let root = SVGBackend::new(path, (900, 600)).into_drawing_area();
+    let root = SVGBackend::new(path, (1100, 620)).into_drawing_area();
     root.fill(&WHITE)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption("tall-skinny: median time per call vs depth (width 8, batch 1, f64)", ("sans-serif", 22))
+    // The legend gets its own panel on the right, so it never hides a curve.
+    let (plot_area, legend_area) = root.split_horizontally(800);
+    let mut chart = ChartBuilder::on(&plot_area)
+        .caption("median time per call vs depth (width 8, batch 1, f64)", ("sans-serif", 22))
         .margin(15)
         .x_label_area_size(50)
         .y_label_area_size(75)
@@ -691,13 +718,13 @@ fn plot(rows: &[Row], path: &std::path::Path) -> Result<(), Box<dyn std::error::
         .y_label_formatter(&|y| fmt_time(*y).replace(".00", ""))
         .label_style(("sans-serif", 15))
         .draw()?;
+    // (label, colour, line width)
+    let mut legend: Vec<(String, RGBColor, u32)> = Vec::new();
+    let grey = RGBColor(150, 150, 150);
     if let Some((_, p)) = series.iter().find(|(op, _)| *op == "hvp") {
         let (xa, ya, _) = p[0];
-        let line = [(xa, ya), (x1, ya * x1 / xa)];
-        chart
-            .draw_series(LineSeries::new(line, RGBColor(150, 150, 150).stroke_width(1)))?
-            .label("∝ depth (through hvp at the smallest depth)")
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RGBColor(150, 150, 150)));
+        chart.draw_series(LineSeries::new([(xa, ya), (x1, ya * x1 / xa)], grey.stroke_width(1)))?;
+        legend.push(("∝ depth (through hvp's first point)".into(), grey, 1));
     }
     let colors = [
         RGBColor(31, 119, 180),
@@ -709,33 +736,36 @@ fn plot(rows: &[Row], path: &std::path::Path) -> Result<(), Box<dyn std::error::
         RGBColor(227, 119, 194),
         RGBColor(23, 190, 207),
     ];
+    let mut any_unconverged = false;
     for (op, pts) in &series {
         // Colour by the op's place in `OPS`, so an op keeps its colour whichever ops ran.
         let i = f64_b1_d8::OPS.iter().position(|(o, _)| o == op).unwrap_or(0);
         let c = colors[i % colors.len()];
-        let any_unconverged = pts.iter().any(|p| !p.2);
-        let label = if any_unconverged {
-            format!("{op} (hollow: did not converge)")
-        } else {
-            op.to_string()
-        };
-        chart
-            .draw_series(LineSeries::new(pts.iter().map(|&(x, y, _)| (x, y)), c.stroke_width(2)))?
-            .label(label)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+        any_unconverged |= pts.iter().any(|p| !p.2);
+        chart.draw_series(LineSeries::new(pts.iter().map(|&(x, y, _)| (x, y)), c.stroke_width(2)))?;
         chart.draw_series(pts.iter().map(|&(x, y, ok)| {
             let style = if ok { c.filled() } else { WHITE.filled() };
             Circle::new((x, y), 5, style)
         }))?;
         chart.draw_series(pts.iter().map(|&(x, y, _)| Circle::new((x, y), 5, c.stroke_width(2))))?;
+        legend.push((op.to_string(), c, 2));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .label_font(("sans-serif", 15))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
+    let font = ("sans-serif", 16).into_font();
+    let mut y = 60;
+    for (label, c, w) in &legend {
+        legend_area.draw(&PathElement::new(vec![(10, y), (45, y)], c.stroke_width(*w)))?;
+        if *w > 1 {
+            legend_area.draw(&Circle::new((27, y), 5, c.filled()))?;
+        }
+        legend_area.draw(&Text::new(label.clone(), (55, y - 8), font.clone()))?;
+        y += 28;
+    }
+    if any_unconverged {
+        y += 8;
+        legend_area.draw(&Circle::new((27, y), 5, BLACK.stroke_width(2)))?;
+        legend_area.draw(&Text::new("hollow: solve did not reach", (55, y - 8), font.clone()))?;
+        legend_area.draw(&Text::new("its tolerance (iteration cap)", (55, y + 12), font.clone()))?;
+    }
     root.present()?;
     Ok(())
 }
@@ -797,6 +827,7 @@ fn main() {
         });
     }
     if json {
+        exit_on_failures();
         return;
     }
     println!();
@@ -809,4 +840,5 @@ fn main() {
         Err(e) => eprintln!("perf_report: could not write the plot {}: {e}", svg.display()),
     }
     println!("total {:.1} s", started.elapsed().as_secs_f64());
+    exit_on_failures();
 }
