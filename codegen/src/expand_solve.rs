@@ -368,7 +368,7 @@ pub(crate) fn solve_items(cx: &Ctx) -> TokenStream {
                 self.solve(b, x)?;
                 let c = &mut *self.curv;
                 let eps = c.eps;
-                let norm = |v: &[#t]| v.iter().map(|e| *e * *e).sum::<#t>().sqrt();
+                let norm = #rt::real::norm::<#t>;
                 let b_norm = norm(b);
                 if b_norm == 0.0 {
                     return Ok(0.0);

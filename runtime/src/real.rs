@@ -54,3 +54,13 @@ impl_real!(f64);
 pub fn all_finite<T: Real>(xs: &[T]) -> bool {
     xs.iter().fold(true, |ok, x| ok & x.finite())
 }
+
+/// Euclidean norm of `xs` (no `std` needed).
+#[inline]
+pub fn norm<T: Real>(xs: &[T]) -> T {
+    let mut acc = T::ZERO;
+    for x in xs {
+        acc += *x * *x;
+    }
+    acc.sqrt()
+}

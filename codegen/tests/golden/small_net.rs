@@ -833,7 +833,7 @@ impl SmallNetFactored<'_> {
         self.solve(b, x)?;
         let c = &mut *self.curv;
         let eps = c.eps;
-        let norm = |v: &[f64]| v.iter().map(|e| *e * *e).sum::<f64>().sqrt();
+        let norm = ::tall_skinny::runtime::real::norm::<f64>;
         let b_norm = norm(b);
         if b_norm == 0.0 {
             return Ok(0.0);

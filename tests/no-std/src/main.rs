@@ -1,5 +1,6 @@
 //! A `#![no_std]` binary with its own `#[panic_handler]` and **no** `#[global_allocator]`,
-//! that declares nets with `#[tall_skinny_net]` and calls the generated `gradient` and `hvp`.
+//! that declares nets with `#[tall_skinny_net]` and calls the generated `gradient`, `hvp` and
+//! the damped Hessian solve (`curvature_into`/`factor`/`solve_refined`, `hessian_solve`).
 //!
 //! It only builds if neither `std` nor `alloc` is linked into the generated code or the
 //! runtime: see README.md in this folder. Exit code 0 means every call returned `Ok` with
@@ -90,6 +91,37 @@ fn run() -> isize {
         return 8;
     }
 
+    // The damped Hessian solve, storage in a `static` (as on a microcontroller): curvature,
+    // factor, solve, and the residual checked with `hvp`.
+    static mut CURV: RegressorCurvature = RegressorCurvature::ZERO;
+    // SAFETY: `run` is called once, from `main`, on a single thread; nothing else touches CURV.
+    let curv = unsafe { &mut *core::ptr::addr_of_mut!(CURV) };
+    if net.curvature_into(curv, &x, &t).is_err() {
+        return 14;
+    }
+    let eps = 1e-2;
+    let mut step = [0.0f64; Regressor::N_PARAMS];
+    match curv.factor(eps) {
+        Ok(mut f) => {
+            if f.solve_refined(&g, &mut step, 2).is_err() || f.inertia().positive == 0 {
+                return 15;
+            }
+        }
+        Err(_) => return 15,
+    }
+    let mut hs = [0.0f64; Regressor::N_PARAMS];
+    if net.hvp(&x, &t, &step, &mut hs).is_err() {
+        return 16;
+    }
+    let mut r2 = 0.0;
+    for i in 0..Regressor::N_PARAMS {
+        let r = hs[i] + eps * step[i] - g[i];
+        r2 += r * r;
+    }
+    if !(r2 <= 1e-20 * gg) {
+        return 17;
+    }
+
     // --- f32, SoftmaxCrossEntropy, batch 2 ---
     let cls = Classifier::init(black_box(11));
     let xc = black_box([[0.5f32, -1.0, 0.25, 0.75], [0.1, 0.2, 0.3, -0.4]]);
@@ -109,6 +141,10 @@ fn run() -> isize {
     let c = dot(&gc, &hvc, 0.0);
     if !(c.is_finite() && c != 0.0) {
         return 12;
+    }
+    let mut stepc = [0.0f32; Classifier::N_PARAMS];
+    if cls.hessian_solve(&xc, &labels, 1e-1, &gc, &mut stepc).is_err() {
+        return 18;
     }
     if cls.gradient(&xc, &[0, 3], &mut gc).is_ok() {
         return 13; // label out of range must be an error
