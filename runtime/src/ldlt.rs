@@ -237,6 +237,20 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
         Ok(inertia)
     }
 
+    /// `D_k^{-1} [b0; b1]` for the 2x2 pivot block in rows `k, k + 1` (LAPACK `xSYTRS`'s
+    /// scaled form, which avoids forming the block inverse).
+    #[inline(always)]
+    fn solve_2x2(&self, k: usize, b0: T, b1: T) -> (T, T) {
+        let a = &self.a;
+        let akm1k = a[(k + 1, k)];
+        let akm1 = a[(k, k)] / akm1k;
+        let ak = a[(k + 1, k + 1)] / akm1k;
+        let denom = akm1 * ak - T::ONE;
+        let bkm1 = b0 / akm1k;
+        let bk = b1 / akm1k;
+        ((ak * bkm1 - bk) / denom, (akm1 * bk - bkm1) / denom)
+    }
+
     /// Solves `A x = b` in place (`b` of length `N`), with the factors from [`Self::factor`].
     pub fn solve_in_place(&self, b: &mut [T]) {
         self.forward_in_place(b, true);
@@ -269,14 +283,7 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
                     b[i] -= a[(i, k)] * bk + a[(i, k + 1)] * bk1;
                 }
                 if apply_d {
-                    let akm1k = a[(k + 1, k)];
-                    let akm1 = a[(k, k)] / akm1k;
-                    let ak = a[(k + 1, k + 1)] / akm1k;
-                    let denom = akm1 * ak - T::ONE;
-                    let bkm1 = bk / akm1k;
-                    let bkk = bk1 / akm1k;
-                    b[k] = (ak * bkm1 - bkk) / denom;
-                    b[k + 1] = (akm1 * bkk - bkm1) / denom;
+                    (b[k], b[k + 1]) = self.solve_2x2(k, bk, bk1);
                 }
                 k += 2;
             }
@@ -378,17 +385,10 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
                 }
                 k += 1;
             } else {
-                let akm1k = a[(k + 1, k)];
-                let akm1 = a[(k, k)] / akm1k;
-                let ak = a[(k + 1, k + 1)] / akm1k;
-                let denom = akm1 * ak - T::ONE;
                 let (lo, hi) = data.split_at_mut((k + 1) * M);
                 let (c0, c1) = (&mut lo[k * M..k * M + M], &mut hi[..M]);
                 for (x0, x1) in c0.iter_mut().zip(c1.iter_mut()) {
-                    let bkm1 = *x0 / akm1k;
-                    let bk = *x1 / akm1k;
-                    *x0 = (ak * bkm1 - bk) / denom;
-                    *x1 = (akm1 * bk - bkm1) / denom;
+                    (*x0, *x1) = self.solve_2x2(k, *x0, *x1);
                 }
                 k += 2;
             }
@@ -424,16 +424,11 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
                 k += 1;
             } else {
                 let y1 = &yd[(k + 1) * M..(k + 1) * M + M];
-                let akm1k = a[(k + 1, k)];
-                let akm1 = a[(k, k)] / akm1k;
-                let ak = a[(k + 1, k + 1)] / akm1k;
-                let f = T::ONE / (akm1k * (akm1 * ak - T::ONE));
                 // [z0 z1] = [y0 y1] D_k^{-1}
                 let mut z0 = [T::ZERO; M];
                 let mut z1 = [T::ZERO; M];
                 for i in 0..M {
-                    z0[i] = (y0[i] * ak - y1[i]) * f;
-                    z1[i] = (y1[i] * akm1 - y0[i]) * f;
+                    (z0[i], z1[i]) = self.solve_2x2(k, y0[i], y1[i]);
                 }
                 rank1(y0, &z0);
                 rank1(y1, &z1);
@@ -451,15 +446,7 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
                 b[k] /= a[(k, k)];
                 k += 1;
             } else {
-                let (bk, bk1) = (b[k], b[k + 1]);
-                let akm1k = a[(k + 1, k)];
-                let akm1 = a[(k, k)] / akm1k;
-                let ak = a[(k + 1, k + 1)] / akm1k;
-                let denom = akm1 * ak - T::ONE;
-                let bkm1 = bk / akm1k;
-                let bkk = bk1 / akm1k;
-                b[k] = (ak * bkm1 - bkk) / denom;
-                b[k + 1] = (akm1 * bkk - bkm1) / denom;
+                (b[k], b[k + 1]) = self.solve_2x2(k, b[k], b[k + 1]);
                 k += 2;
             }
         }
