@@ -36,6 +36,10 @@ fn y_in(cx: &Ctx, idx: usize, base: &TokenStream, field: &str) -> (TokenStream, 
     (prev, elem)
 }
 
+/// Largest curvature storage (bytes) for which `curvature` and `hessian_solve`, which hold it
+/// on the stack, are generated.
+pub(crate) const STACK_CURVATURE_LIMIT: usize = 1 << 20;
+
 pub(crate) fn solve_items(cx: &Ctx) -> TokenStream {
     let rt = &cx.rt;
     let t = &cx.t;
@@ -49,6 +53,35 @@ pub(crate) fn solve_items(cx: &Ctx) -> TokenStream {
     let target_ty = &cx.target_ty;
     let loss = &cx.loss_ty;
     let own = quote!(#net);
+    // Bytes of the curvature storage (an estimate of its size_of): the by-value conveniences
+    // `curvature` and `hessian_solve` put it on the stack, so they exist only for nets whose
+    // storage is small enough for that; larger nets use the `_into` / `_in` forms.
+    let scalar_bytes = match cx.net.scalar {
+        crate::attr::Scalar::F32 => 4,
+        crate::attr::Scalar::F64 => 8,
+    };
+    let curv_bytes: usize = cx
+        .lays
+        .iter()
+        .map(|l| {
+            let (i, o, b) = (l.f.inputs.value, l.f.outputs.value, cx.b);
+            let i1 = i + usize::from(l.f.kind.bias());
+            let r = b.min(i1);
+            let (bo, bi, ro) = (b * o, b * i, r * o);
+            let elems = o * i + 5 * o * b + i1 * r + r * b + bo * bo + ro * ro + bi * ro + o * r;
+            (elems * scalar_bytes + ro * 4) * l.f.count()
+        })
+        .sum::<usize>()
+        + 2 * cx.n * scalar_bytes;
+    let on_stack = curv_bytes <= STACK_CURVATURE_LIMIT;
+    let stack = if on_stack {
+        format!(", or by value on the stack with [`{net}::curvature`]")
+    } else {
+        String::from(
+            "; this net's storage is too large for the stack, so the by-value `curvature` and \
+             `hessian_solve` are not generated",
+        )
+    };
 
     // The per-stage storage struct.
     let mut fields = Vec::new();
@@ -89,11 +122,11 @@ pub(crate) fn solve_items(cx: &Ctx) -> TokenStream {
     let curv_doc = format!(
         " The curvature of [`{net}`]'s loss at one batch (every per-stage derivative block; \
          nothing here depends on eps), and storage for its factorisation at one eps.\n\n \
-         Fill it with [`{net}::curvature`] (on the stack) or [`{net}::curvature_into`] (caller \
-         storage: `{curv}::ZERO` in a `static`, or `tall_skinny::boxed_zeroed::<{curv}>()` on \
-         the heap without a stack copy). Then [`{curv}::factor`] runs the eps-dependent sweep \
+         Fill it with [`{net}::curvature_into`] (caller storage: `{curv}::ZERO` in a `static`, \
+         or `tall_skinny::boxed_zeroed::<{curv}>()` on the heap without a stack copy){stack}. Then [`{curv}::factor`] runs the eps-dependent sweep \
          (as often as needed, reusing the derivative blocks) and the returned \
-         [`{factored}`] solves `(H + eps I) x = b` for any number of right-hand sides."
+         [`{factored}`] solves `(H + eps I) x = b` for any number of right-hand sides. \
+         Size: about {curv_bytes} bytes."
     );
     let curv_zeroable =
         zeroable_impl(rt, &curv, &[quote!(#stages), quote!([#t; #n]), quote!(#rt::Inertia)]);
@@ -254,6 +287,28 @@ pub(crate) fn solve_items(cx: &Ctx) -> TokenStream {
         }
     });
 
+    let stack_conveniences = if on_stack {
+        quote! {
+            /// [`Self::curvature_into`] returning the storage by value (on the stack: for
+            /// small nets; see `size_of::<Curvature>()`).
+            pub fn curvature(&self, x: &#in_ty, t: &#target_ty) -> ::core::result::Result<#curv, #rt::NetError> {
+                let mut curv = #curv::ZERO;
+                self.curvature_into(&mut curv, x, t)?;
+                Ok(curv)
+            }
+
+            /// One call: `x = (H + eps I)^{-1} b` at the batch `(x_in, t)`, with the curvature
+            /// storage on the stack, refined (at most 2 steps) to the last digits. Returns the
+            /// inertia of `H + eps I`.
+            pub fn hessian_solve(&self, x_in: &#in_ty, t: &#target_ty, eps: #t, b: &[#t; #n], x: &mut [#t; #n]) -> ::core::result::Result<#rt::Inertia, #rt::SolveError> {
+                let mut curv = #curv::ZERO;
+                self.hessian_solve_in(&mut curv, x_in, t, eps, b, x)
+            }
+
+        }
+    } else {
+        quote!()
+    };
     quote! {
         #[doc = #stages_doc]
         #[derive(Clone, Debug)]
@@ -449,21 +504,7 @@ pub(crate) fn solve_items(cx: &Ctx) -> TokenStream {
                 Ok(())
             }
 
-            /// [`Self::curvature_into`] returning the storage by value (on the stack: for
-            /// small nets; see `size_of::<Curvature>()`).
-            pub fn curvature(&self, x: &#in_ty, t: &#target_ty) -> ::core::result::Result<#curv, #rt::NetError> {
-                let mut curv = #curv::ZERO;
-                self.curvature_into(&mut curv, x, t)?;
-                Ok(curv)
-            }
-
-            /// One call: `x = (H + eps I)^{-1} b` at the batch `(x_in, t)`, with the curvature
-            /// storage on the stack, refined (at most 2 steps) to the last digits. Returns the
-            /// inertia of `H + eps I`.
-            pub fn hessian_solve(&self, x_in: &#in_ty, t: &#target_ty, eps: #t, b: &[#t; #n], x: &mut [#t; #n]) -> ::core::result::Result<#rt::Inertia, #rt::SolveError> {
-                let mut curv = #curv::ZERO;
-                self.hessian_solve_in(&mut curv, x_in, t, eps, b, x)
-            }
+            #stack_conveniences
 
             /// [`Self::hessian_solve`] with caller storage.
             pub fn hessian_solve_in(&self, curv: &mut #curv, x_in: &#in_ty, t: &#target_ty, eps: #t, b: &[#t; #n], x: &mut [#t; #n]) -> ::core::result::Result<#rt::Inertia, #rt::SolveError> {

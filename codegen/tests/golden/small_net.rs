@@ -745,7 +745,7 @@ impl SmallNetStages {
 }
 /** The curvature of [`SmallNet`]'s loss at one batch (every per-stage derivative block; nothing here depends on eps), and storage for its factorisation at one eps.
 
- Fill it with [`SmallNet::curvature`] (on the stack) or [`SmallNet::curvature_into`] (caller storage: `SmallNetCurvature::ZERO` in a `static`, or `tall_skinny::boxed_zeroed::<SmallNetCurvature>()` on the heap without a stack copy). Then [`SmallNetCurvature::factor`] runs the eps-dependent sweep (as often as needed, reusing the derivative blocks) and the returned [`SmallNetFactored`] solves `(H + eps I) x = b` for any number of right-hand sides.*/
+ Fill it with [`SmallNet::curvature_into`] (caller storage: `SmallNetCurvature::ZERO` in a `static`, or `tall_skinny::boxed_zeroed::<SmallNetCurvature>()` on the heap without a stack copy), or by value on the stack with [`SmallNet::curvature`]. Then [`SmallNetCurvature::factor`] runs the eps-dependent sweep (as often as needed, reusing the derivative blocks) and the returned [`SmallNetFactored`] solves `(H + eps I) x = b` for any number of right-hand sides. Size: about 10088 bytes.*/
 #[derive(Clone, Debug)]
 struct SmallNetCurvature {
     /// The per-stage data.
