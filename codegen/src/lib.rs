@@ -1,6 +1,6 @@
 //! The logic of `#[tall_skinny_net]`, as plain functions on token streams.
 //!
-//! [`expand`] is the whole macro: `proc_macro2::TokenStream` in, `syn::Result<TokenStream>`
+//! [`expand`](fn@expand) is the whole macro: `proc_macro2::TokenStream` in, `syn::Result<TokenStream>`
 //! out, so it can be unit-tested, golden-tested and fuzzed outside the compiler. The
 //! `tall-skinny-macros` crate is a thin wrapper around it.
 //!
@@ -27,7 +27,7 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     Ok(expand::expand(&net))
 }
 
-/// What the proc macro emits when [`expand`] fails: the errors, plus a minimal stand-in for
+/// What the proc macro emits when [`expand`](fn@expand) fails: the errors, plus a minimal stand-in for
 /// the item (a field-less struct of the same name) so that the user sees the declaration's
 /// errors and not a cascade of "cannot find type" errors elsewhere.
 pub fn expand_or_error(attr: TokenStream, item: TokenStream) -> TokenStream {
