@@ -43,6 +43,18 @@ pub(crate) struct Ctx<'a> {
     pub(crate) n: usize,
 }
 
+/// `#base.field` or `#base.field[N - 1]`: the record of the last stage of layer field `f`.
+pub(crate) fn last_element(f: &LayerField, base: &TokenStream) -> TokenStream {
+    let name = &f.ident;
+    match f.array {
+        Some(n) => {
+            let k = lit(n.value - 1);
+            quote!(#base.#name[#k])
+        }
+        None => quote!(#base.#name),
+    }
+}
+
 pub(crate) fn lit(n: usize) -> proc_macro2::Literal {
     proc_macro2::Literal::usize_unsuffixed(n)
 }
@@ -93,13 +105,7 @@ pub fn expand(net: &Net) -> TokenStream {
         let _ = offset;
         offset += f.params();
         stage += f.count();
-        prev = Some(match f.array {
-            Some(n) => {
-                let last = lit(n.value - 1);
-                quote!(ws.#name[#last])
-            }
-            None => quote!(ws.#name),
-        });
+        prev = Some(last_element(f, &quote!(ws)));
     }
     let inputs = lit(net.layers[0].inputs.value);
     let outputs = lit(net.loss.width.value);
@@ -425,17 +431,7 @@ fn inherent_impl(cx: &Ctx) -> TokenStream {
     let hvp_fwd = forward_pass(cx, true);
     let hvp_bwd = hvp_backward(cx);
     let last = cx.lays.last().expect("at least one layer");
-    let last_rec = match last.f.array {
-        Some(len) => {
-            let name = last.name;
-            let k = lit(len.value - 1);
-            quote!(ws.#name[#k])
-        }
-        None => {
-            let name = last.name;
-            quote!(ws.#name)
-        }
-    };
+    let last_rec = last_element(last.f, &quote!(ws));
     let target_doc = match net.loss.kind {
         LossKind::Mse => "`t` holds one target row per sample.",
         LossKind::SoftmaxCrossEntropy => "`t` holds one class label per sample.",

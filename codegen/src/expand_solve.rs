@@ -4,19 +4,7 @@
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
-use crate::expand::{layer_desc, lit, slice_of, zeroable_impl, Ctx, Lay};
-
-/// `#base.field` or `#base.field[N - 1]`: the last stage of layer field `l`.
-fn last_stage(l: &Lay, base: &TokenStream) -> TokenStream {
-    let name = l.name;
-    match l.f.array {
-        Some(n) => {
-            let k = lit(n.value - 1);
-            quote!(#base.#name[#k])
-        }
-        None => quote!(#base.#name),
-    }
-}
+use crate::expand::{last_element, layer_desc, lit, slice_of, zeroable_impl, Ctx};
 
 /// `Some(&<prev>.ty)` / `None`: the input tangent of element `i` (or the single stage) of
 /// layer field `idx`, read from stages under `base`.
@@ -25,7 +13,7 @@ fn y_in(cx: &Ctx, idx: usize, base: &TokenStream, field: &str) -> (TokenStream, 
     let prev = match idx {
         0 => quote!(::core::option::Option::None),
         _ => {
-            let p = last_stage(&cx.lays[idx - 1], base);
+            let p = last_element(cx.lays[idx - 1].f, base);
             quote!(::core::option::Option::Some(&#p.#f))
         }
     };
@@ -148,8 +136,8 @@ pub(crate) fn solve_items(cx: &Ctx) -> TokenStream {
         }
     }
     let last = cx.lays.last().expect("a layer");
-    let last_st = last_stage(last, &quote!(st));
-    let last_self = last_stage(last, &quote!(self));
+    let last_st = last_element(last.f, &quote!(st));
+    let last_self = last_element(last.f, &quote!(self));
     let mut cbwd = Vec::new();
     for l in cx.lays.iter().rev() {
         let name = l.name;
@@ -176,7 +164,7 @@ pub(crate) fn solve_items(cx: &Ctx) -> TokenStream {
         let name = l.name;
         let ty = &l.ty;
         let stage0 = lit(l.stage);
-        let prev = (idx > 0).then(|| last_stage(&cx.lays[idx - 1], &quote!(self)));
+        let prev = (idx > 0).then(|| last_element(cx.lays[idx - 1].f, &quote!(self)));
         let first_call = |stage: TokenStream| match &prev {
             Some(p) => quote!(<#ty>::factor_stage(#stage, eps, &mut #p.s)),
             None => quote!(<#ty>::factor_first(#stage, eps)),
@@ -239,7 +227,7 @@ pub(crate) fn solve_items(cx: &Ctx) -> TokenStream {
                 let prev_split = match idx {
                     0 => quote!(::core::option::Option::None),
                     _ => {
-                        let p = last_stage(&cx.lays[idx - 1], &quote!(self));
+                        let p = last_element(cx.lays[idx - 1].f, &quote!(self));
                         quote!(::core::option::Option::Some(&#p.ty))
                     }
                 };
