@@ -9,7 +9,7 @@
 //! Parameters are drawn at scale 0.8 so that H is indefinite in most cases (the test counts
 //! them and requires some); eps = 1, 1e-2, 1e-4.
 use nalgebra::{DMatrix, DVector};
-use tall_skinny::baselines::{paper_solve, BaselineError, PaperBlocks};
+use tall_skinny::baselines::{dense_matrix, paper_solve, BaselineError, PaperBlocks};
 use tall_skinny::prelude::*;
 use tall_skinny::runtime::SplitMix64;
 
@@ -80,14 +80,10 @@ macro_rules! check_net {
         let (x, t) = ($x, $t);
 
         // Dense H from hvp columns.
-        let mut h = DMatrix::<f64>::zeros(N, N);
-        for j in 0..N {
-            let mut e = [0.0; N];
-            e[j] = 1.0;
-            let mut col = [0.0; N];
-            net.hvp(&x, &t, &e, &mut col).unwrap();
-            h.column_mut(j).copy_from_slice(&col);
-        }
+        let h = dense_matrix(N, |v, out| {
+            net.hvp(&x, &t, v.try_into().unwrap(), out.try_into().unwrap()).unwrap()
+        })
+        .unwrap();
         let scale = h.amax();
 
         // (a) Dense H from the stage blocks.
