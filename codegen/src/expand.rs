@@ -135,11 +135,13 @@ pub fn expand(net: &Net) -> TokenStream {
     let ws = workspace(&cx);
     let inherent = inherent_impl(&cx);
     let solve = crate::expand_solve::solve_items(&cx);
+    let ggn = crate::expand_ggn::ggn_items(&cx);
     quote! {
         #item
         #ws
         #inherent
         #solve
+        #ggn
     }
 }
 
@@ -574,7 +576,7 @@ fn inherent_impl(cx: &Ctx) -> TokenStream {
 }
 
 /// The recorded forward pass; with `tangent`, also the forward tangent along `v`.
-fn forward_pass(cx: &Ctx, tangent: bool) -> TokenStream {
+pub(crate) fn forward_pass(cx: &Ctx, tangent: bool) -> TokenStream {
     let mut out = Vec::new();
     for l in &cx.lays {
         let name = l.name;
@@ -628,7 +630,7 @@ fn forward_pass(cx: &Ctx, tangent: bool) -> TokenStream {
     quote!(#(#out)*)
 }
 
-fn gradient_backward(cx: &Ctx) -> TokenStream {
+pub(crate) fn gradient_backward(cx: &Ctx) -> TokenStream {
     let mut out = Vec::new();
     for l in cx.lays.iter().rev() {
         let name = l.name;

@@ -14,6 +14,7 @@ pub mod attr;
 pub mod check;
 pub mod errors;
 pub mod expand;
+mod expand_ggn;
 mod expand_solve;
 
 use proc_macro2::TokenStream;

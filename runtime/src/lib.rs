@@ -12,9 +12,11 @@ extern crate alloc;
 
 pub mod activation;
 pub mod error;
+pub mod ggn;
 pub mod ldlt;
 pub mod layer;
 pub mod loss;
+pub mod optim;
 pub mod real;
 pub mod rng;
 pub mod solve;

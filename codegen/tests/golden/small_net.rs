@@ -997,3 +997,605 @@ impl SmallNet {
         Ok(f.inertia())
     }
 }
+/// Storage of [`SmallNet`]'s batch-by-outputs (Woodbury) Gauss-Newton solve: the forward record at one batch, the loss-Hessian factors `C_n` (`Hl_n = C_n C_n'`), the `2 x 2` Gram matrix `U'U = C'J J'C` and its Cholesky factor at one eps. Fill it with [`SmallNet::ggn_woodbury_into`]; solve with [`SmallNet::ggn_woodbury_solve`] (same parameters). `SmallNetGgn::ZERO`, or `tall_skinny::boxed_zeroed::<SmallNetGgn>()`.
+#[derive(Clone, Debug)]
+struct SmallNetGgn {
+    /// Forward record at the batch.
+    pub ws: SmallNetWorkspace,
+    /// The batch inputs.
+    x: ::tall_skinny::runtime::nalgebra::SMatrix<f64, 2, 2>,
+    /// Loss-Hessian factors per sample.
+    c: [::tall_skinny::runtime::nalgebra::SMatrix<f64, 1, 1>; 2],
+    /// `U'U` (lower triangle).
+    gram: ::tall_skinny::runtime::nalgebra::SMatrix<f64, 2, 2>,
+    /// Cholesky factor of `eps I + U'U` (lower triangle).
+    chol: ::tall_skinny::runtime::nalgebra::SMatrix<f64, 2, 2>,
+    /// Refinement scratch.
+    residual: [f64; 77],
+    /// Refinement scratch.
+    correction: [f64; 77],
+    /// eps of `chol`.
+    eps: f64,
+    /// Whether `chol` is current.
+    factored: bool,
+}
+#[automatically_derived]
+unsafe impl ::tall_skinny::runtime::bytemuck::Zeroable for SmallNetGgn {}
+const _: fn() = || {
+    fn assert_zeroable<Z: ::tall_skinny::runtime::bytemuck::Zeroable>() {}
+    assert_zeroable::<SmallNetWorkspace>();
+    assert_zeroable::<::tall_skinny::runtime::nalgebra::SMatrix<f64, 2, 2>>();
+    assert_zeroable::<[::tall_skinny::runtime::nalgebra::SMatrix<f64, 1, 1>; 2]>();
+    assert_zeroable::<::tall_skinny::runtime::nalgebra::SMatrix<f64, 2, 2>>();
+    assert_zeroable::<[f64; 77]>();
+};
+impl SmallNetGgn {
+    /// All zeros; usable in `const` and `static` items.
+    pub const ZERO: Self = Self {
+        ws: SmallNetWorkspace::ZERO,
+        x: ::tall_skinny::runtime::layer::zero_mat(),
+        c: [::tall_skinny::runtime::layer::zero_mat(); 2],
+        gram: ::tall_skinny::runtime::layer::zero_mat(),
+        chol: ::tall_skinny::runtime::layer::zero_mat(),
+        residual: [0.0; 77],
+        correction: [0.0; 77],
+        eps: 0.0,
+        factored: false,
+    };
+}
+/// Everything [`SmallNet`]'s optimizer interface (`runtime::optim::Model`) needs: a [`SmallNetWorkspace`], a [`SmallNetGgn`] and a [`SmallNetCurvature`]. `SmallNetScratch::ZERO` or (large nets) `tall_skinny::boxed_zeroed::<SmallNetScratch>()`.
+#[derive(Clone, Debug)]
+struct SmallNetScratch {
+    /// Gradient / `hvp` workspace.
+    pub ws: SmallNetWorkspace,
+    /// Woodbury Gauss-Newton storage.
+    pub ggn: SmallNetGgn,
+    /// Stage blocks of the Hessian (or of the Riccati Gauss-Newton curvature).
+    pub curv: SmallNetCurvature,
+}
+#[automatically_derived]
+unsafe impl ::tall_skinny::runtime::bytemuck::Zeroable for SmallNetScratch {}
+const _: fn() = || {
+    fn assert_zeroable<Z: ::tall_skinny::runtime::bytemuck::Zeroable>() {}
+    assert_zeroable::<SmallNetWorkspace>();
+    assert_zeroable::<SmallNetGgn>();
+    assert_zeroable::<SmallNetCurvature>();
+};
+impl SmallNetScratch {
+    /// All zeros; usable in `const` and `static` items.
+    pub const ZERO: Self = Self {
+        ws: SmallNetWorkspace::ZERO,
+        ggn: SmallNetGgn::ZERO,
+        curv: SmallNetCurvature::ZERO,
+    };
+}
+impl SmallNet {
+    /// The exact Gauss-Newton solve [`Self::ggn_solve_in`] and the optimizers use for this net, chosen at compile time from operation counts (Riccati about 7197, Woodbury about 755 per curvature, factor and solve): `Woodbury` (outputs x batch is small).
+    pub const GGN_METHOD: ::tall_skinny::runtime::ggn::GgnMethod = ::tall_skinny::runtime::ggn::GgnMethod::Woodbury;
+    /// The exact Gauss-Newton-vector product `G v = J' Hl J v` of the batch loss (one
+    /// forward-tangent pass, the loss Hessian, one backward pass), written to `out`.
+    pub fn ggn_vp(
+        &self,
+        x: &[[f64; 2]; 2],
+        t: &[[f64; 1]; 2],
+        v: &[f64; 77],
+        out: &mut [f64; 77],
+    ) -> ::core::result::Result<(), ::tall_skinny::runtime::NetError> {
+        let mut ws = SmallNetWorkspace::ZERO;
+        self.ggn_vp_in(&mut ws, x, t, v, out)
+    }
+    /// [`Self::ggn_vp`] with the caller's scratch `ws`.
+    pub fn ggn_vp_in(
+        &self,
+        ws: &mut SmallNetWorkspace,
+        x: &[[f64; 2]; 2],
+        t: &[[f64; 1]; 2],
+        v: &[f64; 77],
+        out: &mut [f64; 77],
+    ) -> ::core::result::Result<(), ::tall_skinny::runtime::NetError> {
+        ::tall_skinny::runtime::layer::check_input(x)?;
+        <::tall_skinny::runtime::Mse<
+            1,
+        > as ::tall_skinny::runtime::Loss<f64, 1, 2>>::check(t)?;
+        ::tall_skinny::runtime::layer::check_vector(v)?;
+        self.check_params()?;
+        let z_in = ::tall_skinny::runtime::layer::batch_matrix(x);
+        self.inp.forward_tape(&z_in, &mut ws.inp, true);
+        self.inp
+            .tangent(
+                &z_in,
+                ::core::option::Option::None,
+                &v[Self::OFFSET_INP..Self::OFFSET_INP + Self::PARAMS_INP],
+                &mut ws.inp,
+            );
+        {
+            let mut z = ws.inp.out;
+            let mut y = ::core::option::Option::Some(ws.inp.y);
+            for (i, (layer, tape)) in self
+                .body
+                .iter()
+                .zip(ws.body.iter_mut())
+                .enumerate()
+            {
+                layer.forward_tape(&z, tape, true);
+                layer
+                    .tangent(
+                        &z,
+                        y.as_ref(),
+                        &v[Self::OFFSET_BODY
+                            + i
+                                * Self::PARAMS_BODY..Self::OFFSET_BODY
+                            + (i + 1) * Self::PARAMS_BODY],
+                        tape,
+                    );
+                z = tape.out;
+                y = ::core::option::Option::Some(tape.y);
+            }
+        }
+        self.head.forward_tape(&ws.body[2].out, &mut ws.head, true);
+        self.head
+            .tangent(
+                &ws.body[2].out,
+                ::core::option::Option::Some(&ws.body[2].y),
+                &v[Self::OFFSET_HEAD..Self::OFFSET_HEAD + Self::PARAMS_HEAD],
+                &mut ws.head,
+            );
+        let beta = <::tall_skinny::runtime::Mse<
+            1,
+        > as ::tall_skinny::runtime::Loss<
+            f64,
+            1,
+            2,
+        >>::hess_apply(&ws.head.out, t, &ws.head.y);
+        let grad = out;
+        let beta = self
+            .head
+            .backward(
+                &ws.body[2].out,
+                &ws.head,
+                &beta,
+                &mut grad[Self::OFFSET_HEAD..Self::OFFSET_HEAD + Self::PARAMS_HEAD],
+            );
+        let mut beta = beta;
+        for i in (0..3).rev() {
+            let z = if i == 0 { &ws.inp.out } else { &ws.body[i - 1].out };
+            beta = self
+                .body[i]
+                .backward(
+                    z,
+                    &ws.body[i],
+                    &beta,
+                    &mut grad[Self::OFFSET_BODY
+                        + i
+                            * Self::PARAMS_BODY..Self::OFFSET_BODY
+                        + (i + 1) * Self::PARAMS_BODY],
+                );
+        }
+        let beta = self
+            .inp
+            .backward(
+                &z_in,
+                &ws.inp,
+                &beta,
+                &mut grad[Self::OFFSET_INP..Self::OFFSET_INP + Self::PARAMS_INP],
+            );
+        let _ = beta;
+        if !::tall_skinny::runtime::real::all_finite(grad) {
+            return Err(::tall_skinny::runtime::NetError::NonFiniteResult);
+        }
+        Ok(())
+    }
+    /// The Gauss-Newton curvature as stage blocks (the Hessian's blocks with every
+    /// adjoint term dropped; the loss Hessian as terminal value), into the Hessian
+    /// solve's storage: then `curv.factor(eps)` factors `G + eps I` (positive definite
+    /// for eps > 0; its inertia is all positive) and `solve` / `solve_refined` /
+    /// `apply` work on `G + eps I`. The Riccati form of the Gauss-Newton solve.
+    pub fn ggn_curvature_into(
+        &self,
+        curv: &mut SmallNetCurvature,
+        x: &[[f64; 2]; 2],
+        t: &[[f64; 1]; 2],
+    ) -> ::core::result::Result<(), ::tall_skinny::runtime::NetError> {
+        ::tall_skinny::runtime::layer::check_input(x)?;
+        <::tall_skinny::runtime::Mse<
+            1,
+        > as ::tall_skinny::runtime::Loss<f64, 1, 2>>::check(t)?;
+        self.check_params()?;
+        let st = &mut curv.stages;
+        let z = ::tall_skinny::runtime::layer::batch_matrix(x);
+        let z = self.inp.curv_forward(&z, &mut st.inp);
+        let mut z = z;
+        for (layer, stage) in self.body.iter().zip(st.body.iter_mut()) {
+            z = layer.curv_forward(&z, stage);
+        }
+        let z = self.head.curv_forward(&z, &mut st.head);
+        if !::tall_skinny::runtime::real::all_finite(z.as_slice()) {
+            return Err(::tall_skinny::runtime::NetError::NonFiniteResult);
+        }
+        st.head
+            .set_output_hessian(|n| <::tall_skinny::runtime::Mse<
+                1,
+            > as ::tall_skinny::runtime::Loss<f64, 1, 2>>::hess_block(&z, n));
+        ::tall_skinny::runtime::ggn::drop_adjoint_terms(&mut st.inp);
+        for stage in st.body.iter_mut() {
+            ::tall_skinny::runtime::ggn::drop_adjoint_terms(stage);
+        }
+        ::tall_skinny::runtime::ggn::drop_adjoint_terms(&mut st.head);
+        Ok(())
+    }
+    /// The batch-by-outputs (Woodbury) form of the Gauss-Newton curvature at `(x, t)`:
+    /// the forward record, the loss-Hessian factors and the Gram matrix `C'J J'C`
+    /// (`M` adjoints back through every stage). Then [`Self::ggn_woodbury_solve`].
+    pub fn ggn_woodbury_into(
+        &self,
+        g: &mut SmallNetGgn,
+        x: &[[f64; 2]; 2],
+        t: &[[f64; 1]; 2],
+    ) -> ::core::result::Result<(), ::tall_skinny::runtime::NetError> {
+        ::tall_skinny::runtime::layer::check_input(x)?;
+        <::tall_skinny::runtime::Mse<
+            1,
+        > as ::tall_skinny::runtime::Loss<f64, 1, 2>>::check(t)?;
+        self.check_params()?;
+        g.factored = false;
+        g.x = ::tall_skinny::runtime::layer::batch_matrix(x);
+        let z_in = g.x;
+        let ws = &mut g.ws;
+        self.inp.forward_tape(&z_in, &mut ws.inp, false);
+        {
+            let mut z = ws.inp.out;
+            for (layer, tape) in self.body.iter().zip(ws.body.iter_mut()) {
+                layer.forward_tape(&z, tape, false);
+                z = tape.out;
+            }
+        }
+        self.head.forward_tape(&ws.body[2].out, &mut ws.head, false);
+        let u = ws.head.out;
+        if !::tall_skinny::runtime::real::all_finite(u.as_slice()) {
+            return Err(::tall_skinny::runtime::NetError::NonFiniteResult);
+        }
+        let mut r = ::tall_skinny::runtime::layer::zero_mat::<f64, 1, 2>();
+        for n in 0..2 {
+            g.c[n] = <::tall_skinny::runtime::Mse<
+                1,
+            > as ::tall_skinny::runtime::ggn::GgnLoss<f64, 1, 2>>::hess_factor(&u, n);
+            for k in 0..1 {
+                r.set_column(n * 1 + k, &g.c[n].column(k));
+            }
+        }
+        g.gram = ::tall_skinny::runtime::layer::zero_mat();
+        let r = self.head.gram_backward(&ws.body[2].out, &ws.head, &r, &mut g.gram);
+        let mut r = r;
+        for i in (0..3).rev() {
+            let z = if i == 0 { &ws.inp.out } else { &ws.body[i - 1].out };
+            r = self.body[i].gram_backward(z, &ws.body[i], &r, &mut g.gram);
+        }
+        let r = self.inp.gram_backward(&z_in, &ws.inp, &r, &mut g.gram);
+        let _ = r;
+        if !::tall_skinny::runtime::real::all_finite(g.gram.as_slice()) {
+            return Err(::tall_skinny::runtime::NetError::NonFiniteResult);
+        }
+        Ok(())
+    }
+    /// `J v` from the record in `ws` (inputs `z_in`).
+    fn ggn_jv(
+        &self,
+        ws: &mut SmallNetWorkspace,
+        z_in: &::tall_skinny::runtime::nalgebra::SMatrix<f64, 2, 2>,
+        v: &[f64; 77],
+    ) -> ::tall_skinny::runtime::nalgebra::SMatrix<f64, 1, 2> {
+        let z_in = *z_in;
+        self.inp
+            .tangent(
+                &z_in,
+                ::core::option::Option::None,
+                &v[Self::OFFSET_INP..Self::OFFSET_INP + Self::PARAMS_INP],
+                &mut ws.inp,
+            );
+        {
+            let mut z = ws.inp.out;
+            let mut y = ::core::option::Option::Some(ws.inp.y);
+            for (i, (layer, tape)) in self
+                .body
+                .iter()
+                .zip(ws.body.iter_mut())
+                .enumerate()
+            {
+                layer
+                    .tangent(
+                        &z,
+                        y.as_ref(),
+                        &v[Self::OFFSET_BODY
+                            + i
+                                * Self::PARAMS_BODY..Self::OFFSET_BODY
+                            + (i + 1) * Self::PARAMS_BODY],
+                        tape,
+                    );
+                z = tape.out;
+                y = ::core::option::Option::Some(tape.y);
+            }
+        }
+        self.head
+            .tangent(
+                &ws.body[2].out,
+                ::core::option::Option::Some(&ws.body[2].y),
+                &v[Self::OFFSET_HEAD..Self::OFFSET_HEAD + Self::PARAMS_HEAD],
+                &mut ws.head,
+            );
+        ws.head.y
+    }
+    /// `grad = J' beta` from the record in `ws`.
+    fn ggn_jtv(
+        &self,
+        ws: &mut SmallNetWorkspace,
+        z_in: &::tall_skinny::runtime::nalgebra::SMatrix<f64, 2, 2>,
+        beta: ::tall_skinny::runtime::nalgebra::SMatrix<f64, 1, 2>,
+        grad: &mut [f64; 77],
+    ) {
+        let z_in = *z_in;
+        let beta = self
+            .head
+            .backward(
+                &ws.body[2].out,
+                &ws.head,
+                &beta,
+                &mut grad[Self::OFFSET_HEAD..Self::OFFSET_HEAD + Self::PARAMS_HEAD],
+            );
+        let mut beta = beta;
+        for i in (0..3).rev() {
+            let z = if i == 0 { &ws.inp.out } else { &ws.body[i - 1].out };
+            beta = self
+                .body[i]
+                .backward(
+                    z,
+                    &ws.body[i],
+                    &beta,
+                    &mut grad[Self::OFFSET_BODY
+                        + i
+                            * Self::PARAMS_BODY..Self::OFFSET_BODY
+                        + (i + 1) * Self::PARAMS_BODY],
+                );
+        }
+        let beta = self
+            .inp
+            .backward(
+                &z_in,
+                &ws.inp,
+                &beta,
+                &mut grad[Self::OFFSET_INP..Self::OFFSET_INP + Self::PARAMS_INP],
+            );
+        let _ = beta;
+    }
+    /// `x = (G + eps I)^{-1} b` in the Woodbury form: `(b - J'C (eps I + C'JJ'C)^{-1} C'J b) / eps`.
+    #[allow(clippy::too_many_arguments)]
+    fn ggn_woodbury_apply_inverse(
+        &self,
+        ws: &mut SmallNetWorkspace,
+        z_in: &::tall_skinny::runtime::nalgebra::SMatrix<f64, 2, 2>,
+        c: &[::tall_skinny::runtime::nalgebra::SMatrix<f64, 1, 1>; 2],
+        chol: &::tall_skinny::runtime::nalgebra::SMatrix<f64, 2, 2>,
+        eps: f64,
+        b: &[f64; 77],
+        x: &mut [f64; 77],
+    ) {
+        let y = self.ggn_jv(ws, z_in, b);
+        let mut w = ::tall_skinny::runtime::ggn::factor_apply(c, &y, true);
+        ::tall_skinny::runtime::ggn::cholesky_solve(chol, w.as_mut_slice());
+        let beta = ::tall_skinny::runtime::ggn::factor_apply(c, &w, false);
+        self.ggn_jtv(ws, z_in, beta, x);
+        let inv = 1.0 / eps;
+        for (xi, bi) in x.iter_mut().zip(b.iter()) {
+            *xi = (*bi - *xi) * inv;
+        }
+    }
+    /// `out = (G + eps I) v` from the record in `ws`.
+    fn ggn_woodbury_apply(
+        &self,
+        ws: &mut SmallNetWorkspace,
+        z_in: &::tall_skinny::runtime::nalgebra::SMatrix<f64, 2, 2>,
+        c: &[::tall_skinny::runtime::nalgebra::SMatrix<f64, 1, 1>; 2],
+        eps: f64,
+        v: &[f64; 77],
+        out: &mut [f64; 77],
+    ) {
+        let y = self.ggn_jv(ws, z_in, v);
+        let cty = ::tall_skinny::runtime::ggn::factor_apply(c, &y, true);
+        let beta = ::tall_skinny::runtime::ggn::factor_apply(c, &cty, false);
+        self.ggn_jtv(ws, z_in, beta, out);
+        for (o, vi) in out.iter_mut().zip(v.iter()) {
+            *o += eps * *vi;
+        }
+    }
+    /// `x = (G + eps I)^{-1} b` with the curvature of [`Self::ggn_woodbury_into`]
+    /// (the net's parameters must not have changed since): Cholesky of the
+    /// `M x M` matrix `eps I + C'JJ'C` (kept while eps stays the same), one
+    /// forward-tangent and one backward pass, then up to 2 steps of iterative
+    /// refinement with the exact `(G + eps I) x` (the Woodbury form divides by eps).
+    /// eps must be positive (`Singular` otherwise: `G` is singular whenever
+    /// parameters outnumber outputs times batch).
+    pub fn ggn_woodbury_solve(
+        &self,
+        g: &mut SmallNetGgn,
+        eps: f64,
+        b: &[f64; 77],
+        x: &mut [f64; 77],
+    ) -> ::core::result::Result<(), ::tall_skinny::runtime::SolveError> {
+        if !::tall_skinny::runtime::Real::finite(eps) {
+            return Err(::tall_skinny::runtime::SolveError::NonFiniteEps);
+        }
+        if !(eps > 0.0) || !::tall_skinny::runtime::Real::finite(1.0 / eps) {
+            return Err(::tall_skinny::runtime::SolveError::Singular {
+                stage: 0,
+            });
+        }
+        ::tall_skinny::runtime::layer::check_vector(b)?;
+        if !g.factored || g.eps != eps {
+            g.chol = g.gram;
+            for q in 0..2 {
+                g.chol[(q, q)] += eps;
+            }
+            g.factored = false;
+            ::tall_skinny::runtime::ggn::cholesky_in_place(&mut g.chol)
+                .map_err(|_| ::tall_skinny::runtime::SolveError::Singular {
+                    stage: 0,
+                })?;
+            g.eps = eps;
+            g.factored = true;
+        }
+        let SmallNetGgn { ws, x: z_in, c, chol, residual, correction, .. } = g;
+        self.ggn_woodbury_apply_inverse(ws, z_in, c, chol, eps, b, x);
+        let norm = ::tall_skinny::runtime::real::norm::<f64>;
+        let b_norm = norm(b);
+        if b_norm > 0.0 {
+            let mut res = f64::INFINITY;
+            for step in 0..=2 {
+                self.ggn_woodbury_apply(ws, z_in, c, eps, x, residual);
+                for (r, bi) in residual.iter_mut().zip(b.iter()) {
+                    *r = *bi - *r;
+                }
+                let new_res = norm(residual) / b_norm;
+                if step > 0 && new_res > 0.5 * res {
+                    if new_res > res {
+                        for (xi, d) in x.iter_mut().zip(correction.iter()) {
+                            *xi -= *d;
+                        }
+                    }
+                    break;
+                }
+                res = new_res;
+                if step == 2 || !(res > 4.0 * f64::EPSILON) {
+                    break;
+                }
+                self.ggn_woodbury_apply_inverse(
+                    ws,
+                    z_in,
+                    c,
+                    chol,
+                    eps,
+                    residual,
+                    correction,
+                );
+                for (xi, d) in x.iter_mut().zip(correction.iter()) {
+                    *xi += *d;
+                }
+            }
+        }
+        if !::tall_skinny::runtime::real::all_finite(x) {
+            return Err(::tall_skinny::runtime::SolveError::NonFiniteResult);
+        }
+        Ok(())
+    }
+    /// One call: `out = (G + eps I)^{-1} b` at the batch `(x, t)` with this net's
+    /// [`Self::GGN_METHOD`], exact up to refinement.
+    pub fn ggn_solve_in(
+        &self,
+        s: &mut SmallNetScratch,
+        x: &[[f64; 2]; 2],
+        t: &[[f64; 1]; 2],
+        eps: f64,
+        b: &[f64; 77],
+        out: &mut [f64; 77],
+    ) -> ::core::result::Result<(), ::tall_skinny::runtime::SolveError> {
+        let lambda = eps;
+        self.ggn_woodbury_into(&mut s.ggn, x, t)?;
+        self.ggn_woodbury_solve(&mut s.ggn, lambda, b, out)
+    }
+}
+impl ::tall_skinny::runtime::optim::Model for SmallNet {
+    type Scalar = f64;
+    type Input = [[f64; 2]; 2];
+    type Target = [[f64; 1]; 2];
+    type Vector = [f64; 77];
+    type Scratch = SmallNetScratch;
+    const N_PARAMS: usize = 77;
+    const GGN_METHOD: ::tall_skinny::runtime::ggn::GgnMethod = SmallNet::GGN_METHOD;
+    fn zero_vector() -> [f64; 77] {
+        [0.0; 77]
+    }
+    fn get_params(&self, out: &mut [f64; 77]) {
+        self.params(out)
+    }
+    fn put_params(
+        &mut self,
+        p: &[f64; 77],
+    ) -> ::core::result::Result<(), ::tall_skinny::runtime::NetError> {
+        self.set_params(p)
+    }
+    fn loss_in(
+        &self,
+        _s: &mut SmallNetScratch,
+        x: &[[f64; 2]; 2],
+        t: &[[f64; 1]; 2],
+    ) -> ::core::result::Result<f64, ::tall_skinny::runtime::NetError> {
+        self.loss(x, t)
+    }
+    fn gradient_into(
+        &self,
+        s: &mut SmallNetScratch,
+        x: &[[f64; 2]; 2],
+        t: &[[f64; 1]; 2],
+        g: &mut [f64; 77],
+    ) -> ::core::result::Result<f64, ::tall_skinny::runtime::NetError> {
+        self.gradient_in(&mut s.ws, x, t, g)
+    }
+    fn ggn_prepare(
+        &self,
+        s: &mut SmallNetScratch,
+        x: &[[f64; 2]; 2],
+        t: &[[f64; 1]; 2],
+    ) -> ::core::result::Result<(), ::tall_skinny::runtime::NetError> {
+        self.ggn_woodbury_into(&mut s.ggn, x, t)
+    }
+    fn ggn_solve(
+        &self,
+        s: &mut SmallNetScratch,
+        lambda: f64,
+        b: &[f64; 77],
+        out: &mut [f64; 77],
+    ) -> ::core::result::Result<(), ::tall_skinny::runtime::SolveError> {
+        self.ggn_woodbury_solve(&mut s.ggn, lambda, b, out)
+    }
+    fn hessian_prepare(
+        &self,
+        s: &mut SmallNetScratch,
+        x: &[[f64; 2]; 2],
+        t: &[[f64; 1]; 2],
+    ) -> ::core::result::Result<(), ::tall_skinny::runtime::NetError> {
+        self.curvature_into(&mut s.curv, x, t)
+    }
+    fn hessian_factor(
+        &self,
+        s: &mut SmallNetScratch,
+        lambda: f64,
+    ) -> ::core::result::Result<
+        ::tall_skinny::runtime::Inertia,
+        ::tall_skinny::runtime::SolveError,
+    > {
+        Ok(s.curv.factor(lambda)?.inertia())
+    }
+    fn hessian_solve(
+        &self,
+        s: &mut SmallNetScratch,
+        b: &[f64; 77],
+        out: &mut [f64; 77],
+    ) -> ::core::result::Result<(), ::tall_skinny::runtime::SolveError> {
+        let mut f = SmallNetFactored {
+            curv: &mut s.curv,
+        };
+        f.solve_refined(b, out, 2)?;
+        Ok(())
+    }
+    fn hessian_apply(
+        &self,
+        s: &mut SmallNetScratch,
+        v: &[f64; 77],
+        out: &mut [f64; 77],
+    ) -> ::core::result::Result<(), ::tall_skinny::runtime::SolveError> {
+        ::tall_skinny::runtime::layer::check_vector(v)?;
+        s.curv.stages.apply(0.0, v, out);
+        if !::tall_skinny::runtime::real::all_finite(out) {
+            return Err(::tall_skinny::runtime::SolveError::NonFiniteResult);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,237 @@
+//! Gauss-Newton curvature `G = J' Hl J` (math.md section 5): kernels for the batch-by-outputs
+//! (Woodbury) solve and the loss-Hessian factors it needs.
+//!
+//! Two exact ways to solve `(G + eps I) x = b` are generated for every net:
+//!
+//! - **Riccati** (`ggn_curvature_into` + the Hessian solve's `factor`/`solve`): the Hessian's
+//!   per-stage blocks with every adjoint (`beta`) term dropped, i.e. `c = d = 0` in each
+//!   stage and the loss Hessian `Hl` as terminal value. Per stage `O((R O)^3)`.
+//! - **Woodbury** (`ggn_woodbury_into` + `ggn_woodbury_solve`): with `Hl = C C'` (`C`
+//!   block diagonal over samples, `M = outputs * batch` columns) and `U = J' C`,
+//!   `(G + eps I)^{-1} b = (b - U (eps I + U'U)^{-1} U' b) / eps`. `U'U` is accumulated stage
+//!   by stage from `M` back-propagated adjoints ([`Layer::gram_backward`]), then factored by
+//!   Cholesky (`M x M`); a solve is one forward-tangent and one backward pass. Per stage
+//!   `O(M^2 O)`, plus `O(M^3)` once.
+//!
+//! The generated `GGN_METHOD` constant names the one a net's `ggn_solve_in` uses (chosen at
+//! compile time from an operation count; see [`GgnMethod`]).
+
+use nalgebra::SMatrix;
+
+use crate::activation::Activation;
+use crate::layer::{Layer, Tape};
+use crate::loss::{Loss, Mse, SoftmaxCrossEntropy};
+use crate::real::Real;
+use crate::solve::Stage;
+#[allow(unused_imports)]
+use nalgebra::{ComplexField, RealField};
+
+/// Which exact Gauss-Newton solve a net uses by default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GgnMethod {
+    /// The Riccati sweep on the stage blocks with the adjoint terms dropped.
+    Riccati,
+    /// The batch-by-outputs (Woodbury) form.
+    Woodbury,
+}
+
+/// A loss whose Hessian `Hl` (block diagonal over samples) has an explicit factor
+/// `Hl_n = C_n C_n'` per sample.
+pub trait GgnLoss<T: Real, const O: usize, const B: usize>: Loss<T, O, B> {
+    /// `C_n` (`O x O`) with `C_n C_n' = Hl_n` at the outputs `u`.
+    fn hess_factor(u: &SMatrix<T, O, B>, n: usize) -> SMatrix<T, O, O>;
+}
+
+impl<T: Real, const O: usize, const B: usize> GgnLoss<T, O, B> for Mse<O> {
+    fn hess_factor(_u: &SMatrix<T, O, B>, _n: usize) -> SMatrix<T, O, O> {
+        SMatrix::identity() * (T::ONE / T::c(B as f64).sqrt())
+    }
+}
+
+impl<T: Real, const C: usize, const B: usize> GgnLoss<T, C, B> for SoftmaxCrossEntropy<C> {
+    /// `C_n = (diag(sqrt p) - p sqrt(p)') / sqrt(B)`: `C C' = diag(p) - p p'` since
+    /// `sum p = 1`.
+    fn hess_factor(u: &SMatrix<T, C, B>, n: usize) -> SMatrix<T, C, C> {
+        let mut m = u[(0, n)];
+        for k in 1..C {
+            m = m.max(u[(k, n)]);
+        }
+        let mut p = [T::ZERO; C];
+        let mut s = T::ZERO;
+        for k in 0..C {
+            p[k] = (u[(k, n)] - m).exp();
+            s += p[k];
+        }
+        for pk in p.iter_mut() {
+            *pk /= s;
+        }
+        let scale = T::ONE / T::c(B as f64).sqrt();
+        SMatrix::from_fn(|i, j| {
+            let sj = p[j].sqrt();
+            let d = if i == j { sj } else { T::ZERO };
+            (d - p[i] * sj) * scale
+        })
+    }
+}
+
+/// `out = C y` per sample (`C` block diagonal, blocks `c[n]`), for an `O x B` matrix `y`.
+pub fn factor_apply<T: Real, const O: usize, const B: usize>(
+    c: &[SMatrix<T, O, O>; B],
+    y: &SMatrix<T, O, B>,
+    transpose: bool,
+) -> SMatrix<T, O, B> {
+    let mut out = SMatrix::<T, O, B>::zeros();
+    for n in 0..B {
+        let col = y.column(n);
+        let r = if transpose { c[n].tr_mul(&col) } else { c[n] * col };
+        out.set_column(n, &r);
+    }
+    out
+}
+
+impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, const RES: bool>
+    Layer<T, A, I, O, BIAS, RES>
+{
+    /// Gauss-Newton Gram matrix, one stage: given `M` adjoints `r` of the stage output (column
+    /// `a` belongs to sample `a / (M / B)` and is zero on every other sample, so only that
+    /// sample's block is stored), adds this stage's part of `J J'` restricted to them,
+    /// `gram[a][b] += (delta_a . delta_b) ([z_n; 1] . [z_m; 1])`, to the lower triangle of
+    /// `gram`, and returns the adjoints of the stage input (`J_l' r` without the parameter
+    /// part). `z` is the stage input and `tape` its forward record.
+    pub fn gram_backward<const B: usize, const M: usize>(
+        &self,
+        z: &SMatrix<T, I, B>,
+        tape: &Tape<T, O, B>,
+        r: &SMatrix<T, O, M>,
+        gram: &mut SMatrix<T, M, M>,
+    ) -> SMatrix<T, I, M> {
+        let per = M / B;
+        let mut delta = *r;
+        for a in 0..M {
+            let n = a / per;
+            for k in 0..O {
+                delta[(k, a)] *= tape.d1[(k, n)];
+            }
+        }
+        // zz[n][m] = z_n . z_m (+ 1 with a bias)
+        let ztz = z.tr_mul(z);
+        let bias = if BIAS { T::ONE } else { T::ZERO };
+        let dd = delta.as_slice();
+        for b in 0..M {
+            let db = &dd[b * O..b * O + O];
+            let mb = b / per;
+            for a in b..M {
+                let da = &dd[a * O..a * O + O];
+                let mut acc = T::ZERO;
+                for k in 0..O {
+                    acc += da[k] * db[k];
+                }
+                gram[(a, b)] += acc * (ztz[(a / per, mb)] + bias);
+            }
+        }
+        let mut r_in = self.w.tr_mul(&delta);
+        if RES {
+            for (o, x) in r_in.as_mut_slice().iter_mut().zip(r.as_slice()) {
+                *o += *x;
+            }
+        }
+        r_in
+    }
+}
+
+/// Drops every adjoint (`beta`) term of a stage filled by the Hessian's curvature pass
+/// (`c = beta act''` and `d = beta act'` set to zero): what remains are the Gauss-Newton
+/// blocks, so the same factor sweep and solve work on `G + eps I`.
+pub fn drop_adjoint_terms<
+    T: Real,
+    const I: usize,
+    const O: usize,
+    const B: usize,
+    const I1: usize,
+    const R: usize,
+    const BO: usize,
+    const BI: usize,
+    const RO: usize,
+>(
+    st: &mut Stage<T, I, O, B, I1, R, BO, BI, RO>,
+) {
+    st.c = SMatrix::zeros();
+    st.d = SMatrix::zeros();
+}
+
+/// In-place Cholesky of the lower triangle of the `M x M` matrix `a` (`a = L L'`, `L` kept in
+/// the lower triangle). Fails when a pivot is not positive and finite.
+pub fn cholesky_in_place<T: Real, const M: usize>(a: &mut SMatrix<T, M, M>) -> Result<(), usize> {
+    for j in 0..M {
+        let mut d = a[(j, j)];
+        for k in 0..j {
+            d -= a[(j, k)] * a[(j, k)];
+        }
+        if !(d > T::ZERO) || !d.finite() {
+            return Err(j);
+        }
+        let d = d.sqrt();
+        a[(j, j)] = d;
+        let inv = T::ONE / d;
+        for i in j + 1..M {
+            let mut s = a[(i, j)];
+            for k in 0..j {
+                s -= a[(i, k)] * a[(j, k)];
+            }
+            a[(i, j)] = s * inv;
+        }
+    }
+    Ok(())
+}
+
+/// Solves `L L' x = b` in place with the factor of [`cholesky_in_place`].
+pub fn cholesky_solve<T: Real, const M: usize>(l: &SMatrix<T, M, M>, b: &mut [T]) {
+    debug_assert_eq!(b.len(), M);
+    for i in 0..M {
+        let mut s = b[i];
+        for k in 0..i {
+            s -= l[(i, k)] * b[k];
+        }
+        b[i] = s / l[(i, i)];
+    }
+    for i in (0..M).rev() {
+        let mut s = b[i];
+        for k in i + 1..M {
+            s -= l[(k, i)] * b[k];
+        }
+        b[i] = s / l[(i, i)];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cholesky_solves_spd() {
+        let mut rng = crate::rng::SplitMix64::new(3);
+        let x = SMatrix::<f64, 5, 5>::from_fn(|_, _| rng.symmetric());
+        let a = x * x.transpose() + SMatrix::<f64, 5, 5>::identity() * 0.1;
+        let mut l = a;
+        cholesky_in_place(&mut l).unwrap();
+        let b = [1.0, -2.0, 0.5, 3.0, 0.25];
+        let mut y = b;
+        cholesky_solve(&l, &mut y);
+        let r = a * nalgebra::SVector::<f64, 5>::from_column_slice(&y);
+        for i in 0..5 {
+            assert!((r[i] - b[i]).abs() < 1e-12);
+        }
+        let mut neg = -a;
+        assert!(cholesky_in_place(&mut neg).is_err());
+    }
+
+    #[test]
+    fn softmax_factor_reproduces_hessian() {
+        let u = SMatrix::<f64, 4, 2>::from_fn(|i, j| (i as f64) * 0.3 - (j as f64) * 0.7 + 0.1);
+        for n in 0..2 {
+            let c = <SoftmaxCrossEntropy<4> as GgnLoss<f64, 4, 2>>::hess_factor(&u, n);
+            let h = <SoftmaxCrossEntropy<4> as Loss<f64, 4, 2>>::hess_block(&u, n);
+            assert!((c * c.transpose() - h).norm() < 1e-15);
+        }
+    }
+}
