@@ -1,0 +1,155 @@
+//! A deep, narrow residual tanh net fits a nonlinear 1-D function on a fixed batch; every
+//! optimizer of `runtime::optim` runs from the same initialisation, and the table gives the
+//! steps and wall time to reach MSE 1e-6 (loss = MSE / 2 < 5e-7), or the best loss within the
+//! budget (a step count, and at most 15 s of wall time per optimizer).
+//!
+//! `cargo run --release --example fit_regression`
+
+use std::time::Instant;
+
+use tall_skinny::prelude::*;
+use tall_skinny::runtime::optim::*;
+
+const BATCH: usize = 32;
+
+/// Depth 16, width 8, 1033 parameters.
+#[tall_skinny_net(batch = 32)]
+pub struct Regressor {
+    inp: Dense<1, 8, Tanh>,
+    body: [Residual<8, Tanh>; 14],
+    head: Dense<8, 1, Identity>,
+    loss: Mse<1>,
+}
+
+/// Target MSE (`2 * loss`, the loss being `1/(2B) sum |u - t|^2`).
+const TARGET_MSE: f64 = 1e-6;
+
+fn data() -> ([[f64; 1]; BATCH], [[f64; 1]; BATCH]) {
+    let x: [[f64; 1]; BATCH] = core::array::from_fn(|n| [-1.0 + 2.0 * n as f64 / (BATCH - 1) as f64]);
+    let t = x.map(|[v]| [(3.0 * v).sin() + 0.5 * v * v - 0.3 * (5.0 * v).cos() * v]);
+    (x, t)
+}
+
+struct Outcome {
+    name: String,
+    steps_to_target: Option<usize>,
+    time_to_target: Option<f64>,
+    best_mse: f64,
+    steps_run: usize,
+    total_time: f64,
+}
+
+/// Wall-time budget per optimizer.
+const TIME_BUDGET_S: f64 = 15.0;
+
+fn run(
+    name: &str,
+    budget: usize,
+    mut step: impl FnMut(&mut Regressor, &mut RegressorScratch) -> Result<StepReport<f64>, SolveError>,
+) -> Outcome {
+    let (x, t) = data();
+    let mut net = Regressor::init(1);
+    let mut s = tall_skinny::boxed_zeroed::<RegressorScratch>();
+    let mut best = 2.0 * net.loss(&x, &t).unwrap();
+    let start = Instant::now();
+    let mut hit = None;
+    let mut steps_run = 0;
+    for k in 1..=budget {
+        steps_run = k;
+        match step(&mut net, &mut s) {
+            Ok(_) => {}
+            Err(e) => {
+                println!("  {name}: step {k} failed: {e}");
+                break;
+            }
+        }
+        let mse = 2.0 * net.loss(&x, &t).unwrap();
+        best = best.min(mse);
+        if mse < TARGET_MSE {
+            hit = Some((k, start.elapsed().as_secs_f64()));
+            break;
+        }
+        if start.elapsed().as_secs_f64() > TIME_BUDGET_S {
+            break;
+        }
+    }
+    let total = start.elapsed().as_secs_f64();
+    Outcome {
+        name: name.to_string(),
+        steps_to_target: hit.map(|h| h.0),
+        time_to_target: hit.map(|h| h.1),
+        best_mse: best,
+        steps_run,
+        total_time: total,
+    }
+}
+
+fn fmt_time(s: f64) -> String {
+    if s < 1e-3 {
+        format!("{:.0} µs", s * 1e6)
+    } else if s < 1.0 {
+        format!("{:.1} ms", s * 1e3)
+    } else {
+        format!("{:.2} s", s)
+    }
+}
+
+fn main() {
+    let (x, t) = data();
+    println!(
+        "Regressor: depth {}, {} parameters, batch {}, Gauss-Newton solve {:?}; target MSE {TARGET_MSE:.0e}",
+        Regressor::DEPTH,
+        Regressor::N_PARAMS,
+        Regressor::BATCH,
+        Regressor::GGN_METHOD
+    );
+    println!("initial MSE {:.3e}\n", 2.0 * Regressor::init(1).loss(&x, &t).unwrap());
+    let mut rows = Vec::new();
+
+    let mut lm = LevenbergMarquardt::<Regressor>::new(LmConfig::default());
+    rows.push(run("Levenberg-Marquardt (Gauss-Newton)", 1000, |n, s| lm.step(n, s, &x, &t)));
+    let mut newton = DampedNewton::<Regressor>::new(NewtonConfig::default());
+    rows.push(run("Newton, adaptive damping (exact H)", 1000, |n, s| newton.step(n, s, &x, &t)));
+    let mut tr = TrustRegion::<Regressor>::new(TrustRegionConfig::default());
+    rows.push(run("trust-region Newton (More-Sorensen)", 1000, |n, s| tr.step(n, s, &x, &t)));
+    for lr in [1e-3, 3e-3, 1e-2] {
+        let mut adam = Adam::<Regressor>::new(AdamConfig { lr, ..Default::default() });
+        rows.push(run(&format!("Adam lr {lr:.0e}"), 50_000, |n, s| adam.step(n, s, &x, &t)));
+    }
+    for lr in [1e-2, 3e-2] {
+        let mut sgd = Sgd::<Regressor>::new(SgdConfig { lr, momentum: 0.9 });
+        rows.push(run(&format!("SGD lr {lr:.0e}, momentum 0.9"), 50_000, |n, s| sgd.step(n, s, &x, &t)));
+    }
+
+    println!("| optimizer | steps to MSE 1e-6 | time to MSE 1e-6 | best MSE | steps run | time |");
+    println!("|---|---|---|---|---|---|");
+    for r in &rows {
+        println!(
+            "| {} | {} | {} | {:.2e} | {} | {} |",
+            r.name,
+            r.steps_to_target.map_or("-".into(), |s| s.to_string()),
+            r.time_to_target.map_or("-".into(), fmt_time),
+            r.best_mse,
+            r.steps_run,
+            fmt_time(r.total_time)
+        );
+    }
+    let lm_steps = rows[0].steps_to_target;
+    let adam_best = rows
+        .iter()
+        .filter(|r| r.name.starts_with("Adam"))
+        .map(|r| r.steps_to_target.unwrap_or(usize::MAX))
+        .min()
+        .unwrap();
+    match lm_steps {
+        Some(s) => println!(
+            "\nLevenberg-Marquardt: {s} steps; best Adam: {}",
+            if adam_best == usize::MAX {
+                "never within 50000 steps".to_string()
+            } else {
+                format!("{adam_best} steps ({:.0}x)", adam_best as f64 / s as f64)
+            }
+        ),
+        None => println!("\nLevenberg-Marquardt did not reach the target"),
+    }
+}
