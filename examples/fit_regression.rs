@@ -3,7 +3,8 @@
 //! steps and wall time to reach MSE 1e-6 (loss = MSE / 2 < 5e-7), or the best loss within the
 //! budget (a step count, and at most 15 s of wall time per optimizer).
 //!
-//! `cargo run --release --example fit_regression`
+//! `cargo run --release --example fit_regression` (add `--features argmin` for argmin's
+//! L-BFGS and Newton-CG on the same problem, through `tall_skinny::argmin_support`).
 
 use std::time::Instant;
 
@@ -121,6 +122,9 @@ fn main() {
         rows.push(run(&format!("SGD lr {lr:.0e}, momentum 0.9"), 50_000, |n, s| sgd.step(n, s, &x, &t)));
     }
 
+    #[cfg(feature = "argmin")]
+    rows.extend(argmin_baselines::run_all());
+
     println!("| optimizer | steps to MSE 1e-6 | time to MSE 1e-6 | best MSE | steps run | time |");
     println!("|---|---|---|---|---|---|");
     for r in &rows {
@@ -151,5 +155,75 @@ fn main() {
             }
         ),
         None => println!("\nLevenberg-Marquardt did not reach the target"),
+    }
+}
+
+#[cfg(feature = "argmin")]
+mod argmin_baselines {
+    use std::time::Instant;
+
+    use argmin::core::{Executor, State};
+    use argmin::solver::linesearch::MoreThuenteLineSearch;
+    use argmin::solver::newton::NewtonCG;
+    use argmin::solver::quasinewton::LBFGS;
+    use tall_skinny::argmin_support::NetProblem;
+
+    use super::{data, Outcome, Regressor, TARGET_MSE};
+
+    fn outcome(name: &str, iters: u64, best_cost: f64, secs: f64) -> Outcome {
+        let best = 2.0 * best_cost;
+        let hit = best < TARGET_MSE;
+        Outcome {
+            name: name.to_string(),
+            steps_to_target: hit.then_some(iters as usize),
+            time_to_target: hit.then_some(secs),
+            best_mse: best,
+            steps_run: iters as usize,
+            total_time: secs,
+        }
+    }
+
+    pub fn run_all() -> Vec<Outcome> {
+        let (x, t) = data();
+        let mut rows = Vec::new();
+
+        let problem = NetProblem::new(Regressor::init(1), x, t);
+        let p0 = problem.params();
+        let solver = LBFGS::new(MoreThuenteLineSearch::new(), 10)
+            .with_tolerance_grad(0.0)
+            .unwrap()
+            .with_tolerance_cost(0.0)
+            .unwrap();
+        let start = Instant::now();
+        match Executor::new(problem, solver)
+            .configure(|s| s.param(p0).max_iters(20_000).target_cost(TARGET_MSE / 2.0))
+            .run()
+        {
+            Ok(r) => rows.push(outcome(
+                "argmin L-BFGS (m 10, More-Thuente)",
+                r.state().get_iter(),
+                r.state().get_best_cost(),
+                start.elapsed().as_secs_f64(),
+            )),
+            Err(e) => println!("  argmin L-BFGS failed: {e}"),
+        }
+
+        let problem = NetProblem::new(Regressor::init(1), x, t);
+        let p0 = problem.params();
+        let solver = NewtonCG::new(MoreThuenteLineSearch::new());
+        let start = Instant::now();
+        match Executor::new(problem, solver)
+            .configure(|s| s.param(p0).max_iters(200).target_cost(TARGET_MSE / 2.0))
+            .run()
+        {
+            Ok(r) => rows.push(outcome(
+                "argmin Newton-CG (exact hvp, More-Thuente)",
+                r.state().get_iter(),
+                r.state().get_best_cost(),
+                start.elapsed().as_secs_f64(),
+            )),
+            Err(e) => println!("  argmin Newton-CG failed: {e}"),
+        }
+        rows
     }
 }

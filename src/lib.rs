@@ -45,6 +45,9 @@ pub use tall_skinny_runtime::boxed_zeroed;
 
 #[cfg(feature = "std")] pub mod baselines;
 
+#[cfg(feature = "argmin")]
+pub mod argmin_support;
+
 /// Everything a declaration needs: the attribute, the activations and losses, the errors.
 pub mod prelude {
     pub use crate::tall_skinny_net;

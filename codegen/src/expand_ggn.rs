@@ -467,6 +467,12 @@ pub(crate) fn ggn_items(cx: &Ctx) -> TokenStream {
             fn gradient_into(&self, s: &mut #scratch, x: &#in_ty, t: &#target_ty, g: &mut [#t; #n]) -> ::core::result::Result<#t, #rt::NetError> {
                 self.gradient_in(&mut s.ws, x, t, g)
             }
+            fn hvp_into(&self, s: &mut #scratch, x: &#in_ty, t: &#target_ty, v: &[#t; #n], out: &mut [#t; #n]) -> ::core::result::Result<(), #rt::NetError> {
+                self.hvp_in(&mut s.ws, x, t, v, out)
+            }
+            fn ggn_vp_into(&self, s: &mut #scratch, x: &#in_ty, t: &#target_ty, v: &[#t; #n], out: &mut [#t; #n]) -> ::core::result::Result<(), #rt::NetError> {
+                self.ggn_vp_in(&mut s.ws, x, t, v, out)
+            }
             fn ggn_prepare(&self, s: &mut #scratch, x: &#in_ty, t: &#target_ty) -> ::core::result::Result<(), #rt::NetError> {
                 #ggn_prepare
             }

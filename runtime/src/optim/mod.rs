@@ -64,6 +64,25 @@ pub trait Model {
         t: &Self::Target,
         g: &mut Self::Vector,
     ) -> Result<Self::Scalar, NetError>;
+    /// The exact Hessian-vector product `H v` at `(x, t)` (one forward-tangent and one
+    /// backward pass; no curvature storage).
+    fn hvp_into(
+        &self,
+        s: &mut Self::Scratch,
+        x: &Self::Input,
+        t: &Self::Target,
+        v: &Self::Vector,
+        out: &mut Self::Vector,
+    ) -> Result<(), NetError>;
+    /// The Gauss-Newton-vector product `G v` at `(x, t)`.
+    fn ggn_vp_into(
+        &self,
+        s: &mut Self::Scratch,
+        x: &Self::Input,
+        t: &Self::Target,
+        v: &Self::Vector,
+        out: &mut Self::Vector,
+    ) -> Result<(), NetError>;
     /// Prepares the Gauss-Newton curvature `G` at `(x, t)`.
     fn ggn_prepare(&self, s: &mut Self::Scratch, x: &Self::Input, t: &Self::Target) -> Result<(), NetError>;
     /// `out = (G + lambda I)^{-1} b` with the prepared curvature (refined to working accuracy).
