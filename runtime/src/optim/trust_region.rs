@@ -71,6 +71,8 @@ pub struct TrustRegion<M: Model> {
     pub config: TrustRegionConfig<M::Scalar>,
     /// Current radius.
     pub radius: M::Scalar,
+    /// The last subproblem's shift: the first shift the next step tries (warm start).
+    pub lambda: M::Scalar,
     g: M::Vector,
     p: M::Vector,
     w: M::Vector,
@@ -92,6 +94,7 @@ impl<M: Model> TrustRegion<M> {
     pub fn new(config: TrustRegionConfig<M::Scalar>) -> Self {
         TrustRegion {
             radius: config.radius,
+            lambda: M::Scalar::ZERO,
             config,
             g: M::zero_vector(),
             p: M::zero_vector(),
@@ -118,7 +121,7 @@ impl<M: Model> TrustRegion<M> {
         radius: M::Scalar,
     ) -> Result<Subproblem<M::Scalar>, SolveError> {
         let b = Bufs { p: &mut self.p, w: &mut self.w, z: &mut self.z, hz: &mut self.hz };
-        solve_subproblem(net, s, g, radius, &self.config, b)
+        solve_subproblem(net, s, g, radius, M::Scalar::ZERO, &self.config, b)
     }
 
     /// One step on the batch `(x, t)`: gradient, Hessian blocks, subproblem, ratio test and
@@ -136,7 +139,10 @@ impl<M: Model> TrustRegion<M> {
         net.hessian_prepare(s, x, t)?;
         let radius = self.radius;
         let b = Bufs { p: &mut self.p, w: &mut self.w, z: &mut self.z, hz: &mut self.hz };
-        let sub = solve_subproblem(net, s, &self.g, radius, &c, b)?;
+        let sub = solve_subproblem(net, s, &self.g, radius, self.lambda, &c, b)?;
+        if sub.converged && sub.lambda.finite() {
+            self.lambda = sub.lambda;
+        }
         let trial = try_point(net, s, x, t, &self.base, &self.p, &mut self.trial);
         let (loss1, actual) = match trial {
             Some(l) => (l, loss0 - l),
@@ -187,6 +193,7 @@ fn solve_subproblem<M: Model>(
     s: &mut M::Scratch,
     g: &M::Vector,
     delta: M::Scalar,
+    warm: M::Scalar,
     c: &TrustRegionConfig<M::Scalar>,
     b: Bufs<'_, M::Vector>,
 ) -> Result<Subproblem<M::Scalar>, SolveError> {
@@ -216,7 +223,9 @@ fn solve_subproblem<M: Model>(
             (lo * hi).sqrt().max(lo + T::<M>::c(0.05) * (hi - lo))
         }
     };
-    let mut lam = zero;
+    // Start from the warm shift (the previous step's), or from 0 (the Newton step).
+    let mut lam = if warm > zero && warm.finite() { warm } else { zero };
+    let mut tried_zero = lam == zero;
     // The last positive-definite shift and whether `p` holds its step.
     let mut have_p = false;
     let mut p_lam = zero;
@@ -292,8 +301,11 @@ fn solve_subproblem<M: Model>(
         let pw = dot(p.as_ref(), w.as_ref());
         let mut lam_new = lam + (np - delta) / delta * (np * np / pw);
         if !(lam_new > lo && lam_new < hi) || !lam_new.finite() {
-            lam_new = next(lo, hi);
+            // Below the bracket from a warm start: the interior (lambda = 0) is still to be
+            // tried.
+            lam_new = if lo == zero && !tried_zero && lam_new <= lo { zero } else { next(lo, hi) };
         }
+        tried_zero |= lam_new == zero;
         lam = lam_new;
     }
     if !have_p {
