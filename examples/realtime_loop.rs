@@ -171,4 +171,8 @@ fn main() {
         let max = chunk.iter().cloned().fold(0.0, f64::max);
         println!("| {}-{} | {:.3e} | {:.3e} |", w * WINDOW + B, w * WINDOW + B + chunk.len(), rms, max);
     }
+    if failed > 0 || allocs_in_loop > 0 {
+        eprintln!("FAILED: {failed} steps returned an error, {allocs_in_loop} allocations in the loop");
+        std::process::exit(1);
+    }
 }

@@ -1,6 +1,7 @@
 //! A `#![no_std]` binary with its own `#[panic_handler]` and **no** `#[global_allocator]`,
 //! that declares nets with `#[tall_skinny_net]` and calls the generated `gradient`, `hvp` and
-//! the damped Hessian solve (`curvature_into`/`factor`/`solve_refined`, `hessian_solve`).
+//! the damped Hessian solve (`curvature_into`/`factor`/`solve_refined`, `hessian_solve`), and
+//! the optimizers (Levenberg-Marquardt, trust region).
 //!
 //! It only builds if neither `std` nor `alloc` is linked into the generated code or the
 //! runtime: see README.md in this folder. Exit code 0 means every call returned `Ok` with
@@ -120,6 +121,32 @@ fn run() -> isize {
     }
     if !(r2 <= 1e-20 * gg) {
         return 17;
+    }
+
+    // Optimizers: a few Levenberg-Marquardt (Gauss-Newton) and trust-region steps, scratch
+    // in a `static`; the loss must go down.
+    {
+        use tall_skinny::runtime::optim::{LevenbergMarquardt, LmConfig, TrustRegion, TrustRegionConfig};
+        static mut SCRATCH: RegressorScratch = RegressorScratch::ZERO;
+        // SAFETY: as for CURV above.
+        let scratch = unsafe { &mut *core::ptr::addr_of_mut!(SCRATCH) };
+        let mut fit = net.clone();
+        let mut lm = LevenbergMarquardt::<Regressor>::new(LmConfig::default());
+        for _ in 0..5 {
+            if lm.step(&mut fit, scratch, &x, &t).is_err() {
+                return 19;
+            }
+        }
+        let mut tr = TrustRegion::<Regressor>::new(TrustRegionConfig::default());
+        for _ in 0..3 {
+            if tr.step(&mut fit, scratch, &x, &t).is_err() {
+                return 19;
+            }
+        }
+        match fit.loss(&x, &t) {
+            Ok(l) if l < 0.5 * loss => {}
+            _ => return 20,
+        }
     }
 
     // --- f32, SoftmaxCrossEntropy, batch 2 ---
