@@ -1538,6 +1538,26 @@ impl ::tall_skinny::runtime::optim::Model for SmallNet {
     ) -> ::core::result::Result<f64, ::tall_skinny::runtime::NetError> {
         self.gradient_in(&mut s.ws, x, t, g)
     }
+    fn hvp_into(
+        &self,
+        s: &mut SmallNetScratch,
+        x: &[[f64; 2]; 2],
+        t: &[[f64; 1]; 2],
+        v: &[f64; 77],
+        out: &mut [f64; 77],
+    ) -> ::core::result::Result<(), ::tall_skinny::runtime::NetError> {
+        self.hvp_in(&mut s.ws, x, t, v, out)
+    }
+    fn ggn_vp_into(
+        &self,
+        s: &mut SmallNetScratch,
+        x: &[[f64; 2]; 2],
+        t: &[[f64; 1]; 2],
+        v: &[f64; 77],
+        out: &mut [f64; 77],
+    ) -> ::core::result::Result<(), ::tall_skinny::runtime::NetError> {
+        self.ggn_vp_in(&mut s.ws, x, t, v, out)
+    }
     fn ggn_prepare(
         &self,
         s: &mut SmallNetScratch,
