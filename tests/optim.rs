@@ -352,3 +352,19 @@ fn positive_definiteness_matches_dense_eigenvalues() {
     println!("PD checks: {} positive definite, {} not", checked.0, checked.1);
     assert!(checked.0 > 4 && checked.1 > 4);
 }
+
+#[test]
+fn lm_recovers_from_a_singular_damping() {
+    // lambda so small that 1/lambda overflows: the Gauss-Newton solve reports Singular (and
+    // just above that, the Woodbury form is useless), and LM must treat that as failed trials
+    // and raise the damping (by Nielsen's growing factor), not return the error.
+    let (x, t) = fit_data();
+    let mut s = tall_skinny::boxed_zeroed::<FitScratch>();
+    let mut net = Fit::init(3);
+    let l0 = net.loss(&x, &t).unwrap();
+    let config = LmConfig { lambda: 1e-310, lambda_min: 1e-310, max_trials: 60, ..LmConfig::default() };
+    let mut lm = LevenbergMarquardt::<Fit>::new(config);
+    let r = lm.step(&mut net, &mut s, &x, &t).unwrap();
+    assert!(r.accepted && r.factorizations > 1 && r.damping > 1e-300, "{r:?}");
+    assert!(net.loss(&x, &t).unwrap() < l0);
+}

@@ -87,7 +87,17 @@ impl<M: Model> LevenbergMarquardt<M> {
         report.accepted = false;
         for k in 0..c.max_trials.max(1) {
             let lambda = self.lambda;
-            net.ggn_solve(s, lambda, &self.g, &mut self.d)?;
+            match net.ggn_solve(s, lambda, &self.g, &mut self.d) {
+                Ok(()) => {}
+                Err(SolveError::Singular { .. } | SolveError::NonFiniteResult) => {
+                    // Numerically singular at this damping: a failed trial, raise lambda.
+                    nielsen(&mut self.lambda, &mut self.nu, false, M::Scalar::ZERO, c.lambda_min, c.lambda_max);
+                    report.damping = lambda;
+                    report.factorizations = k + 1;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
             for v in self.d.as_mut() {
                 *v = -*v;
             }
