@@ -43,6 +43,15 @@ pub struct W4B16C10 {
     loss: SoftmaxCrossEntropy<10>,
 }
 
+/// Width 2, batch 32, 10 classes: M = 320 against stage matrices of at most 30 x 30.
+#[tall_skinny_net(batch = 32)]
+pub struct W2B32C10 {
+    inp: Dense<2, 2, Tanh>,
+    body: [Residual<2, Tanh>; 6],
+    head: Dense<2, 10, Identity>,
+    loss: SoftmaxCrossEntropy<10>,
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
@@ -121,6 +130,12 @@ impl HasWs for W4B16C10 {
         core::array::from_fn(|_| (rng.next_u64() % 10) as usize)
     }
 }
+impl HasWs for W2B32C10 {
+    type Ws = W2B32C10Workspace;
+    fn targets(rng: &mut tall_skinny::runtime::SplitMix64) -> Self::Target {
+        core::array::from_fn(|_| (rng.next_u64() % 10) as usize)
+    }
+}
 impl HasWs for W8B8O2 {
     type Ws = W8B8O2Workspace;
     fn targets(rng: &mut tall_skinny::runtime::SplitMix64) -> Self::Target {
@@ -135,4 +150,5 @@ fn main() {
     measure!("batch 8, 8 outputs (M = 64)", W8B8, W8B8Curvature, W8B8Ggn, 15);
     measure!("batch 8, 2 outputs (M = 16)", W8B8O2, W8B8O2Curvature, W8B8O2Ggn, 15);
     measure!("width 4, depth 8, batch 16, 10 classes (M = 160)", W4B16C10, W4B16C10Curvature, W4B16C10Ggn, 30);
+    measure!("width 2, depth 8, batch 32, 10 classes (M = 320)", W2B32C10, W2B32C10Curvature, W2B32C10Ggn, 15);
 }
