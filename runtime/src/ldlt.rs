@@ -111,13 +111,17 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
     pub fn factor_in_place(&mut self) -> Result<Inertia, SingularPivot> {
         // Column-major storage: entry (i, j) at i + j * N. Only the lower triangle is used.
         let a = self.a.as_mut_slice();
-        let mut scale = T::ZERO;
+        // Largest entry of the lower triangle, and whether all of it is finite (a NaN would
+        // be skipped by the comparisons, so finiteness is folded in separately).
+        let (mut scale, mut finite) = (T::ZERO, true);
         for j in 0..N {
             for v in &a[j * N + j..j * N + N] {
-                scale = scale.max(v.abs());
+                let x = v.abs();
+                scale = if x > scale { x } else { scale };
+                finite &= v.finite();
             }
         }
-        if !scale.finite() {
+        if !finite || !scale.finite() {
             return Err(SingularPivot);
         }
         // A pivot block below the rounding of the largest entry is numerically zero.
@@ -127,12 +131,12 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
         let mut k = 0;
         while k < N {
             let absakk = a[k * N + k].abs();
-            let (mut imax, mut colmax) = (k, T::ZERO);
-            for (off, v) in a[k * N + k + 1..k * N + N].iter().enumerate() {
-                if v.abs() > colmax {
-                    colmax = v.abs();
-                    imax = k + 1 + off;
-                }
+            // The column's largest entry first (a branch-free scan); where it sits is only
+            // needed when the diagonal entry does not win.
+            let mut colmax = T::ZERO;
+            for v in &a[k * N + k + 1..k * N + N] {
+                let x = v.abs();
+                colmax = if x > colmax { x } else { colmax };
             }
             if absakk.max(colmax) <= tol {
                 return Err(SingularPivot);
@@ -140,6 +144,7 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
             let (kp, kstep) = if absakk >= alpha * colmax {
                 (k, 1)
             } else {
+                let imax = k + 1 + a[k * N + k + 1..k * N + N].iter().position(|v| v.abs() == colmax).unwrap_or(0);
                 let mut rowmax = T::ZERO;
                 for j in k..imax {
                     rowmax = rowmax.max(a[imax + j * N].abs());
@@ -385,10 +390,15 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
                 }
                 k += 1;
             } else {
+                // solve_2x2 with its divisions hoisted out of the column loop.
+                let akm1k = a[(k + 1, k)];
+                let akm1 = a[(k, k)] / akm1k;
+                let ak = a[(k + 1, k + 1)] / akm1k;
+                let f = T::ONE / ((akm1 * ak - T::ONE) * akm1k);
                 let (lo, hi) = data.split_at_mut((k + 1) * M);
                 let (c0, c1) = (&mut lo[k * M..k * M + M], &mut hi[..M]);
                 for (x0, x1) in c0.iter_mut().zip(c1.iter_mut()) {
-                    (*x0, *x1) = self.solve_2x2(k, *x0, *x1);
+                    (*x0, *x1) = ((ak * *x0 - *x1) * f, (akm1 * *x1 - *x0) * f);
                 }
                 k += 2;
             }
@@ -396,43 +406,27 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
     }
 
     /// `s <- s - Y' D^{-1} Y` for `Y = L^{-1} P J`, given `jt = Y'` (after
-    /// [`Self::forward_rows`]): the Schur-complement update `s - J' A^{-1} J`, as rank-one
-    /// updates on contiguous columns. Updates all of `s` (callers keep the lower triangle).
+    /// [`Self::forward_rows`]): the Schur-complement update `s - J' A^{-1} J`. Updates the
+    /// lower triangle of `s` (and, for small `M`, whole columns: fixed trip counts
+    /// vectorise better than the saved half); callers mirror it.
     pub fn sub_quadratic_rows<const M: usize>(&self, jt: &SMatrix<T, M, N>, s: &mut SMatrix<T, M, M>) {
-        let a = &self.a;
-        let yd = jt.as_slice();
+        // Z = Y' D^{-1} (M x N), then column c of s loses sum_k Z[c, k] Y'[:, k], accumulated
+        // in a register-sized array.
+        let mut z = *jt;
+        self.d_solve_rows(&mut z);
+        let (yd, zd) = (jt.as_slice(), z.as_slice());
         let sd = s.as_mut_slice();
-        // s -= y z' as M column axpys of fixed length M.
-        let mut rank1 = |y: &[T], z: &[T]| {
-            for (c, zc) in z.iter().enumerate() {
-                let f = *zc;
-                for (x, yi) in sd[c * M..c * M + M].iter_mut().zip(y) {
-                    *x -= *yi * f;
+        for (c, scol) in sd.chunks_exact_mut(M).enumerate() {
+            let lo = if M <= SMALL { 0 } else { c };
+            let mut acc = [T::ZERO; M];
+            for (k, ycol) in yd.chunks_exact(M).enumerate() {
+                let f = zd[k * M + c];
+                for (x, y) in acc[lo..].iter_mut().zip(&ycol[lo..]) {
+                    *x += f * *y;
                 }
             }
-        };
-        let mut k = 0;
-        while k < N {
-            let y0 = &yd[k * M..k * M + M];
-            if self.piv[k] >= 0 {
-                let mut z = [T::ZERO; M];
-                let r = T::ONE / a[(k, k)];
-                for (zi, yi) in z.iter_mut().zip(y0) {
-                    *zi = *yi * r;
-                }
-                rank1(y0, &z);
-                k += 1;
-            } else {
-                let y1 = &yd[(k + 1) * M..(k + 1) * M + M];
-                // [z0 z1] = [y0 y1] D_k^{-1}
-                let mut z0 = [T::ZERO; M];
-                let mut z1 = [T::ZERO; M];
-                for i in 0..M {
-                    (z0[i], z1[i]) = self.solve_2x2(k, y0[i], y1[i]);
-                }
-                rank1(y0, &z0);
-                rank1(y1, &z1);
-                k += 2;
+            for (x, a) in scol[lo..].iter_mut().zip(&acc[lo..]) {
+                *x -= *a;
             }
         }
     }

@@ -12,6 +12,7 @@ extern crate alloc;
 
 pub mod activation;
 pub mod error;
+pub mod kernels;
 pub mod ldlt;
 pub mod layer;
 pub mod loss;

@@ -16,6 +16,7 @@
 use nalgebra::SMatrix;
 
 use crate::activation::Activation;
+use crate::kernels;
 use crate::layer::{zero_mat, Layer};
 use crate::ldlt::{Inertia, Ldlt, SingularPivot};
 use crate::real::Real;
@@ -53,11 +54,14 @@ pub struct Stage<
     pub s: SMatrix<T, BO, BO>,
     /// The factored stage matrix `Tm` (`RO x RO`).
     pub tm: Ldlt<T, RO>,
-    /// `K' = (Tm^{-1} J)'` (`BI x RO`): how the stage's rank coordinates respond to an
-    /// input perturbation (the feedback gain of the Riccati sweep, in structured form).
+    /// `Y' = (L^{-1} P J)'` (`BI x RO`), with `P Tm P' = L D L'`: the feedback gain of the
+    /// Riccati sweep `K = Tm^{-1} J = P' L'^{-1} D^{-1} Y`, kept half-solved (the factor
+    /// needs `Y` for the Schur complement anyway; the solve finishes it per right-hand side).
     pub kt: SMatrix<T, BI, RO>,
-    /// Solve scratch: `Tm^{-1}` times the right-hand side's own part (`O x R`).
+    /// Solve scratch: `L^{-1} P` times the right-hand side's own part (`O x R`).
     pub xi0: SMatrix<T, O, R>,
+    /// Solve scratch: `G Qz` for the right-hand side's block `G` (`O x R`).
+    pub gq: SMatrix<T, O, R>,
     /// Scratch of [`Layer::apply_forward`]: tangent of the pre-activation.
     pub tdu: SMatrix<T, O, B>,
     /// Scratch of [`Layer::apply_forward`]: tangent of the stage output.
@@ -105,6 +109,7 @@ impl<
         tm: Ldlt::ZERO,
         kt: zero_mat(),
         xi0: zero_mat(),
+        gq: zero_mat(),
         tdu: zero_mat(),
         ty: zero_mat(),
         residual: false,
@@ -443,7 +448,8 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
         // Tm = T D (Rz' kron I_O) + (Rz kron I) C (Rz' kron I) + eps I   (RO x RO, rank-major),
         // built in the factorisation's own storage.
         let tm = st.tm.matrix_mut();
-        tm.fill(T::ZERO);
+        // (slice fill: nalgebra's element iterator is far slower for this)
+        tm.as_mut_slice().fill(T::ZERO);
         {
             let td = tmat.as_slice();
             let md = tm.as_mut_slice();
@@ -492,96 +498,134 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
         }
         let Some(sp) = prev else { return Ok(inertia) };
 
-        // A_m = diag(act'(u_m)) W (+ I), per sample.
-        let mut am = [SMatrix::<T, O, I>::zeros(); B];
-        for (m, a) in am.iter_mut().enumerate() {
-            for i in 0..I {
-                for k in 0..O {
-                    a[(k, i)] = st.s1[(k, m)] * st.w[(k, i)];
-                }
-                if RES {
-                    a[(i, i)] += T::ONE;
-                }
-            }
-        }
-        // With SA = S A (blocks S_nm A_m) and F = D S A + C Omega_z (F_nm = D_n SA_nm +
-        // delta_nm C_n W):  J = (Rz kron I) F + [d_m Qz[0..I, j]'],  and
-        // A' S A + Hzz = Omega_z' F + R' S A  (block (n, m): W' F_nm (+ SA_nm if residual)).
-        // J is stored transposed (jt = J', BI x RO) so that the triangular solves below work
-        // on contiguous columns.
-        let mut jt = SMatrix::<T, BI, RO>::zeros();
-        for j in 0..R {
-            for m in 0..B {
-                let q = st.qz.fixed_view::<I, 1>(0, j);
-                let dm = st.d.column(m);
-                jt.fixed_view_mut::<I, O>(m * I, j * O).copy_from(&(q * dm.transpose()));
-            }
-        }
-        // Pi = I - Qz_z Qz_z' (parameter directions orthogonal to every input).
-        let mut pi = SMatrix::<T, I, I>::identity();
-        if complement > 0 {
-            let qzz = st.qz.fixed_rows::<I>(0);
-            pi -= qzz * qzz.transpose();
-        }
-        let inv_eps = if complement > 0 { T::ONE / eps } else { T::ZERO };
-        for m in 0..B {
-            for n in 0..B {
-                let s_nm = st.s.fixed_view::<O, O>(n * O, m * O);
-                let sa: SMatrix<T, O, I> = s_nm * am[m];
-                let mut f = sa;
-                for i in 0..I {
+        // With A_m = D_m W (+ I) (the stage's input Jacobian for sample m), everything below
+        // is built from the transposed blocks
+        //   G_mn = A_m' S_mn D_n + delta_mn W' C_n        (I x O, i.e. F_nm'):
+        //   J'  = [G_mn] (Rz' kron I) + [Qz_z d_m']       (BI x RO, stored as `kt`),
+        //   S_prev_mn = G_mn W (+ A_m' S_mn if residual) - (d_m . d_n) Pi / eps,
+        // where Pi = I - Qz_z Qz_z' projects onto parameter directions orthogonal to every
+        // input (math.md section 4). Only the blocks m >= n (lower triangle) are built.
+        let (s1f, cf, df) = (st.s1.as_slice(), st.c.as_slice(), st.d.as_slice());
+        let jt = &mut st.kt;
+        {
+            let jd = jt.as_mut_slice();
+            for j in 0..R {
+                for m in 0..B {
+                    // column (j, k) of J', rows (m, ..): Qz[0..I, j] d[k, m]
                     for k in 0..O {
-                        f[(k, i)] *= st.s1[(k, n)];
-                    }
-                }
-                if n == m {
-                    for i in 0..I {
-                        for k in 0..O {
-                            f[(k, i)] += st.c[(k, n)] * st.w[(k, i)];
+                        let dk = df[m * O + k];
+                        let col = &mut jd[(j * O + k) * BI + m * I..(j * O + k) * BI + m * I + I];
+                        let q = &st.qz.as_slice()[j * I1..j * I1 + I];
+                        for (x, qi) in col.iter_mut().zip(q) {
+                            *x = *qi * dk;
                         }
                     }
                 }
-                // J_jm += Rz[j, n] F_nm  (transposed into jt)
-                for j in 0..R {
-                    let r = st.rz[(j, n)];
-                    if r != T::ZERO {
-                        for k in 0..O {
-                            for i in 0..I {
-                                jt[(m * I + i, j * O + k)] += r * f[(k, i)];
+            }
+        }
+        let inv_eps = if complement > 0 { T::ONE / eps } else { T::ZERO };
+        let wt = kernels::transpose(&st.w);
+        let mut pi = SMatrix::<T, I, I>::zeros();
+        if complement > 0 {
+            let qzs = st.qz.as_slice();
+            for (ip, col) in pi.as_mut_slice().chunks_exact_mut(I).enumerate() {
+                col[ip] = T::ONE;
+                for q in qzs.chunks_exact(I1) {
+                    let f = q[ip];
+                    for (x, qi) in col.iter_mut().zip(&q[..I]) {
+                        *x -= *qi * f;
+                    }
+                }
+            }
+        }
+        for m in 0..B {
+            for n in 0..B {
+                // DS = D_m S_mn (rows scaled), then AS = A_m' S_mn = W' DS (+ S_mn).
+                let mut ds = SMatrix::<T, O, O>::zeros();
+                for (kp, col) in ds.as_mut_slice().chunks_exact_mut(O).enumerate() {
+                    let off = (n * O + kp) * BO + m * O;
+                    let scol = &st.s.as_slice()[off..off + O];
+                    for ((x, sv), sk) in col.iter_mut().zip(scol).zip(&s1f[m * O..m * O + O]) {
+                        *x = *sv * *sk;
+                    }
+                }
+                let mut asm: SMatrix<T, I, O> = kernels::mul(&wt, &ds);
+                if RES {
+                    // I == O here; S_mn column by column.
+                    for (k, col) in asm.as_mut_slice().chunks_exact_mut(I).enumerate() {
+                        let scol = &st.s.as_slice()[(n * O + k) * BO + m * O..(n * O + k) * BO + m * O + O];
+                        for (x, v) in col.iter_mut().zip(scol) {
+                            *x += *v;
+                        }
+                    }
+                }
+                // G = AS D_n (+ W' C_n)
+                let mut g = asm;
+                {
+                    let gd = g.as_mut_slice();
+                    let wd = st.w.as_slice();
+                    for k in 0..O {
+                        let sk = s1f[n * O + k];
+                        let gcol = &mut gd[k * I..k * I + I];
+                        for x in gcol.iter_mut() {
+                            *x *= sk;
+                        }
+                        if n == m {
+                            let ck = cf[n * O + k];
+                            for (i, x) in gcol.iter_mut().enumerate() {
+                                *x += wd[i * O + k] * ck;
                             }
                         }
                     }
                 }
-                if n < m {
-                    continue;
-                }
-                // Lower blocks of S_prev: W' F_nm (+ SA_nm) - (d_n . d_m) Pi / eps.
-                let mut blk: SMatrix<T, I, I> = st.w.tr_mul(&f);
-                if RES {
-                    for i in 0..I {
-                        for ip in 0..I {
-                            blk[(i, ip)] += sa[(i, ip)];
+                // J'[(m, .), (j, .)] += Rz[j, n] G
+                {
+                    let jd = jt.as_mut_slice();
+                    let gd = g.as_slice();
+                    for j in 0..R {
+                        let r = st.rz[(j, n)];
+                        if r == T::ZERO {
+                            continue;
+                        }
+                        for k in 0..O {
+                            let off = (j * O + k) * BI + m * I;
+                            for (x, gi) in jd[off..off + I].iter_mut().zip(&gd[k * I..k * I + I]) {
+                                *x += r * *gi;
+                            }
                         }
                     }
                 }
-                if complement > 0 {
-                    let dd = st.d.column(n).dot(&st.d.column(m));
-                    blk -= pi * (dd * inv_eps);
+                if m < n {
+                    continue;
                 }
-                sp.fixed_view_mut::<I, I>(n * I, m * I).copy_from(&blk);
+                // S_prev block (m, n) = G W (+ AS) - (d_n . d_m) Pi / eps
+                let mut blk: SMatrix<T, I, I> = kernels::mul(&g, &st.w);
+                if RES {
+                    for (x, v) in blk.as_mut_slice().iter_mut().zip(asm.as_slice()) {
+                        *x += *v;
+                    }
+                }
+                if complement > 0 {
+                    let mut dd = T::ZERO;
+                    for (a, b) in df[n * O..n * O + O].iter().zip(&df[m * O..m * O + O]) {
+                        dd += *a * *b;
+                    }
+                    let f = dd * inv_eps;
+                    for (x, p) in blk.as_mut_slice().iter_mut().zip(pi.as_slice()) {
+                        *x -= *p * f;
+                    }
+                }
+                sp.fixed_view_mut::<I, I>(m * I, n * I).copy_from(&blk);
             }
         }
-        // S_prev -= J' Tm^{-1} J = Y' D^{-1} Y with Y = L^{-1} P J (on the transpose jt);
-        // the lower triangle is kept and mirrored (the upper blocks were never written).
-        st.tm.forward_rows(&mut jt);
-        st.tm.sub_quadratic_rows(&jt, sp);
-        // Keep K = Tm^{-1} J (transposed) for the solve's forward sweep.
-        st.tm.d_solve_rows(&mut jt);
-        st.tm.backward_rows(&mut jt);
-        st.kt = jt;
+        // S_prev -= J' Tm^{-1} J = Y' D^{-1} Y with Y = L^{-1} P J (on the transpose),
+        // kept for the solve's forward sweep. Then the lower triangle is mirrored.
+        st.tm.forward_rows(jt);
+        st.tm.sub_quadratic_rows(jt, sp);
+        let spd = sp.as_mut_slice();
         for col in 0..BI {
             for row in col + 1..BI {
-                sp[(col, row)] = sp[(row, col)];
+                spd[row * BI + col] = spd[col * BI + row];
             }
         }
         Ok(inertia)
@@ -678,6 +722,27 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
         m
     }
 
+    /// `G Qz` (`O x R`) for this stage's block `g` of a flat vector (`G` its `O x I1` unit
+    /// rows), read straight from the flat layout.
+    #[inline(always)]
+    fn g_qz<const I1: usize, const R: usize>(g: &[T], qz: &SMatrix<T, I1, R>) -> SMatrix<T, O, R> {
+        let (gw, gb) = g.split_at(O * I);
+        let mut out = SMatrix::<T, O, R>::zeros();
+        for (q, col) in qz.as_slice().chunks_exact(I1).zip(out.as_mut_slice().chunks_exact_mut(O)) {
+            for (k, o) in col.iter_mut().enumerate() {
+                let mut acc = T::ZERO;
+                for (gi, qi) in gw[k * I..k * I + I].iter().zip(&q[..I]) {
+                    acc += *gi * *qi;
+                }
+                if BIAS {
+                    acc += gb[k] * q[I];
+                }
+                *o = acc;
+            }
+        }
+        out
+    }
+
     /// Solve, backward sweep for one stage: stores the linear term `s_out` of the value at
     /// the stage output and returns the one at its input.
     pub fn solve_backward<const B: usize, const I1: usize, const R: usize, const BO: usize, const BI: usize, const RO: usize>(
@@ -686,22 +751,43 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
         s_out: &SMatrix<T, O, B>,
         eps: T,
     ) -> SMatrix<T, I, B> {
-        let gm = Self::unit_rows::<I1>(g);
-        let gq = gm * st.qz; // O x R
+        debug_assert_eq!(g.len(), Self::N_PARAMS);
+        let gq = Self::g_qz(g, &st.qz); // O x R
         // xi (O x R, rank-major flat) = Tm^{-1} (G Qz - (act' s_out) Rz')
         let mut xi = gq - st.s1.component_mul(s_out) * st.rz.transpose();
-        st.tm.solve_in_place(xi.as_mut_slice());
+        st.tm.forward_in_place(xi.as_mut_slice(), false);
         st.xi0 = xi;
+        st.gq = gq;
+        st.tm.d_solve_in_place(xi.as_mut_slice());
+        st.tm.backward_in_place(xi.as_mut_slice());
         let e0 = xi * st.rz; // O x B
         // q = S vec(act' e0) + s_out
         let q = st.s_apply(&st.s1.component_mul(&e0)) + s_out;
         let t = st.s1.component_mul(&q) + st.c.component_mul(&e0);
-        // K = Xi Qz' + (G - G Qz Qz') / eps; its W columns meet d.
-        let mut kmat = xi * st.qz.transpose();
+        // s_in = W' t + K_W' d (+ q), where the gain's weight columns are
+        // K_W = Xi Qz_z' + (G_W - G Qz Qz_z') / eps, so that
+        // K_W' d = Qz_z (Xi' d - (G Qz)' d / eps) + G_W' d / eps.
+        let mut s_in = st.w.tr_mul(&t);
+        let mut coef = xi.tr_mul(&st.d); // R x B
         if O * I1 > RO {
-            kmat += (gm - gq * st.qz.transpose()) * (T::ONE / eps);
+            let inv_eps = T::ONE / eps;
+            coef -= gq.tr_mul(&st.d) * inv_eps;
+            // G_W' d / eps, reading G_W's rows (contiguous in the flat layout).
+            let gw = &g[..O * I];
+            for (n, col) in s_in.as_mut_slice().chunks_exact_mut(I).enumerate() {
+                let mut acc = [T::ZERO; I];
+                for k in 0..O {
+                    let dk = st.d[(k, n)] * inv_eps;
+                    for (a, gi) in acc.iter_mut().zip(&gw[k * I..k * I + I]) {
+                        *a += *gi * dk;
+                    }
+                }
+                for (o, a) in col.iter_mut().zip(&acc) {
+                    *o += *a;
+                }
+            }
         }
-        let mut s_in = st.w.tr_mul(&t) + kmat.fixed_columns::<I>(0).tr_mul(&st.d);
+        s_in += st.qz.fixed_rows::<I>(0) * coef;
         if RES {
             for (o, v) in s_in.as_mut_slice().iter_mut().zip(q.as_slice()) {
                 *o += *v;
@@ -712,8 +798,8 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
 
     /// Solve, forward sweep for one stage: from the input perturbation `y_in` (`None` for
     /// the first stage) writes this stage's block of the solution to `x` and returns the
-    /// output perturbation. Uses `xi0` from the backward sweep and the gain `K`:
-    /// `xi = xi0 - K y_in`.
+    /// output perturbation. Uses `xi0` and `G Qz` from the backward sweep and the
+    /// half-solved gain `Y`: `xi = P' L'^{-1} D^{-1} (xi0 - Y y_in)`.
     pub fn solve_forward<const B: usize, const I1: usize, const R: usize, const BO: usize, const BI: usize, const RO: usize>(
         st: &Stage<T, I, O, B, I1, R, BO, BI, RO>,
         g: &[T],
@@ -722,10 +808,11 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
         x: &mut [T],
     ) -> SMatrix<T, O, B> {
         debug_assert_eq!(x.len(), Self::N_PARAMS);
+        debug_assert_eq!(g.len(), Self::N_PARAMS);
         let mut xi = st.xi0;
         let mut e = SMatrix::<T, O, B>::zeros();
         if let Some(y) = y_in {
-            // xi -= K y  (K' stored: dot products of contiguous columns)
+            // xi -= Y y  (Y' stored: dot products of contiguous columns)
             let yv = y.as_slice();
             let kd = st.kt.as_slice();
             for (q, xq) in xi.as_mut_slice().iter_mut().enumerate() {
@@ -738,23 +825,65 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
             }
             e = st.w * y;
         }
-        // x = Xi Qz' + (Gh - Gh Qz Qz') / eps, Gh = G - [d y', 0]
-        let mut xm = xi * st.qz.transpose();
+        st.tm.d_solve_in_place(xi.as_mut_slice());
+        st.tm.backward_in_place(xi.as_mut_slice());
+        // x = Xi Qz' + (Gh - Gh Qz Qz') / eps with Gh = G - [d y', 0]:
+        // x = Gh / eps + U Qz' with U = Xi - Gh Qz / eps, Gh Qz = G Qz - d (y' Qz_z).
+        let (xw, xb) = x.split_at_mut(O * I);
+        let (gw, gb) = g.split_at(O * I);
+        let qzs = st.qz.as_slice();
         if O * I1 > RO {
-            let mut gh = Self::unit_rows::<I1>(g);
+            let inv_eps = T::ONE / eps;
+            let mut u = xi - st.gq * inv_eps;
             if let Some(y) = y_in {
-                let hy = st.d * y.transpose(); // O x I
-                let mut ghw = gh.fixed_columns_mut::<I>(0);
-                ghw -= hy;
+                let yq = y.tr_mul(&st.qz.fixed_rows::<I>(0)); // B x R
+                u += (st.d * yq) * inv_eps;
             }
-            xm += (gh - (gh * st.qz) * st.qz.transpose()) * (T::ONE / eps);
-        }
-        for k in 0..O {
-            for i in 0..I {
-                x[k * I + i] = xm[(k, i)];
+            for k in 0..O {
+                let row = &mut xw[k * I..k * I + I];
+                for (xi_, gi) in row.iter_mut().zip(&gw[k * I..k * I + I]) {
+                    *xi_ = *gi * inv_eps;
+                }
+                if let Some(y) = y_in {
+                    for (n, ycol) in y.as_slice().chunks_exact(I).enumerate() {
+                        let dk = st.d[(k, n)] * inv_eps;
+                        for (xi_, yi) in row.iter_mut().zip(ycol) {
+                            *xi_ -= dk * *yi;
+                        }
+                    }
+                }
+                for (j, q) in qzs.chunks_exact(I1).enumerate() {
+                    let ukj = u[(k, j)];
+                    for (xi_, qi) in row.iter_mut().zip(&q[..I]) {
+                        *xi_ += ukj * *qi;
+                    }
+                }
+                if BIAS {
+                    let mut acc = gb[k] * inv_eps;
+                    for (j, q) in qzs.chunks_exact(I1).enumerate() {
+                        acc += u[(k, j)] * q[I];
+                    }
+                    xb[k] = acc;
+                }
             }
-            if BIAS {
-                x[O * I + k] = xm[(k, I)];
+        } else {
+            // Tm is the whole stage matrix: x = Xi Qz'.
+            for k in 0..O {
+                let row = &mut xw[k * I..k * I + I];
+                row.fill(T::ZERO);
+                for (j, q) in qzs.chunks_exact(I1).enumerate() {
+                    let xkj = xi[(k, j)];
+                    for (xi_, qi) in row.iter_mut().zip(&q[..I]) {
+                        *xi_ += xkj * *qi;
+                    }
+                }
+                if BIAS {
+                    let mut acc = T::ZERO;
+                    for (j, q) in qzs.chunks_exact(I1).enumerate() {
+                        acc += xi[(k, j)] * q[I];
+                    }
+                    xb[k] = acc;
+                }
             }
         }
         e += xi * st.rz;

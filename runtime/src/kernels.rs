@@ -1,0 +1,68 @@
+//! Small dense products on fixed-size matrices, written for the stage sizes of the solve
+//! (a few to a few dozen rows): each output column is accumulated in a register-sized array
+//! over column axpys, which the compiler unrolls and vectorises. nalgebra's generic products
+//! compute `a' b` as dot products and re-read the output per term, which costs about twice
+//! the instructions at these sizes.
+
+use nalgebra::SMatrix;
+
+use crate::real::Real;
+
+/// `a b`.
+#[inline(always)]
+pub fn mul<T: Real, const M: usize, const K: usize, const N: usize>(
+    a: &SMatrix<T, M, K>,
+    b: &SMatrix<T, K, N>,
+) -> SMatrix<T, M, N> {
+    let mut out = SMatrix::<T, M, N>::zeros();
+    let ad = a.as_slice();
+    for (bcol, ocol) in b.as_slice().chunks_exact(K).zip(out.as_mut_slice().chunks_exact_mut(M)) {
+        let mut acc = [T::ZERO; M];
+        for (acol, bk) in ad.chunks_exact(M).zip(bcol) {
+            for (x, av) in acc.iter_mut().zip(acol) {
+                *x += *av * *bk;
+            }
+        }
+        ocol.copy_from_slice(&acc);
+    }
+    out
+}
+
+/// `a'` (a plain copy loop; nalgebra's `transpose` goes through its element iterators).
+#[inline(always)]
+pub fn transpose<T: Real, const M: usize, const N: usize>(a: &SMatrix<T, M, N>) -> SMatrix<T, N, M> {
+    let mut out = SMatrix::<T, N, M>::zeros();
+    let od = out.as_mut_slice();
+    for (j, col) in a.as_slice().chunks_exact(M).enumerate() {
+        for (i, v) in col.iter().enumerate() {
+            od[j + i * N] = *v;
+        }
+    }
+    out
+}
+
+/// `a' b`.
+#[inline(always)]
+pub fn tr_mul<T: Real, const K: usize, const M: usize, const N: usize>(
+    a: &SMatrix<T, K, M>,
+    b: &SMatrix<T, K, N>,
+) -> SMatrix<T, M, N> {
+    mul(&transpose(a), b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::SplitMix64;
+
+    #[test]
+    fn products_match_nalgebra() {
+        let mut rng = SplitMix64::new(3);
+        let a = SMatrix::<f64, 5, 3>::from_fn(|_, _| rng.symmetric());
+        let b = SMatrix::<f64, 3, 4>::from_fn(|_, _| rng.symmetric());
+        let c = SMatrix::<f64, 5, 4>::from_fn(|_, _| rng.symmetric());
+        assert!((mul(&a, &b) - a * b).norm() <= 1e-15 * (a.norm() * b.norm()));
+        assert!((tr_mul(&a, &c) - a.transpose() * c).norm() <= 1e-15 * (a.norm() * c.norm()));
+        assert_eq!(transpose(&a), a.transpose());
+    }
+}
