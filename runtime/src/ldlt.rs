@@ -181,18 +181,29 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
                 }
                 inertia += Inertia::of_scalar(d, 1);
                 let r = T::ONE / d;
-                // Column k is a[k*N..], column j > k lies after it.
-                for j in k + 1..N {
-                    let (left, right) = a.split_at_mut(j * N);
-                    let ajk = left[k * N + j];
-                    if ajk != T::ZERO {
-                        let t = r * ajk;
-                        // Small matrices: update whole columns (fixed length, unrolled and
-                        // vectorised); rows above j are the unused upper triangle.
-                        let lo = if N <= SMALL { 0 } else { j };
-                        let colk = &left[k * N + lo..k * N + N];
-                        for (x, v) in right[lo..N].iter_mut().zip(colk) {
+                if N <= SMALL {
+                    // Small matrices: update whole columns (fixed length, unrolled and
+                    // vectorised; rows above j are the unused upper triangle), from a copy
+                    // of column k held in registers.
+                    let mut colk = [T::ZERO; N];
+                    colk.copy_from_slice(&a[k * N..k * N + N]);
+                    for (j, cj) in a.chunks_exact_mut(N).enumerate().skip(k + 1) {
+                        let t = r * colk[j];
+                        for (x, v) in cj.iter_mut().zip(&colk) {
                             *x -= t * *v;
+                        }
+                    }
+                } else {
+                    // Column k is a[k*N..], column j > k lies after it.
+                    for j in k + 1..N {
+                        let (left, right) = a.split_at_mut(j * N);
+                        let ajk = left[k * N + j];
+                        if ajk != T::ZERO {
+                            let t = r * ajk;
+                            let colk = &left[k * N + j..k * N + N];
+                            for (x, v) in right[j..N].iter_mut().zip(colk) {
+                                *x -= t * *v;
+                            }
                         }
                     }
                 }
@@ -407,8 +418,7 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
 
     /// `s <- s - Y' D^{-1} Y` for `Y = L^{-1} P J`, given `jt = Y'` (after
     /// [`Self::forward_rows`]): the Schur-complement update `s - J' A^{-1} J`. Updates the
-    /// lower triangle of `s` (and, for small `M`, whole columns: fixed trip counts
-    /// vectorise better than the saved half); callers mirror it.
+    /// lower triangle of `s` (for small `M`, a little more: see below); callers mirror it.
     pub fn sub_quadratic_rows<const M: usize>(&self, jt: &SMatrix<T, M, N>, s: &mut SMatrix<T, M, M>) {
         // Z = Y' D^{-1} (M x N), then column c of s loses sum_k Z[c, k] Y'[:, k], accumulated
         // in a register-sized array.
@@ -416,8 +426,10 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
         self.d_solve_rows(&mut z);
         let (yd, zd) = (jt.as_slice(), z.as_slice());
         let sd = s.as_mut_slice();
-        for (c, scol) in sd.chunks_exact_mut(M).enumerate() {
-            let lo = if M <= SMALL { 0 } else { c };
+        // Rows lo.. of column c, with lo known at compile time for small matrices (so the
+        // trip counts stay fixed): 0 for the left half of the columns, M / 2 for the right
+        // half. Large matrices take exactly the lower triangle.
+        let column = |c: usize, lo: usize, scol: &mut [T]| {
             let mut acc = [T::ZERO; M];
             for (k, ycol) in yd.chunks_exact(M).enumerate() {
                 let f = zd[k * M + c];
@@ -427,6 +439,15 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
             }
             for (x, a) in scol[lo..].iter_mut().zip(&acc[lo..]) {
                 *x -= *a;
+            }
+        };
+        for (c, scol) in sd.chunks_exact_mut(M).enumerate() {
+            if M > SMALL {
+                column(c, c, scol);
+            } else if c < M / 2 {
+                column(c, 0, scol);
+            } else {
+                column(c, M / 2, scol);
             }
         }
     }
