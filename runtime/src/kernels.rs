@@ -41,13 +41,56 @@ pub fn transpose<T: Real, const M: usize, const N: usize>(a: &SMatrix<T, M, N>) 
     out
 }
 
-/// `a' b`.
+/// `a' b`: as dot products of contiguous columns when `b` has few columns (a
+/// matrix-vector product), else as [`mul`] on the transpose.
 #[inline(always)]
 pub fn tr_mul<T: Real, const K: usize, const M: usize, const N: usize>(
     a: &SMatrix<T, K, M>,
     b: &SMatrix<T, K, N>,
 ) -> SMatrix<T, M, N> {
-    mul(&transpose(a), b)
+    if N <= 2 {
+        let mut out = SMatrix::<T, M, N>::zeros();
+        let od = out.as_mut_slice();
+        for (n, bcol) in b.as_slice().chunks_exact(K).enumerate() {
+            for (i, acol) in a.as_slice().chunks_exact(K).enumerate() {
+                od[n * M + i] = dot(acol, bcol);
+            }
+        }
+        out
+    } else {
+        mul(&transpose(a), b)
+    }
+}
+
+/// `x . y` over the common length.
+#[inline(always)]
+pub fn dot<T: Real>(x: &[T], y: &[T]) -> T {
+    let mut acc = T::ZERO;
+    for (a, b) in x.iter().zip(y) {
+        acc += *a * *b;
+    }
+    acc
+}
+
+/// `a .* b` (elementwise).
+#[inline(always)]
+pub fn hadamard<T: Real, const M: usize, const N: usize>(
+    a: &SMatrix<T, M, N>,
+    b: &SMatrix<T, M, N>,
+) -> SMatrix<T, M, N> {
+    let mut out = *a;
+    for (o, v) in out.as_mut_slice().iter_mut().zip(b.as_slice()) {
+        *o *= *v;
+    }
+    out
+}
+
+/// `a += f * b` (elementwise, slices of equal length).
+#[inline(always)]
+pub fn axpy<T: Real>(a: &mut [T], f: T, b: &[T]) {
+    for (o, v) in a.iter_mut().zip(b) {
+        *o += f * *v;
+    }
 }
 
 #[cfg(test)]
@@ -63,6 +106,9 @@ mod tests {
         let c = SMatrix::<f64, 5, 4>::from_fn(|_, _| rng.symmetric());
         assert!((mul(&a, &b) - a * b).norm() <= 1e-15 * (a.norm() * b.norm()));
         assert!((tr_mul(&a, &c) - a.transpose() * c).norm() <= 1e-15 * (a.norm() * c.norm()));
+        let c1 = SMatrix::<f64, 5, 1>::from_fn(|_, _| rng.symmetric());
+        assert!((tr_mul(&a, &c1) - a.transpose() * c1).norm() <= 1e-15 * (a.norm() * c1.norm()));
+        assert_eq!(hadamard(&a, &a), a.component_mul(&a));
         assert_eq!(transpose(&a), a.transpose());
     }
 }

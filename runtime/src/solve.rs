@@ -754,40 +754,63 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
         debug_assert_eq!(g.len(), Self::N_PARAMS);
         let gq = Self::g_qz(g, &st.qz); // O x R
         // xi (O x R, rank-major flat) = Tm^{-1} (G Qz - (act' s_out) Rz')
-        let mut xi = gq - st.s1.component_mul(s_out) * st.rz.transpose();
+        let mut xi = gq;
+        {
+            let u = kernels::hadamard(&st.s1, s_out);
+            let (xd, rz) = (xi.as_mut_slice(), st.rz.as_slice());
+            for (n, un) in u.as_slice().chunks_exact(O).enumerate() {
+                for (j, xj) in xd.chunks_exact_mut(O).enumerate() {
+                    kernels::axpy(xj, -rz[j + n * R], un);
+                }
+            }
+        }
         st.tm.forward_in_place(xi.as_mut_slice(), false);
         st.xi0 = xi;
         st.gq = gq;
         st.tm.d_solve_in_place(xi.as_mut_slice());
         st.tm.backward_in_place(xi.as_mut_slice());
-        let e0 = xi * st.rz; // O x B
-        // q = S vec(act' e0) + s_out
-        let q = st.s_apply(&st.s1.component_mul(&e0)) + s_out;
-        let t = st.s1.component_mul(&q) + st.c.component_mul(&e0);
+        let e0 = kernels::mul(&xi, &st.rz); // O x B
+        // q = S vec(act' e0) + s_out;  t = act' q + c e0
+        let mut q = st.s_apply(&kernels::hadamard(&st.s1, &e0));
+        let mut t = SMatrix::<T, O, B>::zeros();
+        {
+            let (qd, td) = (q.as_mut_slice(), t.as_mut_slice());
+            let (s1, c, e, so) = (st.s1.as_slice(), st.c.as_slice(), e0.as_slice(), s_out.as_slice());
+            for p in 0..BO {
+                qd[p] += so[p];
+                td[p] = s1[p] * qd[p] + c[p] * e[p];
+            }
+        }
         // s_in = W' t + K_W' d (+ q), where the gain's weight columns are
         // K_W = Xi Qz_z' + (G_W - G Qz Qz_z') / eps, so that
         // K_W' d = Qz_z (Xi' d - (G Qz)' d / eps) + G_W' d / eps.
-        let mut s_in = st.w.tr_mul(&t);
-        let mut coef = xi.tr_mul(&st.d); // R x B
+        let mut s_in = kernels::tr_mul(&st.w, &t);
+        let mut coef = kernels::tr_mul(&xi, &st.d); // R x B
         if O * I1 > RO {
             let inv_eps = T::ONE / eps;
-            coef -= gq.tr_mul(&st.d) * inv_eps;
+            let gqd = kernels::tr_mul(&gq, &st.d);
+            kernels::axpy(coef.as_mut_slice(), -inv_eps, gqd.as_slice());
             // G_W' d / eps, reading G_W's rows (contiguous in the flat layout).
             let gw = &g[..O * I];
             for (n, col) in s_in.as_mut_slice().chunks_exact_mut(I).enumerate() {
                 let mut acc = [T::ZERO; I];
-                for k in 0..O {
-                    let dk = st.d[(k, n)] * inv_eps;
-                    for (a, gi) in acc.iter_mut().zip(&gw[k * I..k * I + I]) {
-                        *a += *gi * dk;
-                    }
+                for (k, grow) in gw.chunks_exact(I).enumerate() {
+                    kernels::axpy(&mut acc, st.d.as_slice()[n * O + k] * inv_eps, grow);
                 }
                 for (o, a) in col.iter_mut().zip(&acc) {
                     *o += *a;
                 }
             }
         }
-        s_in += st.qz.fixed_rows::<I>(0) * coef;
+        // + Qz_z coef
+        {
+            let (sd, qz, cf) = (s_in.as_mut_slice(), st.qz.as_slice(), coef.as_slice());
+            for (n, col) in sd.chunks_exact_mut(I).enumerate() {
+                for (j, q) in qz.chunks_exact(I1).enumerate() {
+                    kernels::axpy(col, cf[j + n * R], &q[..I]);
+                }
+            }
+        }
         if RES {
             for (o, v) in s_in.as_mut_slice().iter_mut().zip(q.as_slice()) {
                 *o += *v;
@@ -823,7 +846,7 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
                 }
                 *xq -= acc;
             }
-            e = st.w * y;
+            e = kernels::mul(&st.w, y);
         }
         st.tm.d_solve_in_place(xi.as_mut_slice());
         st.tm.backward_in_place(xi.as_mut_slice());
@@ -834,10 +857,19 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
         let qzs = st.qz.as_slice();
         if O * I1 > RO {
             let inv_eps = T::ONE / eps;
-            let mut u = xi - st.gq * inv_eps;
+            let mut u = xi;
+            kernels::axpy(u.as_mut_slice(), -inv_eps, st.gq.as_slice());
             if let Some(y) = y_in {
-                let yq = y.tr_mul(&st.qz.fixed_rows::<I>(0)); // B x R
-                u += (st.d * yq) * inv_eps;
+                // u += d (y' Qz_z) / eps
+                let ud = u.as_mut_slice();
+                let qz = st.qz.as_slice();
+                for (n, ycol) in y.as_slice().chunks_exact(I).enumerate() {
+                    let dn = &st.d.as_slice()[n * O..n * O + O];
+                    for (j, q) in qz.chunks_exact(I1).enumerate() {
+                        let f = kernels::dot(ycol, &q[..I]) * inv_eps;
+                        kernels::axpy(&mut ud[j * O..j * O + O], f, dn);
+                    }
+                }
             }
             for k in 0..O {
                 let row = &mut xw[k * I..k * I + I];
@@ -886,8 +918,11 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
                 }
             }
         }
-        e += xi * st.rz;
-        let mut y_out = st.s1.component_mul(&e);
+        let exi = kernels::mul(&xi, &st.rz);
+        for (o, v) in e.as_mut_slice().iter_mut().zip(exi.as_slice()) {
+            *o += *v;
+        }
+        let mut y_out = kernels::hadamard(&st.s1, &e);
         if let (true, Some(y)) = (RES, y_in) {
             for (o, v) in y_out.as_mut_slice().iter_mut().zip(y.as_slice()) {
                 *o += *v;
