@@ -434,68 +434,82 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
         const { Self::check_stage::<B, I1, R, BO, BI, RO>() };
         st.prefetch_next(true);
         let s1f = st.s1.as_slice();
-        // T = (Rz kron I_O) D S   (RO x BO): block (j, m) = sum_n Rz[j, n] D_n S_nm.
-        let mut tmat = SMatrix::<T, RO, BO>::zeros();
-        {
-            let sd = st.s.as_slice();
-            let td = tmat.as_mut_slice();
-            for col in 0..BO {
-                let scol = &sd[col * BO..col * BO + BO];
-                let tcol = &mut td[col * RO..col * RO + RO];
-                for j in 0..R {
-                    let tj = &mut tcol[j * O..j * O + O];
-                    for n in 0..B {
-                        let r = st.rz[(j, n)];
-                        if r == T::ZERO {
-                            continue;
-                        }
-                        let sn = &scol[n * O..n * O + O];
-                        let dn = &s1f[n * O..n * O + O];
-                        for k in 0..O {
-                            tj[k] += r * dn[k] * sn[k];
+        if B == 1 {
+            // One sample (so R = 1, RO = O): Tm = r^2 (D S D + C) + eps I, one pass.
+            let r2 = st.rz.as_slice()[0] * st.rz.as_slice()[0];
+            let (sd, cf) = (st.s.as_slice(), st.c.as_slice());
+            let md = st.tm.matrix_mut().as_mut_slice();
+            for (kp, mcol) in md.chunks_exact_mut(RO).enumerate() {
+                let f = r2 * s1f[kp];
+                for ((x, sv), sk) in mcol.iter_mut().zip(&sd[kp * BO..kp * BO + O]).zip(s1f) {
+                    *x = f * *sk * *sv;
+                }
+                mcol[kp] += r2 * cf[kp] + eps;
+            }
+        } else {
+            // T = (Rz kron I_O) D S   (RO x BO): block (j, m) = sum_n Rz[j, n] D_n S_nm.
+            let mut tmat = SMatrix::<T, RO, BO>::zeros();
+            {
+                let sd = st.s.as_slice();
+                let td = tmat.as_mut_slice();
+                for col in 0..BO {
+                    let scol = &sd[col * BO..col * BO + BO];
+                    let tcol = &mut td[col * RO..col * RO + RO];
+                    for j in 0..R {
+                        let tj = &mut tcol[j * O..j * O + O];
+                        for n in 0..B {
+                            let r = st.rz[(j, n)];
+                            if r == T::ZERO {
+                                continue;
+                            }
+                            let sn = &scol[n * O..n * O + O];
+                            let dn = &s1f[n * O..n * O + O];
+                            for k in 0..O {
+                                tj[k] += r * dn[k] * sn[k];
+                            }
                         }
                     }
                 }
             }
-        }
-        // Tm = T D (Rz' kron I_O) + (Rz kron I) C (Rz' kron I) + eps I   (RO x RO, rank-major),
-        // built in the factorisation's own storage.
-        let tm = st.tm.matrix_mut();
-        // (slice fill: nalgebra's element iterator is far slower for this)
-        tm.as_mut_slice().fill(T::ZERO);
-        {
-            let td = tmat.as_slice();
-            let md = tm.as_mut_slice();
-            for jp in 0..R {
-                for kp in 0..O {
-                    let col = jp * O + kp;
-                    let mcol = &mut md[col * RO..col * RO + RO];
-                    for m in 0..B {
-                        let f = st.rz[(jp, m)] * st.s1[(kp, m)];
-                        if f == T::ZERO {
-                            continue;
-                        }
-                        let tcol = &td[(m * O + kp) * RO..(m * O + kp) * RO + RO];
-                        for (x, t) in mcol.iter_mut().zip(tcol) {
-                            *x += f * *t;
+            // Tm = T D (Rz' kron I_O) + (Rz kron I) C (Rz' kron I) + eps I   (RO x RO, rank-major),
+            // built in the factorisation's own storage.
+            let tm = st.tm.matrix_mut();
+            // (slice fill: nalgebra's element iterator is far slower for this)
+            tm.as_mut_slice().fill(T::ZERO);
+            {
+                let td = tmat.as_slice();
+                let md = tm.as_mut_slice();
+                for jp in 0..R {
+                    for kp in 0..O {
+                        let col = jp * O + kp;
+                        let mcol = &mut md[col * RO..col * RO + RO];
+                        for m in 0..B {
+                            let f = st.rz[(jp, m)] * st.s1[(kp, m)];
+                            if f == T::ZERO {
+                                continue;
+                            }
+                            let tcol = &td[(m * O + kp) * RO..(m * O + kp) * RO + RO];
+                            for (x, t) in mcol.iter_mut().zip(tcol) {
+                                *x += f * *t;
+                            }
                         }
                     }
                 }
             }
-        }
-        for j in 0..R {
-            for jp in 0..R {
-                for k in 0..O {
-                    let mut acc = T::ZERO;
-                    for n in 0..B {
-                        acc += st.rz[(j, n)] * st.rz[(jp, n)] * st.c[(k, n)];
+            for j in 0..R {
+                for jp in 0..R {
+                    for k in 0..O {
+                        let mut acc = T::ZERO;
+                        for n in 0..B {
+                            acc += st.rz[(j, n)] * st.rz[(jp, n)] * st.c[(k, n)];
+                        }
+                        tm[(j * O + k, jp * O + k)] += acc;
                     }
-                    tm[(j * O + k, jp * O + k)] += acc;
                 }
             }
-        }
-        for q in 0..RO {
-            tm[(q, q)] += eps;
+            for q in 0..RO {
+                tm[(q, q)] += eps;
+            }
         }
         let mut inertia = st.tm.factor_in_place()?;
         let complement = O * I1 - RO;
@@ -612,7 +626,8 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
                     continue;
                 }
                 // S_prev block (m, n) = G W (+ AS) - (d_n . d_m) Pi / eps
-                let mut blk: SMatrix<T, I, I> = kernels::mul(&g, &st.w);
+                // (diagonal blocks: the lower triangle is all that is kept)
+                let mut blk: SMatrix<T, I, I> = if m == n { kernels::mul_lower(&g, &st.w) } else { kernels::mul(&g, &st.w) };
                 if RES {
                     for (x, v) in blk.as_mut_slice().iter_mut().zip(asm.as_slice()) {
                         *x += *v;
