@@ -109,6 +109,24 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
 
     /// [`Self::factor`] of the matrix already in [`Self::matrix_mut`].
     pub fn factor_in_place(&mut self) -> Result<Inertia, SingularPivot> {
+        self.factor_impl::<1>(None)
+    }
+
+    /// [`Self::factor_in_place`] that also applies [`Self::forward_rows`] to `jt` as it goes
+    /// (`jt <- (L^{-1} P J')'`): each pivot's row operations on `J` are independent of the
+    /// next pivot's search, so they fill the latency of the factorisation's sequential
+    /// pivot chain instead of running as a second pass. On `Err`, `jt` is unspecified.
+    pub fn factor_in_place_with_rows<const M: usize>(
+        &mut self,
+        jt: &mut SMatrix<T, M, N>,
+    ) -> Result<Inertia, SingularPivot> {
+        self.factor_impl(Some(jt))
+    }
+
+    fn factor_impl<const M: usize>(
+        &mut self,
+        mut rows: Option<&mut SMatrix<T, M, N>>,
+    ) -> Result<Inertia, SingularPivot> {
         // Column-major storage: entry (i, j) at i + j * N. Only the lower triangle is used.
         let a = self.a.as_mut_slice();
         // Largest entry of the lower triangle, and whether all of it is finite (a NaN would
@@ -173,6 +191,12 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
                 if kstep == 2 {
                     a.swap(k + 1 + k * N, kp + k * N);
                 }
+                if let Some(jt) = rows.as_deref_mut() {
+                    let data = jt.as_mut_slice();
+                    for r in 0..M {
+                        data.swap(kk * M + r, kp * M + r);
+                    }
+                }
             }
             if kstep == 1 {
                 let d = a[k * N + k];
@@ -210,6 +234,21 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
                 for v in a[k * N + k + 1..k * N + N].iter_mut() {
                     *v *= r;
                 }
+                if let Some(jt) = rows.as_deref_mut() {
+                    // J rows below k lose L[i, k] times row k (as in forward_rows).
+                    let data = jt.as_mut_slice();
+                    for i in k + 1..N {
+                        let l = a[k * N + i];
+                        if l == T::ZERO {
+                            continue;
+                        }
+                        let (lo, hi) = data.split_at_mut(i * M);
+                        let src = &lo[k * M..k * M + M];
+                        for (x, y) in hi[..M].iter_mut().zip(src) {
+                            *x -= l * *y;
+                        }
+                    }
+                }
                 self.piv[k] = kp as i32;
             } else {
                 let (d11, d21, d22) = (a[k * N + k], a[k * N + k + 1], a[(k + 1) * N + k + 1]);
@@ -242,6 +281,17 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
                         }
                         a[k * N + j] = wk;
                         a[(k + 1) * N + j] = wkp1;
+                    }
+                }
+                if let Some(jt) = rows.as_deref_mut() {
+                    let data = jt.as_mut_slice();
+                    let (lo, hi) = data.split_at_mut((k + 2) * M);
+                    let (s0, s1) = (&lo[k * M..k * M + M], &lo[(k + 1) * M..(k + 1) * M + M]);
+                    for (i, ci) in hi.chunks_exact_mut(M).enumerate() {
+                        let (l0, l1) = (a[k * N + k + 2 + i], a[(k + 1) * N + k + 2 + i]);
+                        for ((x, y0), y1) in ci.iter_mut().zip(s0).zip(s1) {
+                            *x -= l0 * *y0 + l1 * *y1;
+                        }
                     }
                 }
                 let p = -(kp as i32) - 1;
@@ -598,6 +648,27 @@ mod tests {
                 f.solve_in_place(col.as_mut_slice());
                 assert!((col - x.row(r).transpose()).norm() < 1e-12 * (1.0 + col.norm()));
             }
+        }
+    }
+
+    #[test]
+    fn fused_row_solves_match_forward_rows() {
+        for seed in 0..100 {
+            let mut rng = SplitMix64::new(seed);
+            let m = random_sym::<7>(&mut rng, if seed % 2 == 0 { 0.0 } else { 0.4 });
+            let jt = SMatrix::<f64, 5, 7>::from_fn(|_, _| rng.symmetric());
+            let (mut f1, mut f2) = (Ldlt::<f64, 7>::ZERO, Ldlt::<f64, 7>::ZERO);
+            *f2.matrix_mut() = m;
+            let (mut y1, mut y2) = (jt, jt);
+            let r1 = f1.factor(&m);
+            let r2 = f2.factor_in_place_with_rows(&mut y2);
+            assert_eq!(r1, r2);
+            if r1.is_err() {
+                continue;
+            }
+            assert_eq!(f1.piv, f2.piv);
+            f1.forward_rows(&mut y1);
+            assert!((y1 - y2).norm() <= 1e-14 * (1.0 + y1.norm()), "seed {seed}");
         }
     }
 

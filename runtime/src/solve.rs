@@ -511,19 +511,16 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
                 tm[(q, q)] += eps;
             }
         }
-        let mut inertia = st.tm.factor_in_place()?;
         let complement = O * I1 - RO;
-        if complement > 0 {
-            // On the complement the stage matrix is exactly eps I, decoupled from Tm (an
-            // orthogonal change of basis): its solve is a division, exact for any nonzero eps
-            // whose reciprocal is finite. How small eps may be relative to the rest is a
-            // question of the whole sweep's accuracy (see `solve_refined`), not of this pivot.
-            if eps == T::ZERO || !(T::ONE / eps).finite() {
-                return Err(SingularPivot);
-            }
-            inertia += Inertia::of_scalar(eps, complement);
+        // On the complement the stage matrix is exactly eps I, decoupled from Tm (an
+        // orthogonal change of basis): its solve is a division, exact for any nonzero eps
+        // whose reciprocal is finite. How small eps may be relative to the rest is a question
+        // of the whole sweep's accuracy (see `solve_refined`), not of this pivot.
+        if complement > 0 && (eps == T::ZERO || !(T::ONE / eps).finite()) {
+            return Err(SingularPivot);
         }
-        let Some(sp) = prev else { return Ok(inertia) };
+        let complement_inertia = Inertia::of_scalar(eps, complement);
+        let Some(sp) = prev else { return Ok(st.tm.factor_in_place()? + complement_inertia) };
 
         // With A_m = D_m W (+ I) (the stage's input Jacobian for sample m), everything below
         // is built from the transposed blocks
@@ -646,9 +643,10 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
                 sp.fixed_view_mut::<I, I>(m * I, n * I).copy_from(&blk);
             }
         }
-        // S_prev -= J' Tm^{-1} J = Y' D^{-1} Y with Y = L^{-1} P J (on the transpose),
-        // kept for the solve's forward sweep. Then the lower triangle is mirrored.
-        st.tm.forward_rows(jt);
+        // Factor Tm, turning J into Y = L^{-1} P J on the way (on the transpose); then
+        // S_prev -= J' Tm^{-1} J = Y' D^{-1} Y. Y is kept for the solve's forward sweep.
+        // Then the lower triangle is mirrored.
+        let inertia = st.tm.factor_in_place_with_rows(jt)? + complement_inertia;
         st.tm.sub_quadratic_rows(jt, sp);
         let spd = sp.as_mut_slice();
         for col in 0..BI {
