@@ -256,6 +256,24 @@ fn thin_qr<T: Real, const M: usize, const B: usize, const R: usize>(
     qz: &mut SMatrix<T, M, R>,
     rz: &mut SMatrix<T, R, B>,
 ) {
+    if B == 1 {
+        // One column: Qz = zt / |zt|, Rz = |zt| (for a zero column, Qz = e_0 and Rz = 0, as
+        // the identity reflector below would give).
+        let norm = zt.as_slice().iter().fold(T::ZERO, |acc, x| acc + *x * *x).sqrt();
+        let (qd, rd) = (qz.as_mut_slice(), rz.as_mut_slice());
+        if norm == T::ZERO {
+            qd.fill(T::ZERO);
+            qd[0] = T::ONE;
+            rd[0] = T::ZERO;
+        } else {
+            let inv = T::ONE / norm;
+            for (q, x) in qd.iter_mut().zip(zt.as_slice()) {
+                *q = *x * inv;
+            }
+            rd[0] = norm;
+        }
+        return;
+    }
     let mut a = *zt;
     let mut v = SMatrix::<T, M, R>::zeros();
     let mut beta = [T::ZERO; R];
@@ -341,7 +359,7 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
         st: &mut Stage<T, I, O, B, I1, R, BO, BI, RO>,
     ) -> SMatrix<T, O, B> {
         const { Self::check_stage::<B, I1, R, BO, BI, RO>() };
-        let mut out = self.w * z;
+        let mut out = kernels::mul(&self.w, z);
         for n in 0..B {
             for k in 0..O {
                 let u = out[(k, n)] + if BIAS { self.b[k] } else { T::ZERO };
@@ -384,7 +402,7 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
                 st.d[(k, n)] = bk * st.s1[(k, n)];
             }
         }
-        let mut beta_in = st.w.tr_mul(&st.d);
+        let mut beta_in = kernels::tr_mul(&st.w, &st.d);
         if RES {
             for (o, b) in beta_in.as_mut_slice().iter_mut().zip(beta.as_slice()) {
                 *o += *b;
@@ -984,11 +1002,20 @@ mod tests {
     }
 
     #[test]
+    fn thin_qr_of_a_zero_column_is_orthonormal() {
+        let (mut q, mut r) = (SMatrix::<f64, 4, 1>::zeros(), SMatrix::<f64, 1, 1>::zeros());
+        thin_qr(&SMatrix::<f64, 4, 1>::zeros(), &mut q, &mut r);
+        assert_eq!(q.norm(), 1.0);
+        assert_eq!(r[(0, 0)], 0.0);
+    }
+
+    #[test]
     fn thin_qr_reconstructs_with_orthonormal_columns() {
         for seed in 0..50 {
             qr_check::<5, 3, 3>(seed, false);
             qr_check::<3, 5, 3>(seed, false);
             qr_check::<4, 1, 1>(seed, false);
+            qr_check::<1, 1, 1>(seed, false);
             qr_check::<6, 4, 4>(seed, true);
             qr_check::<4, 4, 4>(seed, false);
         }
