@@ -33,7 +33,7 @@
 #[cfg(feature = "std")]
 extern crate std;
 
-pub use tall_skinny_macros::tall_skinny_net;
+pub use tall_skinny_macros::{activation, loss, tall_skinny_net};
 /// The runtime kernels generated code calls (re-exported so generated paths resolve through
 /// this crate alone).
 pub use tall_skinny_runtime as runtime;
@@ -45,9 +45,9 @@ pub use tall_skinny_runtime::boxed_zeroed;
 
 #[cfg(feature = "std")] pub mod baselines;
 
-/// Everything a declaration needs: the attribute, the activations and losses, the errors.
+/// Everything a declaration needs: the attributes, the activations and losses, the errors.
 pub mod prelude {
-    pub use crate::tall_skinny_net;
+    pub use crate::{activation, loss, tall_skinny_net};
     pub use tall_skinny_runtime::{
         Gelu, Identity, Mse, NetError, Real, Relu, Sigmoid, Silu, Sin, SoftmaxCrossEntropy,
         Softplus, SolveError, Tanh,

@@ -7,7 +7,7 @@
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
 
-use crate::ast::{LayerField, LayerKind, LossKind, Net};
+use crate::ast::{Act, LayerField, LayerKind, LossKind, Net};
 use crate::attr::Scalar;
 
 /// Everything the code of one layer field needs.
@@ -78,12 +78,15 @@ pub fn expand(net: &Net) -> TokenStream {
     let mut prev: Option<TokenStream> = None;
     for f in &net.layers {
         let name = &f.ident;
-        let act = format_ident!("{}", f.act.to_string(), span = f.act.span());
+        let act = match &f.act {
+            Act::Builtin(name) => quote!(#rt::#name),
+            Act::Custom(path) => quote!(#path),
+        };
         let (i, o) = (lit(f.inputs.value), lit(f.outputs.value));
         let ty = match f.kind {
-            LayerKind::Dense => quote!(#rt::Dense<#t, #rt::#act, #i, #o>),
-            LayerKind::DenseNoBias => quote!(#rt::DenseNoBias<#t, #rt::#act, #i, #o>),
-            LayerKind::Residual => quote!(#rt::Residual<#t, #rt::#act, #i>),
+            LayerKind::Dense => quote!(#rt::Dense<#t, #act, #i, #o>),
+            LayerKind::DenseNoBias => quote!(#rt::DenseNoBias<#t, #act, #i, #o>),
+            LayerKind::Residual => quote!(#rt::Residual<#t, #act, #i>),
         };
         let i1 = f.inputs.value + usize::from(f.kind.bias());
         let r = b.min(i1);
@@ -110,13 +113,11 @@ pub fn expand(net: &Net) -> TokenStream {
     let inputs = lit(net.layers[0].inputs.value);
     let outputs = lit(net.loss.width.value);
     let bl = lit(b);
-    let loss_ty = match net.loss.kind {
-        LossKind::Mse => quote!(#rt::Mse<#outputs>),
-        LossKind::SoftmaxCrossEntropy => quote!(#rt::SoftmaxCrossEntropy<#outputs>),
-    };
+    let loss_ty = loss_type(net, &rt);
     let target_ty = match net.loss.kind {
         LossKind::Mse => quote!([[#t; #outputs]; #bl]),
         LossKind::SoftmaxCrossEntropy => quote!([usize; #bl]),
+        LossKind::Custom => quote!(<#loss_ty as #rt::Loss<#t, #outputs, #bl>>::Target),
     };
     let cx = Ctx {
         net,
@@ -140,6 +141,16 @@ pub fn expand(net: &Net) -> TokenStream {
         #ws
         #inherent
         #solve
+    }
+}
+
+/// The type of the loss field, e.g. `::tall_skinny::runtime::Mse<2>` or `Huber<2>`.
+fn loss_type(net: &Net, rt: &TokenStream) -> TokenStream {
+    let width = lit(net.loss.width.value);
+    match (&net.loss.kind, &net.loss.custom) {
+        (LossKind::Custom, Some(path)) => quote!(#path<#width>),
+        (LossKind::SoftmaxCrossEntropy, _) => quote!(#rt::SoftmaxCrossEntropy<#width>),
+        _ => quote!(#rt::Mse<#width>),
     }
 }
 
@@ -208,12 +219,8 @@ fn net_struct(cx: &Ctx) -> TokenStream {
     let loss_attrs = &loss.attrs;
     let loss_vis = &loss.vis;
     let loss_name = &loss.ident;
-    let width = lit(loss.width.value);
-    let loss_field_ty = match loss.kind {
-        LossKind::Mse => quote!(#rt::Mse<#width>),
-        LossKind::SoftmaxCrossEntropy => quote!(#rt::SoftmaxCrossEntropy<#width>),
-    };
-    let loss_doc = format!(" The loss: `{}<{}>` (no parameters).", loss.kind.name(), loss.width.value);
+    let loss_field_ty = loss_type(net, rt);
+    let loss_doc = format!(" The loss: `{}<{}>` (no parameters).", loss.name(), loss.width.value);
     let field_tys: Vec<TokenStream> = cx
         .lays
         .iter()
@@ -422,9 +429,10 @@ fn inherent_impl(cx: &Ctx) -> TokenStream {
     }
     let loss_name = &net.loss.ident;
     let width = lit(net.loss.width.value);
-    let loss_zero = match net.loss.kind {
-        LossKind::Mse => quote!(#loss_name: #rt::Mse::<#width>),
-        LossKind::SoftmaxCrossEntropy => quote!(#loss_name: #rt::SoftmaxCrossEntropy::<#width>),
+    let loss_zero = match (&net.loss.kind, &net.loss.custom) {
+        (LossKind::Custom, Some(path)) => quote!(#loss_name: #path::<#width>),
+        (LossKind::SoftmaxCrossEntropy, _) => quote!(#loss_name: #rt::SoftmaxCrossEntropy::<#width>),
+        _ => quote!(#loss_name: #rt::Mse::<#width>),
     };
     let grad_fwd = forward_pass(cx, false);
     let grad_bwd = gradient_backward(cx);
@@ -435,6 +443,7 @@ fn inherent_impl(cx: &Ctx) -> TokenStream {
     let target_doc = match net.loss.kind {
         LossKind::Mse => "`t` holds one target row per sample.",
         LossKind::SoftmaxCrossEntropy => "`t` holds one class label per sample.",
+        LossKind::Custom => "`t` holds the targets of the loss (one row per sample for `#[loss]` types).",
     };
     let grad_doc = format!(
         " The batch loss and its gradient with respect to the flat parameters, written to \

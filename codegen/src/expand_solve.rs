@@ -486,7 +486,7 @@ pub(crate) fn solve_items(cx: &Ctx) -> TokenStream {
                 if !#rt::Real::finite(value) {
                     return Err(#rt::NetError::NonFiniteResult);
                 }
-                #last_st.set_output_hessian(|n| #loss::hess_block(&z, n));
+                #last_st.set_output_hessian(|n| #loss::hess_block(&z, t, n));
                 #(#cbwd)*
                 let _ = beta;
                 Ok(())

@@ -14,7 +14,13 @@ pub mod attr;
 pub mod check;
 pub mod errors;
 pub mod expand;
+pub mod expand_activation;
 mod expand_solve;
+pub mod symbolic;
+
+pub use expand_activation::{
+    expand_activation, expand_activation_or_error, expand_loss, expand_loss_or_error,
+};
 
 use proc_macro2::TokenStream;
 

@@ -6,6 +6,15 @@
 use crate::real::Real;
 
 /// An elementwise activation `f: R -> R`, twice differentiable where it is used.
+///
+/// The built-in ones are below; `#[activation] fn name(x: f64) -> f64 { .. }` makes one from
+/// a function, with `f'` and `f''` differentiated from its body at compile time.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an activation",
+    label = "not an activation",
+    note = "an activation is one of Identity, Tanh, Sigmoid, Softplus, Relu, Gelu, Silu, Sin, \
+            or a type made by `#[activation] fn name(x: f64) -> f64 {{ .. }}` (written `Name`)"
+)]
 pub trait Activation: Copy + Default + core::fmt::Debug + 'static {
     /// The name used in declarations (`Tanh`, `Relu`, ...).
     const NAME: &'static str;
