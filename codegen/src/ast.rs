@@ -835,6 +835,7 @@ fn parse_field(field: &syn::Field, ident: Ident, last: bool, errors: &mut Errors
             })
         }
         _ => {
+            let loss_like = args.len() == 1 && const_arg(args[0]).is_some();
             let args = match &seg.arguments {
                 PathArguments::None => String::new(),
                 a => tidy(a),
@@ -845,7 +846,7 @@ fn parse_field(field: &syn::Field, ident: Ident, last: bool, errors: &mut Errors
                      e.g. `{ident}: Residual<16, {name}>` or `{ident}: Dense<3, 16, {name}>`"
                 )
             } else {
-                let custom = if seg.arguments.is_empty() || last {
+                let custom = if !loss_like || last {
                     String::new()
                 } else {
                     "; a custom loss `Name<O>` (from `#[loss]`) must be the last field".to_string()
@@ -855,8 +856,7 @@ fn parse_field(field: &syn::Field, ident: Ident, last: bool, errors: &mut Errors
                         "unknown layer or loss `{name}`; write `{to}{args}` if that is what \
                          you meant, else {LAYER_HELP}{custom}"
                     ),
-                    None => format!("unknown layer or loss `{name}`; write {LAYER_HELP}, or \
-                                     as the last field a loss `Name<O>` made by `#[loss]`{custom}"),
+                    None => format!("unknown layer or loss `{name}`; write {LAYER_HELP}{custom}"),
                 }
             };
             errors.spanned(&seg.ident, msg);

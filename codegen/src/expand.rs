@@ -41,6 +41,11 @@ pub(crate) struct Ctx<'a> {
     pub(crate) target_ty: TokenStream,
     pub(crate) loss_ty: TokenStream,
     pub(crate) n: usize,
+    /// `where Softsign: Activation, Huber<1>: Loss<..>` for the custom activations and
+    /// loss of the declaration (empty without them). Every item that names a layer or loss
+    /// type carries it: a type that is no activation is then one error on its name in the
+    /// declaration, and the items' bodies type-check under the bound (no cascade).
+    pub(crate) bounds: TokenStream,
 }
 
 /// `#base.field` or `#base.field[N - 1]`: the record of the last stage of layer field `f`.
@@ -119,7 +124,31 @@ pub fn expand(net: &Net) -> TokenStream {
         LossKind::SoftmaxCrossEntropy => quote!([usize; #bl]),
         LossKind::Custom => quote!(<#loss_ty as #rt::Loss<#t, #outputs, #bl>>::Target),
     };
+    let mut custom: Vec<TokenStream> = Vec::new();
+    for f in &net.layers {
+        if let Act::Custom(path) = &f.act {
+            // Spanned on the declaration's path: a type that is no activation is reported
+            // there.
+            let span = syn::spanned::Spanned::span(path);
+            let b = quote::quote_spanned!(span=> #path: #rt::Activation);
+            if !custom.iter().any(|c| c.to_string() == b.to_string()) {
+                custom.push(b);
+            }
+        }
+    }
+    if net.loss.kind == LossKind::Custom {
+        let span = syn::spanned::Spanned::span(&net.loss.ty);
+        custom.push(quote::quote_spanned!(span=> #loss_ty: #rt::Loss<#t, #outputs, #bl>));
+    }
+    let bounds = match custom.first() {
+        None => quote!(),
+        Some(first) => {
+            let span = first.clone().into_iter().next().map_or_else(proc_macro2::Span::call_site, |t| t.span());
+            quote::quote_spanned!(span=> where #(#custom),*)
+        }
+    };
     let cx = Ctx {
+        bounds,
         net,
         in_ty: quote!([[#t; #inputs]; #bl]),
         out_ty: quote!([[#t; #outputs]; #bl]),
@@ -229,12 +258,28 @@ fn net_struct(cx: &Ctx) -> TokenStream {
             quote!(#ty)
         })
         .collect();
-    let zeroable = zeroable_impl(rt, ident, &field_tys);
+    let bounds = &cx.bounds;
+    let zeroable = if bounds.is_empty() {
+        zeroable_impl(rt, ident, &field_tys)
+    } else {
+        quote! {
+            // SAFETY: every field is an array of `Zeroable` runtime types (asserted below), so
+            // all-zero bytes are a valid value.
+            #[automatically_derived]
+            unsafe impl #rt::bytemuck::Zeroable for #ident #bounds {}
+            const _: () = {
+                fn assert_fields_zeroable() #bounds {
+                    fn assert_zeroable<Z: #rt::bytemuck::Zeroable>() {}
+                    #(assert_zeroable::<#field_tys>();)*
+                }
+            };
+        }
+    };
     quote! {
         #(#attrs)*
         #[doc = #table]
         #[derive(Clone, Debug)]
-        #vis struct #ident {
+        #vis struct #ident #bounds {
             #(#fields,)*
             #(#loss_attrs)*
             #[doc = #loss_doc]
@@ -324,6 +369,7 @@ pub(crate) fn slice_of(l: &Lay, buf: TokenStream, mutable: bool, owner: &TokenSt
 }
 
 fn inherent_impl(cx: &Ctx) -> TokenStream {
+    let bounds = &cx.bounds;
     let rt = &cx.rt;
     let t = &cx.t;
     let net = cx.net;
@@ -460,7 +506,7 @@ fn inherent_impl(cx: &Ctx) -> TokenStream {
          matrix). Uses a [`{ws}`] on the stack; see [`Self::hvp_in`]."
     );
     quote! {
-        impl #ident {
+        impl #ident #bounds {
             /// Number of parameters: the length of the flat parameter vector.
             pub const N_PARAMS: usize = #n;
             /// Input width of one sample.

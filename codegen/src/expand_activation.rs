@@ -27,8 +27,8 @@ use crate::symbolic::{emit_body, Cmp, EmitCx, Func, Graph, Id};
 pub const SUPPORTED: &str = "supported: float literals and named constants, the argument(s), \
 `let` bindings, `+ - * /`, unary `-`, `powi(n)` with an integer literal, `powf(c)` with a \
 constant exponent, `exp`, `ln`, `sqrt`, `tanh`, `sinh`, `cosh`, `sin`, `cos`, `atan`, `abs` \
-(as methods, `x.exp()`, or as `f64::exp(x)`), `max`/`min` against a constant, and `if`/`else` \
-on a comparison (`<`, `<=`, `>`, `>=`, `==`, `!=`)";
+(as methods, `x.exp()`, or as `f64::exp(x)`), `max`/`min` against a constant, `as f64` / `as f32`, \
+and `if`/`else` on a comparison (`<`, `<=`, `>`, `>=`, `==`, `!=`)";
 
 /// Which attribute is being expanded.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -576,7 +576,10 @@ impl Lower<'_> {
             Expr::Return(r) => self.unsupported(r, "`return`".into()),
             Expr::Assign(a) => self.unsupported(a, "an assignment".into()),
             Expr::Unsafe(u) => self.unsupported(u.unsafe_token, "an `unsafe` block".into()),
-            Expr::Cast(c) => self.unsupported(c, "a cast `as`".into()),
+            // `K as f64`, `x as f32`: the generated code computes in the network's scalar
+            // anyway, so a cast between float types (or of an integer constant) is a no-op.
+            Expr::Cast(c) if float_name(&c.ty).is_some() => self.expr(&c.expr, scopes),
+            Expr::Cast(c) => self.unsupported(c, format!("a cast to `{}` (only `as f64` / `as f32`)", crate::ast::tidy(&c.ty))),
             other => self.unsupported(other, format!("the expression `{}`", short(other))),
         }
     }
