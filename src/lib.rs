@@ -27,6 +27,41 @@
 //! net.hvp(&x, &t, &g, &mut hv).unwrap();
 //! ```
 //!
+//! Your own activations and losses are functions marked [`macro@activation`] and
+//! [`macro@loss`]; their derivatives are generated at compile time from the body:
+//!
+//! ```
+//! use tall_skinny::prelude::*;
+//!
+//! #[activation]
+//! fn softsign(x: f64) -> f64 {
+//!     x / (1.0 + x.abs())
+//! }
+//!
+//! const DELTA: f64 = 1.0;
+//!
+//! #[loss]
+//! fn huber(y: f64, t: f64) -> f64 {
+//!     let r = y - t;
+//!     if r.abs() <= DELTA { 0.5 * r * r } else { DELTA * (r.abs() - 0.5 * DELTA) }
+//! }
+//!
+//! #[tall_skinny_net(batch = 2)]
+//! struct Net {
+//!     a: Dense<2, 8, Softsign>,
+//!     b: [Residual<8, Softsign>; 16],
+//!     head: Dense<8, 1, Identity>,
+//!     loss: Huber<1>,
+//! }
+//!
+//! use tall_skinny::runtime::Activation;
+//! assert_eq!(Softsign::d2(1.0), (0.5, 0.25, -0.25));
+//! let net = Net::init(1);
+//! let mut g = [0.0; Net::N_PARAMS];
+//! let loss = net.gradient(&[[0.5, -1.0], [1.0, 2.0]], &[[0.3], [-0.2]], &mut g).unwrap();
+//! assert!(loss > 0.0);
+//! ```
+//!
 //! See the README for the declaration syntax and everything that is generated.
 #![no_std]
 
