@@ -21,7 +21,10 @@ use syn::spanned::Spanned;
 use syn::{BinOp, Expr, FnArg, Lit, Pat, ReturnType, Stmt, Type, UnOp};
 
 use crate::errors::Errors;
-use crate::symbolic::{emit_body, Cmp, EmitCx, Func, Graph, Id};
+use crate::symbolic::{emit_body, piece_count, Cmp, EmitCx, Func, Graph, Id};
+
+/// The most straight-line blocks (combinations of branches) one function may expand to.
+pub const MAX_PIECES: usize = 64;
 
 /// What the body of an `#[activation]` or `#[loss]` function may contain.
 pub const SUPPORTED: &str = "supported: float literals and named constants, the argument(s), \
@@ -235,6 +238,22 @@ fn expand(kind: Kind, attr: TokenStream, item: TokenStream) -> syn::Result<Token
         }
         None => None,
     };
+    if let Some(root) = root {
+        let d1 = g.diff(root, 0);
+        let d2 = g.diff(d1, 0);
+        if piece_count(&mut g, &[root, d1, d2], MAX_PIECES) > MAX_PIECES {
+            errors.spanned(
+                &f.sig.ident,
+                format!(
+                    "{} `{}` has more than {MAX_PIECES} combinations of branches (each \
+                     independent `if` or `max`/`min` doubles them, and every combination is \
+                     written out); nest the conditions as an `if`/`else if` chain instead",
+                    kind.attr(),
+                    f.sig.ident
+                ),
+            );
+        }
+    }
     errors.finish()?;
     let (sig, root) = (sig.expect("checked"), root.expect("checked"));
     Ok(generate(kind, &f, &sig, g, names, root, &ty_name))
@@ -909,6 +928,37 @@ mod tests {
         let s = out.to_string();
         assert!(s.contains("struct Softsign"), "{s}");
         assert!(s.contains("impl :: tall_skinny :: runtime :: Activation for Softsign"), "{s}");
+    }
+
+    #[test]
+    fn independent_branches_are_bounded_but_chains_are_not() {
+        // Twelve independent clamps: 2^12 combinations.
+        let err = expand_activation(
+            quote!(),
+            quote!(fn many(x: f64) -> f64 {
+                x.max(0.1) + x.max(0.2) + x.max(0.3) + x.max(0.4) + x.max(0.5) + x.max(0.6)
+                    + x.max(0.7) + x.max(0.8) + x.max(0.9) + x.max(1.0) + x.max(1.1) + x.max(1.2)
+            }),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("more than 64 combinations"), "{err}");
+        // A chain of 30 pieces is 30 blocks.
+        let mut body = quote!(x);
+        for k in (0..30).rev() {
+            let c = proc_macro2::Literal::f64_unsuffixed(k as f64);
+            body = quote!(if x < #c { x * #c } else { #body });
+        }
+        expand_activation(quote!(), quote!(fn chain(x: f64) -> f64 { #body })).unwrap();
+    }
+
+    #[test]
+    fn wrong_items_and_names() {
+        let err = expand_activation(quote!(), quote!(struct Softsign;)).unwrap_err();
+        assert!(err.to_string().contains("#[activation] goes on a function"), "{err}");
+        let err = expand_activation(quote!(), quote!(fn Softsign(x: f64) -> f64 { x })).unwrap_err();
+        assert!(err.to_string().contains("write the function in snake_case, e.g. `fn softsign`"), "{err}");
+        let err = expand_loss(quote!(), quote!(fn l(y: f64, t: f64) -> f64 { let z = y; })).unwrap_err();
+        assert!(err.to_string().contains("must end in the value"), "{err}");
     }
 
     #[test]

@@ -704,6 +704,40 @@ impl Graph {
     }
 }
 
+/// The number of straight-line blocks [`emit_body`] would write for `roots` (one per
+/// combination of branch conditions that can actually occur together), counting no further
+/// than just past `limit`. Independent conditions multiply: `n` of them give up to `2^n`
+/// blocks, which is what this guards against.
+pub fn piece_count(g: &mut Graph, roots: &[Id], limit: usize) -> usize {
+    let mut seen = HashSet::new();
+    let mut stack = roots.to_vec();
+    let mut first_cond: Option<Id> = None;
+    while let Some(n) = stack.pop() {
+        if !seen.insert(n) {
+            continue;
+        }
+        if let Op::Select(c, _, _) = g.op(n) {
+            first_cond = Some(first_cond.map_or(*c, |f| f.min(*c)));
+        }
+        stack.extend(g.children(n));
+    }
+    let Some(c) = first_cond else { return 1 };
+    let mut total = 0;
+    for val in [true, false] {
+        let mut memo = HashMap::new();
+        let mut names = HashMap::new();
+        let spec: Vec<Id> = roots
+            .iter()
+            .map(|&r| g.specialise(r, c, val, &mut memo, &mut names))
+            .collect();
+        total += piece_count(g, &spec, limit.saturating_sub(total));
+        if total > limit {
+            break;
+        }
+    }
+    total
+}
+
 /// How [`emit_body`] writes leaves and names locals.
 pub struct EmitCx<'a> {
     /// The scalar type parameter (`T`).
