@@ -851,6 +851,7 @@ impl Emitter<'_, '_> {
         }
         before.sort_unstable();
         before.dedup();
+        let mut last: Option<(Id, TokenStream)> = None;
         for n in before {
             if self.is_leaf(n) || matches!(self.g.op(n), Op::Cmp(..)) || bound.contains_key(&n) {
                 continue;
@@ -858,9 +859,15 @@ impl Emitter<'_, '_> {
             if !self.select_free(n, &mut memo) {
                 continue;
             }
-            self.bind(n, &roots, &mut bound, &mut stmts);
+            let expr = self.bind(n, &roots, &mut bound, &mut stmts);
+            last = Some((n, expr));
         }
         let tail = match conds.iter().next() {
+            // A single value computed last is the block's tail expression, not a local.
+            None if roots.len() == 1 && last.as_ref().is_some_and(|(n, _)| *n == roots[0]) => {
+                stmts.pop();
+                last.expect("checked").1
+            }
             None => {
                 let vals: Vec<TokenStream> = roots.iter().map(|&r| self.render(r, &bound)).collect();
                 match vals.as_slice() {
@@ -903,7 +910,7 @@ impl Emitter<'_, '_> {
         }
     }
 
-    fn bind(&mut self, n: Id, roots: &[Id], bound: &mut HashMap<Id, TokenStream>, stmts: &mut Vec<TokenStream>) {
+    fn bind(&mut self, n: Id, roots: &[Id], bound: &mut HashMap<Id, TokenStream>, stmts: &mut Vec<TokenStream>) -> TokenStream {
         let root_name = roots
             .iter()
             .position(|&r| r == n)
@@ -913,6 +920,7 @@ impl Emitter<'_, '_> {
         let expr = self.render_op(n, bound);
         stmts.push(quote!(let #name = #expr;));
         bound.insert(n, quote!(#name));
+        expr
     }
 
     fn render(&self, id: Id, bound: &HashMap<Id, TokenStream>) -> TokenStream {

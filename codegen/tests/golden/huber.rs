@@ -32,13 +32,11 @@ impl<const O: usize> ::tall_skinny::runtime::ElementwiseLoss for Huber<O> {
         let t0 = r.abs();
         if t0 <= T::c(DELTA as f64) {
             let t1 = T::c(0.5) * r;
-            let f = r * t1;
-            f
+            r * t1
         } else {
             let t2 = T::c(0.5) * T::c(DELTA as f64);
             let t3 = t0 - t2;
-            let f = T::c(DELTA as f64) * t3;
-            f
+            T::c(DELTA as f64) * t3
         }
     }
     /// `huber` and its derivative with respect to `y`.

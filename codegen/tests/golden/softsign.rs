@@ -26,8 +26,7 @@ impl ::tall_skinny::runtime::Activation for Softsign {
     fn value<T: ::tall_skinny::runtime::Real>(x: T) -> T {
         let t0 = x.abs();
         let t1 = T::ONE + t0;
-        let f = x / t1;
-        f
+        x / t1
     }
     /// `(softsign(x), softsign'(x))`.
     #[inline]
