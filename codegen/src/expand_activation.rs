@@ -56,7 +56,7 @@ impl Kind {
     fn example(self) -> &'static str {
         match self {
             Kind::Activation => "`fn softsign(x: f64) -> f64 { x / (1.0 + x.abs()) }`",
-            Kind::Loss => "`fn huber(y: f64, t: f64) -> f64 { .. }` (an output `y` and its target `t`)",
+            Kind::Loss => "`fn huber(y: f64, t: f64) -> f64 { .. }`",
         }
     }
 }

@@ -2,7 +2,7 @@
 //! differentiation, specialisation of branches, and emission as readable Rust.
 //!
 //! This is the engine behind `#[activation]` and `#[loss]`
-//! ([`crate::expand_activation`]). A [`Graph`] holds every node once: building a node that
+//! ([`mod@crate::expand_activation`]). A [`Graph`] holds every node once: building a node that
 //! already exists returns the existing [`Id`], so repeated subexpressions (of the body and of
 //! its derivatives) are shared and later computed once. The builders ([`Graph::add`],
 //! [`Graph::mul`], ...) simplify as they go: constant folding, `x + 0`, `x * 1`, `x * 0`,
