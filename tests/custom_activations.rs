@@ -93,10 +93,11 @@ fn atan_unit(x: f64) -> f64 {
     x.atan() * 2.0 / core::f64::consts::PI
 }
 
-/// `max`/`min` against constants: a cubic soft-clip of the clamped input, plus a leak.
+/// `max`/`min` against constants (method and `f64::min` call forms): a cubic soft-clip of
+/// the clamped input, plus a leak.
 #[activation]
 fn soft_clip(x: f64) -> f64 {
-    let c = x.max(-1.5).min(1.5);
+    let c = f64::min(x.max(-1.5), 1.5);
     c - c.powi(3) / 6.75 + 0.01 * x
 }
 
@@ -116,10 +117,10 @@ fn symlog(x: f64) -> f64 {
     }
 }
 
-/// `sin`, `cos`, `sqrt`, a negative `powi`, `f64::` call syntax.
+/// `sin`, `cos`, `sqrt`, a negative `powi`, `f64::` call syntax, a typed `let`.
 #[activation]
 fn wiggle(x: f64) -> f64 {
-    let s = x.sin();
+    let s: f64 = x.sin();
     let r = f64::sqrt(1.0 + x * x);
     x + 0.25 * s * x.cos() + (1.0 + r).powi(-2)
 }
