@@ -991,7 +991,7 @@ impl Emitter<'_, '_> {
             Op::Call(Func::Sign, a) => {
                 let a = r(a);
                 let rt = &self.cx.rt;
-                quote!(#rt::real::sign(#a))
+                quote!(#rt::activation::sign(#a))
             }
             Op::Call(f, a) => {
                 let a = r(a);

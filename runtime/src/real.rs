@@ -64,18 +64,3 @@ pub fn norm<T: Real>(xs: &[T]) -> T {
     }
     acc.sqrt()
 }
-
-/// The sign of `x` as used by the derivative of `abs`: `1` for `x > 0`, `-1` for `x < 0`,
-/// and `0` at `x = 0` (either sign of zero: the middle of the subdifferential `[-1, 1]`, so
-/// `d|x|/dx` at the kink is 0, like `Relu`'s convention of taking the derivative at a kink
-/// from the flat side). NaN stays NaN.
-#[inline(always)]
-pub fn sign<T: Real>(x: T) -> T {
-    if x > T::ZERO {
-        T::ONE
-    } else if x < T::ZERO {
-        -T::ONE
-    } else {
-        x * T::ZERO
-    }
-}

@@ -53,7 +53,7 @@ impl<const O: usize> ::tall_skinny::runtime::ElementwiseLoss for Huber<O> {
             let t2 = T::c(0.5) * T::c(DELTA as f64);
             let t3 = t0 - t2;
             let f = T::c(DELTA as f64) * t3;
-            let t4 = ::tall_skinny::runtime::real::sign(r);
+            let t4 = ::tall_skinny::runtime::activation::sign(r);
             let df = T::c(DELTA as f64) * t4;
             (f, df)
         }
@@ -72,7 +72,7 @@ impl<const O: usize> ::tall_skinny::runtime::ElementwiseLoss for Huber<O> {
             let t2 = T::c(0.5) * T::c(DELTA as f64);
             let t3 = t0 - t2;
             let f = T::c(DELTA as f64) * t3;
-            let t4 = ::tall_skinny::runtime::real::sign(r);
+            let t4 = ::tall_skinny::runtime::activation::sign(r);
             let df = T::c(DELTA as f64) * t4;
             (f, df, T::ZERO)
         }

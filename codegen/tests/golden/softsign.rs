@@ -35,7 +35,7 @@ impl ::tall_skinny::runtime::Activation for Softsign {
         let t0 = x.abs();
         let t1 = T::ONE + t0;
         let f = x / t1;
-        let t2 = ::tall_skinny::runtime::real::sign(x);
+        let t2 = ::tall_skinny::runtime::activation::sign(x);
         let t3 = f * t2;
         let t4 = T::ONE - t3;
         let df = t4 / t1;
@@ -48,7 +48,7 @@ impl ::tall_skinny::runtime::Activation for Softsign {
         let t0 = x.abs();
         let t1 = T::ONE + t0;
         let f = x / t1;
-        let t2 = ::tall_skinny::runtime::real::sign(x);
+        let t2 = ::tall_skinny::runtime::activation::sign(x);
         let t3 = f * t2;
         let t4 = T::ONE - t3;
         let df = t4 / t1;
