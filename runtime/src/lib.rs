@@ -25,7 +25,7 @@ pub use error::{NetError, SolveError};
 pub use ldlt::Inertia;
 pub use solve::Stage;
 pub use layer::{Dense, DenseNoBias, Layer, Residual, Tape};
-pub use loss::{Loss, Mse, SoftmaxCrossEntropy};
+pub use loss::{ElementwiseLoss, Loss, Mse, SoftmaxCrossEntropy};
 pub use real::Real;
 pub use rng::SplitMix64;
 
