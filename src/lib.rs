@@ -27,13 +27,48 @@
 //! net.hvp(&x, &t, &g, &mut hv).unwrap();
 //! ```
 //!
+//! Your own activations and losses are functions marked [`macro@activation`] and
+//! [`macro@loss`]; their derivatives are generated at compile time from the body:
+//!
+//! ```
+//! use tall_skinny::prelude::*;
+//!
+//! #[activation]
+//! fn softsign(x: f64) -> f64 {
+//!     x / (1.0 + x.abs())
+//! }
+//!
+//! const DELTA: f64 = 1.0;
+//!
+//! #[loss]
+//! fn huber(y: f64, t: f64) -> f64 {
+//!     let r = y - t;
+//!     if r.abs() <= DELTA { 0.5 * r * r } else { DELTA * (r.abs() - 0.5 * DELTA) }
+//! }
+//!
+//! #[tall_skinny_net(batch = 2)]
+//! struct Net {
+//!     a: Dense<2, 8, Softsign>,
+//!     b: [Residual<8, Softsign>; 16],
+//!     head: Dense<8, 1, Identity>,
+//!     loss: Huber<1>,
+//! }
+//!
+//! use tall_skinny::runtime::Activation;
+//! assert_eq!(Softsign::d2(1.0), (0.5, 0.25, -0.25));
+//! let net = Net::init(1);
+//! let mut g = [0.0; Net::N_PARAMS];
+//! let loss = net.gradient(&[[0.5, -1.0], [1.0, 2.0]], &[[0.3], [-0.2]], &mut g).unwrap();
+//! assert!(loss > 0.0);
+//! ```
+//!
 //! See the README for the declaration syntax and everything that is generated.
 #![no_std]
 
 #[cfg(feature = "std")]
 extern crate std;
 
-pub use tall_skinny_macros::tall_skinny_net;
+pub use tall_skinny_macros::{activation, loss, tall_skinny_net};
 /// The runtime kernels generated code calls (re-exported so generated paths resolve through
 /// this crate alone).
 pub use tall_skinny_runtime as runtime;
@@ -48,9 +83,9 @@ pub use tall_skinny_runtime::boxed_zeroed;
 #[cfg(feature = "argmin")]
 pub mod argmin_support;
 
-/// Everything a declaration needs: the attribute, the activations and losses, the errors.
+/// Everything a declaration needs: the attributes, the activations and losses, the errors.
 pub mod prelude {
-    pub use crate::tall_skinny_net;
+    pub use crate::{activation, loss, tall_skinny_net};
     pub use tall_skinny_runtime::{
         Gelu, Identity, Mse, NetError, Real, Relu, Sigmoid, Silu, Sin, SoftmaxCrossEntropy,
         Softplus, SolveError, Tanh,

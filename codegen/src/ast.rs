@@ -58,6 +58,25 @@ impl LayerKind {
     }
 }
 
+/// The activation of a layer.
+#[derive(Clone, Debug)]
+pub enum Act {
+    /// One of [`ACTIVATIONS`], from the runtime.
+    Builtin(Ident),
+    /// A type of the user's scope, by its path as written (made by `#[activation]`, or any
+    /// type implementing the runtime's `Activation`).
+    Custom(syn::Path),
+}
+
+impl core::fmt::Display for Act {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Act::Builtin(i) => write!(f, "{i}"),
+            Act::Custom(p) => write!(f, "{}", tidy(p)),
+        }
+    }
+}
+
 /// An integer from the declaration, with where it was written.
 #[derive(Clone, Copy, Debug)]
 pub struct Num {
@@ -81,8 +100,8 @@ pub struct LayerField {
     pub inputs: Num,
     /// Output width.
     pub outputs: Num,
-    /// Activation name (one of [`ACTIVATIONS`]).
-    pub act: Ident,
+    /// The activation.
+    pub act: Act,
     /// `Some(N)` for `[Layer; N]`.
     pub array: Option<Num>,
     /// The declared type, for error spans.
@@ -118,6 +137,9 @@ pub enum LossKind {
     Mse,
     /// `SoftmaxCrossEntropy<C>`
     SoftmaxCrossEntropy,
+    /// A loss type of the user's scope, `Name<O>` (made by `#[loss]`, or any type
+    /// implementing the runtime's `Loss`); its path is [`LossField::custom`].
+    Custom,
 }
 
 impl LossKind {
@@ -126,6 +148,7 @@ impl LossKind {
         match self {
             LossKind::Mse => "Mse",
             LossKind::SoftmaxCrossEntropy => "SoftmaxCrossEntropy",
+            LossKind::Custom => "custom loss",
         }
     }
 }
@@ -142,6 +165,8 @@ pub struct LossField {
     pub kind: LossKind,
     /// Its width (outputs or classes).
     pub width: Num,
+    /// For [`LossKind::Custom`], the type's path without its `<O>` argument.
+    pub custom: Option<syn::Path>,
     /// The declared type, for error spans.
     pub ty: Type,
 }
@@ -170,6 +195,7 @@ const TYPE_ALIASES: &[(&str, &str)] = &[
     ("MSELoss", "Mse"),
     ("CrossEntropyLoss", "SoftmaxCrossEntropy"),
     ("Softmax", "SoftmaxCrossEntropy"),
+    ("CrossEntropy", "SoftmaxCrossEntropy"),
 ];
 
 /// Activation names from other libraries, and what to write here instead.
@@ -243,7 +269,15 @@ impl LayerField {
 impl LossField {
     /// How this loss would be declared with another width, e.g. `Mse<2>`.
     pub fn decl_with(&self, width: usize) -> String {
-        format!("{}<{width}>", self.kind.name())
+        format!("{}<{width}>", self.name())
+    }
+
+    /// The loss's name as declared (`Mse`, `Huber`, `losses::Huber`).
+    pub fn name(&self) -> String {
+        match &self.custom {
+            Some(p) => tidy(p),
+            None => self.kind.name().to_string(),
+        }
     }
 }
 
@@ -389,11 +423,13 @@ impl Net {
         }
 
         let fields: Vec<&syn::Field> = named.named.iter().collect();
+        let n_fields = fields.len();
         let parsed: Vec<Parsed> = fields
             .iter()
-            .map(|field| {
+            .enumerate()
+            .map(|(i, field)| {
                 let ident = field.ident.clone().expect("named field");
-                parse_field(field, ident, &mut errors)
+                parse_field(field, ident, i + 1 == n_fields, &mut errors)
             })
             .collect();
         let broken = parsed.iter().any(|p| matches!(p, Parsed::Broken));
@@ -561,7 +597,7 @@ fn ungroup(ty: &Type) -> &Type {
     }
 }
 
-fn parse_field(field: &syn::Field, ident: Ident, errors: &mut Errors) -> Parsed {
+fn parse_field(field: &syn::Field, ident: Ident, last: bool, errors: &mut Errors) -> Parsed {
     let (elem, array) = match ungroup(&field.ty) {
         Type::Array(arr) => {
             let len = match int_lit(&arr.len) {
@@ -772,10 +808,34 @@ fn parse_field(field: &syn::Field, ident: Ident, errors: &mut Errors) -> Parsed 
                 ident,
                 kind,
                 width,
+                custom: None,
+                ty: field.ty.clone(),
+            })
+        }
+        _ if last
+            && array.is_none()
+            && args.len() == 1
+            && const_arg(args[0]).is_some()
+            && !near_builtin(&tp.path, TYPE_ALIASES, TYPE_NAMES)
+            && !ACTIVATIONS.iter().any(|a| a.eq_ignore_ascii_case(&name)) =>
+        {
+            // A loss type of the user's scope (`#[loss]`): `Name<O>` as the last field.
+            let mut path = tp.path.clone();
+            if let Some(seg) = path.segments.last_mut() {
+                seg.arguments = PathArguments::None;
+            }
+            Parsed::Loss(LossField {
+                attrs,
+                vis,
+                ident,
+                kind: LossKind::Custom,
+                width: const_arg(args[0]).expect("checked"),
+                custom: Some(path),
                 ty: field.ty.clone(),
             })
         }
         _ => {
+            let loss_like = args.len() == 1 && const_arg(args[0]).is_some();
             let args = match &seg.arguments {
                 PathArguments::None => String::new(),
                 a => tidy(a),
@@ -786,12 +846,17 @@ fn parse_field(field: &syn::Field, ident: Ident, errors: &mut Errors) -> Parsed 
                      e.g. `{ident}: Residual<16, {name}>` or `{ident}: Dense<3, 16, {name}>`"
                 )
             } else {
+                let custom = if !loss_like || last {
+                    String::new()
+                } else {
+                    "; a custom loss `Name<O>` (from `#[loss]`) must be the last field".to_string()
+                };
                 match suggest(&name, TYPE_ALIASES, TYPE_NAMES) {
                     Some(to) => format!(
                         "unknown layer or loss `{name}`; write `{to}{args}` if that is what \
-                         you meant, else {LAYER_HELP}"
+                         you meant, else {LAYER_HELP}{custom}"
                     ),
-                    None => format!("unknown layer or loss `{name}`; write {LAYER_HELP}"),
+                    None => format!("unknown layer or loss `{name}`; write {LAYER_HELP}{custom}"),
                 }
             };
             errors.spanned(&seg.ident, msg);
@@ -810,28 +875,36 @@ fn const_arg(arg: &GenericArgument) -> Option<Num> {
     }
 }
 
-/// The activation named by `arg`. On error, records it and returns a stand-in (the likely
-/// intended activation, else `Act`) so the layer's widths can still be checked and shown in
-/// other messages; the declaration fails either way.
-fn activation(arg: &GenericArgument, errors: &mut Errors) -> Ident {
+/// Whether a single-segment `path` is a built-in name in another case (`MSE`, `tanh`) or a
+/// name from another library with a built-in equivalent (`Linear`, `Swish`): taken as a
+/// mistake rather than as a type of the user's scope (which can still be named `self::Swish`).
+fn near_builtin(path: &syn::Path, aliases: &[(&str, &'static str)], names: &[&'static str]) -> bool {
+    if path.segments.len() != 1 || path.leading_colon.is_some() {
+        return false;
+    }
+    let id = &path.segments[0].ident;
+    let name = id.to_string();
+    names.iter().any(|n| n.eq_ignore_ascii_case(&name))
+        || aliases.iter().any(|(a, _)| a.eq_ignore_ascii_case(&name))
+}
+
+/// The activation named by `arg`: a built-in (`Tanh`), or a type of the user's scope
+/// (`Softsign`, `acts::Softsign`, made by `#[activation]`), whose being an activation the
+/// compiler checks. A built-in name in another case (`ReLU`) or another library's name for
+/// a built-in (`Linear`, `Swish`) is an error with the fix. On error, records it and returns
+/// a stand-in (the likely intended activation, else `Act`) so the layer's widths can still
+/// be checked and shown in other messages; the declaration fails either way.
+fn activation(arg: &GenericArgument, errors: &mut Errors) -> Act {
     let list = ACTIVATIONS.join(", ");
-    let stand_in = Ident::new("Act", arg.span());
+    let stand_in = Act::Builtin(Ident::new("Act", arg.span()));
     let tp = match arg {
-        GenericArgument::Type(Type::Path(tp))
-            if tp.qself.is_none()
-                && matches!(
-                    tp.path.segments.last().map(|s| &s.arguments),
-                    Some(PathArguments::None)
-                ) =>
-        {
-            tp
-        }
+        GenericArgument::Type(Type::Path(tp)) if tp.qself.is_none() => tp,
         _ => {
             errors.spanned(
                 arg,
                 format!(
-                    "expected an activation, found `{}`; write one of {list}, e.g. \
-                     `Dense<3, 16, Tanh>`",
+                    "expected an activation, found `{}`; write one of {list}, or the name of an \
+                     `#[activation]` function's type, e.g. `Dense<3, 16, Tanh>`",
                     tidy(arg)
                 ),
             );
@@ -840,17 +913,22 @@ fn activation(arg: &GenericArgument, errors: &mut Errors) -> Ident {
     };
     let seg = tp.path.segments.last().expect("a path has a segment");
     let name = seg.ident.to_string();
-    if !ACTIVATIONS.contains(&name.as_str()) {
+    let single = tp.path.segments.len() == 1 && tp.path.leading_colon.is_none();
+    if single && seg.arguments.is_empty() && ACTIVATIONS.contains(&name.as_str()) {
+        return Act::Builtin(seg.ident.clone());
+    }
+    if single && near_builtin(&tp.path, ACTIVATION_ALIASES, ACTIVATIONS) {
         let meant = suggest(&name, ACTIVATION_ALIASES, ACTIVATIONS);
         let msg = match meant {
             Some(m) => format!(
                 "unknown activation `{name}`; write `{m}` if that is what you meant, else \
-                 one of {list}"
+                 one of {list} (for your own `#[activation]` type of this name, write \
+                 `self::{name}`)"
             ),
             None => format!("unknown activation `{name}`; write one of {list}"),
         };
         errors.spanned(&seg.ident, msg);
-        return Ident::new(meant.unwrap_or("Act"), seg.ident.span());
+        return Act::Builtin(Ident::new(meant.unwrap_or("Act"), seg.ident.span()));
     }
-    seg.ident.clone()
+    Act::Custom(tp.path.clone())
 }

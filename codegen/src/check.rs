@@ -265,7 +265,7 @@ pub fn check_slots(slots: &[Slot], errors: &mut Errors) {
                     )
                 };
                 let what = match loss.kind {
-                    LossKind::Mse => format!("takes {}", outputs(w)),
+                    LossKind::Mse | LossKind::Custom => format!("takes {}", outputs(w)),
                     LossKind::SoftmaxCrossEntropy => format!("takes {w} class scores"),
                 };
                 errors.at(
@@ -288,7 +288,7 @@ pub fn check_slots(slots: &[Slot], errors: &mut Errors) {
     for (i, slot) in slots.iter().enumerate() {
         let Slot::Loss(loss) = slot else { continue };
         let prev = i.checked_sub(1).and_then(layer);
-        let kind = loss.kind.name();
+        let kind = loss.name();
         if loss.width.value == 0 {
             let fix = match prev {
                 Some(p) if p.outputs.value > 0 => format!(

@@ -7,7 +7,7 @@
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
 
-use crate::ast::{LayerField, LayerKind, LossKind, Net};
+use crate::ast::{Act, LayerField, LayerKind, LossKind, Net};
 use crate::attr::Scalar;
 
 /// Everything the code of one layer field needs.
@@ -41,6 +41,11 @@ pub(crate) struct Ctx<'a> {
     pub(crate) target_ty: TokenStream,
     pub(crate) loss_ty: TokenStream,
     pub(crate) n: usize,
+    /// `where Softsign: Activation, Huber<1>: Loss<..>` for the custom activations and
+    /// loss of the declaration (empty without them). Every item that names a layer or loss
+    /// type carries it: a type that is no activation is then one error on its name in the
+    /// declaration, and the items' bodies type-check under the bound (no cascade).
+    pub(crate) bounds: TokenStream,
 }
 
 /// `#base.field` or `#base.field[N - 1]`: the record of the last stage of layer field `f`.
@@ -78,12 +83,15 @@ pub fn expand(net: &Net) -> TokenStream {
     let mut prev: Option<TokenStream> = None;
     for f in &net.layers {
         let name = &f.ident;
-        let act = format_ident!("{}", f.act.to_string(), span = f.act.span());
+        let act = match &f.act {
+            Act::Builtin(name) => quote!(#rt::#name),
+            Act::Custom(path) => quote!(#path),
+        };
         let (i, o) = (lit(f.inputs.value), lit(f.outputs.value));
         let ty = match f.kind {
-            LayerKind::Dense => quote!(#rt::Dense<#t, #rt::#act, #i, #o>),
-            LayerKind::DenseNoBias => quote!(#rt::DenseNoBias<#t, #rt::#act, #i, #o>),
-            LayerKind::Residual => quote!(#rt::Residual<#t, #rt::#act, #i>),
+            LayerKind::Dense => quote!(#rt::Dense<#t, #act, #i, #o>),
+            LayerKind::DenseNoBias => quote!(#rt::DenseNoBias<#t, #act, #i, #o>),
+            LayerKind::Residual => quote!(#rt::Residual<#t, #act, #i>),
         };
         let i1 = f.inputs.value + usize::from(f.kind.bias());
         let r = b.min(i1);
@@ -110,15 +118,37 @@ pub fn expand(net: &Net) -> TokenStream {
     let inputs = lit(net.layers[0].inputs.value);
     let outputs = lit(net.loss.width.value);
     let bl = lit(b);
-    let loss_ty = match net.loss.kind {
-        LossKind::Mse => quote!(#rt::Mse<#outputs>),
-        LossKind::SoftmaxCrossEntropy => quote!(#rt::SoftmaxCrossEntropy<#outputs>),
-    };
+    let loss_ty = loss_type(net, &rt);
     let target_ty = match net.loss.kind {
         LossKind::Mse => quote!([[#t; #outputs]; #bl]),
         LossKind::SoftmaxCrossEntropy => quote!([usize; #bl]),
+        LossKind::Custom => quote!(<#loss_ty as #rt::Loss<#t, #outputs, #bl>>::Target),
+    };
+    let mut custom: Vec<TokenStream> = Vec::new();
+    for f in &net.layers {
+        if let Act::Custom(path) = &f.act {
+            // Spanned on the declaration's path: a type that is no activation is reported
+            // there.
+            let span = syn::spanned::Spanned::span(path);
+            let b = quote::quote_spanned!(span=> #path: #rt::Activation);
+            if !custom.iter().any(|c| c.to_string() == b.to_string()) {
+                custom.push(b);
+            }
+        }
+    }
+    if net.loss.kind == LossKind::Custom {
+        let span = syn::spanned::Spanned::span(&net.loss.ty);
+        custom.push(quote::quote_spanned!(span=> #loss_ty: #rt::Loss<#t, #outputs, #bl>));
+    }
+    let bounds = match custom.first() {
+        None => quote!(),
+        Some(first) => {
+            let span = first.clone().into_iter().next().map_or_else(proc_macro2::Span::call_site, |t| t.span());
+            quote::quote_spanned!(span=> where #(#custom),*)
+        }
     };
     let cx = Ctx {
+        bounds,
         net,
         in_ty: quote!([[#t; #inputs]; #bl]),
         out_ty: quote!([[#t; #outputs]; #bl]),
@@ -142,6 +172,16 @@ pub fn expand(net: &Net) -> TokenStream {
         #inherent
         #solve
         #ggn
+    }
+}
+
+/// The type of the loss field, e.g. `::tall_skinny::runtime::Mse<2>` or `Huber<2>`.
+fn loss_type(net: &Net, rt: &TokenStream) -> TokenStream {
+    let width = lit(net.loss.width.value);
+    match (&net.loss.kind, &net.loss.custom) {
+        (LossKind::Custom, Some(path)) => quote!(#path<#width>),
+        (LossKind::SoftmaxCrossEntropy, _) => quote!(#rt::SoftmaxCrossEntropy<#width>),
+        _ => quote!(#rt::Mse<#width>),
     }
 }
 
@@ -210,12 +250,8 @@ fn net_struct(cx: &Ctx) -> TokenStream {
     let loss_attrs = &loss.attrs;
     let loss_vis = &loss.vis;
     let loss_name = &loss.ident;
-    let width = lit(loss.width.value);
-    let loss_field_ty = match loss.kind {
-        LossKind::Mse => quote!(#rt::Mse<#width>),
-        LossKind::SoftmaxCrossEntropy => quote!(#rt::SoftmaxCrossEntropy<#width>),
-    };
-    let loss_doc = format!(" The loss: `{}<{}>` (no parameters).", loss.kind.name(), loss.width.value);
+    let loss_field_ty = loss_type(net, rt);
+    let loss_doc = format!(" The loss: `{}<{}>` (no parameters).", loss.name(), loss.width.value);
     let field_tys: Vec<TokenStream> = cx
         .lays
         .iter()
@@ -224,12 +260,28 @@ fn net_struct(cx: &Ctx) -> TokenStream {
             quote!(#ty)
         })
         .collect();
-    let zeroable = zeroable_impl(rt, ident, &field_tys);
+    let bounds = &cx.bounds;
+    let zeroable = if bounds.is_empty() {
+        zeroable_impl(rt, ident, &field_tys)
+    } else {
+        quote! {
+            // SAFETY: every field is an array of `Zeroable` runtime types (asserted below), so
+            // all-zero bytes are a valid value.
+            #[automatically_derived]
+            unsafe impl #rt::bytemuck::Zeroable for #ident #bounds {}
+            const _: () = {
+                fn assert_fields_zeroable() #bounds {
+                    fn assert_zeroable<Z: #rt::bytemuck::Zeroable>() {}
+                    #(assert_zeroable::<#field_tys>();)*
+                }
+            };
+        }
+    };
     quote! {
         #(#attrs)*
         #[doc = #table]
         #[derive(Clone, Debug)]
-        #vis struct #ident {
+        #vis struct #ident #bounds {
             #(#fields,)*
             #(#loss_attrs)*
             #[doc = #loss_doc]
@@ -319,6 +371,7 @@ pub(crate) fn slice_of(l: &Lay, buf: TokenStream, mutable: bool, owner: &TokenSt
 }
 
 fn inherent_impl(cx: &Ctx) -> TokenStream {
+    let bounds = &cx.bounds;
     let rt = &cx.rt;
     let t = &cx.t;
     let net = cx.net;
@@ -424,9 +477,10 @@ fn inherent_impl(cx: &Ctx) -> TokenStream {
     }
     let loss_name = &net.loss.ident;
     let width = lit(net.loss.width.value);
-    let loss_zero = match net.loss.kind {
-        LossKind::Mse => quote!(#loss_name: #rt::Mse::<#width>),
-        LossKind::SoftmaxCrossEntropy => quote!(#loss_name: #rt::SoftmaxCrossEntropy::<#width>),
+    let loss_zero = match (&net.loss.kind, &net.loss.custom) {
+        (LossKind::Custom, Some(path)) => quote!(#loss_name: #path::<#width>),
+        (LossKind::SoftmaxCrossEntropy, _) => quote!(#loss_name: #rt::SoftmaxCrossEntropy::<#width>),
+        _ => quote!(#loss_name: #rt::Mse::<#width>),
     };
     let grad_fwd = forward_pass(cx, false);
     let grad_bwd = gradient_backward(cx);
@@ -437,6 +491,7 @@ fn inherent_impl(cx: &Ctx) -> TokenStream {
     let target_doc = match net.loss.kind {
         LossKind::Mse => "`t` holds one target row per sample.",
         LossKind::SoftmaxCrossEntropy => "`t` holds one class label per sample.",
+        LossKind::Custom => "`t` holds the targets of the loss (one row per sample for `#[loss]` types).",
     };
     let grad_doc = format!(
         " The batch loss and its gradient with respect to the flat parameters, written to \
@@ -453,7 +508,7 @@ fn inherent_impl(cx: &Ctx) -> TokenStream {
          matrix). Uses a [`{ws}`] on the stack; see [`Self::hvp_in`]."
     );
     quote! {
-        impl #ident {
+        impl #ident #bounds {
             /// Number of parameters: the length of the flat parameter vector.
             pub const N_PARAMS: usize = #n;
             /// Input width of one sample.

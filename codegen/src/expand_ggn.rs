@@ -37,6 +37,7 @@ pub(crate) fn ggn_items(cx: &Ctx) -> TokenStream {
     let t = &cx.t;
     let net = &cx.net.ident;
     let vis = &cx.net.vis;
+    let bounds = &cx.bounds;
     let n = lit(cx.n);
     let in_ty = &cx.in_ty;
     let target_ty = &cx.target_ty;
@@ -50,12 +51,47 @@ pub(crate) fn ggn_items(cx: &Ctx) -> TokenStream {
     let outputs = lit(cx.net.loss.width.value);
     let inputs = lit(cx.net.layers[0].inputs.value);
     let m = lit(cx.net.loss.width.value * cx.b);
-    let ggn_loss = match cx.net.loss.kind {
-        LossKind::Mse => quote!(<#rt::Mse<#outputs> as #rt::ggn::GgnLoss<#t, #outputs, #bl>>),
+    let last_st_early = last_element(cx.lays.last().expect("a layer").f, &quote!(st));
+    let last_rec_early = last_element(cx.lays.last().expect("a layer").f, &quote!(ws));
+    // The loss-Hessian factor C_n (Hl_n = C_n C_n'): closed forms for the built-in losses, the
+    // positive semi-definite part of the block for a custom loss (Gauss-Newton needs Hl PSD).
+    let custom = cx.net.loss.kind == LossKind::Custom;
+    let factor = |u: TokenStream| match cx.net.loss.kind {
+        LossKind::Mse => quote!(<#rt::Mse<#outputs> as #rt::ggn::GgnLoss<#t, #outputs, #bl>>::hess_factor(#u, n)),
         LossKind::SoftmaxCrossEntropy => {
-            quote!(<#rt::SoftmaxCrossEntropy<#outputs> as #rt::ggn::GgnLoss<#t, #outputs, #bl>>)
+            quote!(<#rt::SoftmaxCrossEntropy<#outputs> as #rt::ggn::GgnLoss<#t, #outputs, #bl>>::hess_factor(#u, n))
         }
+        LossKind::Custom => quote!(#rt::ggn::psd_factor(&#loss::hess_block(#u, t, n))),
     };
+    let factor_u = factor(quote!(&u));
+    let factor_z = factor(quote!(&z));
+    let factor_last = factor(quote!(&#last_rec_early.out));
+    let set_hl = if custom {
+        quote! {
+            #last_st_early.set_output_hessian(|n| {
+                let c = #factor_z;
+                c * c.transpose()
+            });
+        }
+    } else {
+        quote!(#last_st_early.set_output_hessian(|n| #loss::hess_block(&z, t, n));)
+    };
+    let gn_beta = if custom {
+        quote! {
+            let mut beta = #rt::layer::zero_mat::<#t, #outputs, #bl>();
+            for n in 0..#bl {
+                let c = #factor_last;
+                let y = #last_rec_early.y.column(n);
+                beta.set_column(n, &(c * c.tr_mul(&y)));
+            }
+        }
+    } else {
+        quote!(let beta = #loss::hess_apply(&#last_rec_early.out, t, &#last_rec_early.y);)
+    };
+    // A custom loss type may be private while the net is public: then the trait impl (whose
+    // `Target` names the loss type) would be a private type in a public interface (E0446),
+    // so such nets get every inherent item but no `Model` impl.
+    let model = !custom || matches!(cx.net.vis, syn::Visibility::Inherited);
     let (cost_r, cost_w) = ggn_costs(cx);
     let woodbury = cost_w <= cost_r;
     let method = if woodbury { quote!(Woodbury) } else { quote!(Riccati) };
@@ -158,7 +194,6 @@ pub(crate) fn ggn_items(cx: &Ctx) -> TokenStream {
             }
         }
     }
-    let last_st = last_element(last.f, &quote!(st));
 
     let ggn_doc = format!(
         " Storage of [`{net}`]'s batch-by-outputs (Woodbury) Gauss-Newton solve: the forward \
@@ -200,6 +235,68 @@ pub(crate) fn ggn_items(cx: &Ctx) -> TokenStream {
         }}
     };
 
+    let model_impl = if model {
+        quote! {
+        impl #rt::optim::Model for #net #bounds {
+            type Scalar = #t;
+            type Input = #in_ty;
+            type Target = #target_ty;
+            type Vector = [#t; #n];
+            type Scratch = #scratch;
+            const N_PARAMS: usize = #n;
+            const GGN_METHOD: #rt::ggn::GgnMethod = #net::GGN_METHOD;
+
+            fn zero_vector() -> [#t; #n] {
+                [0.0; #n]
+            }
+            fn get_params(&self, out: &mut [#t; #n]) {
+                self.params(out)
+            }
+            fn put_params(&mut self, p: &[#t; #n]) -> ::core::result::Result<(), #rt::NetError> {
+                self.set_params(p)
+            }
+            fn loss_in(&self, _s: &mut #scratch, x: &#in_ty, t: &#target_ty) -> ::core::result::Result<#t, #rt::NetError> {
+                self.loss(x, t)
+            }
+            fn gradient_into(&self, s: &mut #scratch, x: &#in_ty, t: &#target_ty, g: &mut [#t; #n]) -> ::core::result::Result<#t, #rt::NetError> {
+                self.gradient_in(&mut s.ws, x, t, g)
+            }
+            fn hvp_into(&self, s: &mut #scratch, x: &#in_ty, t: &#target_ty, v: &[#t; #n], out: &mut [#t; #n]) -> ::core::result::Result<(), #rt::NetError> {
+                self.hvp_in(&mut s.ws, x, t, v, out)
+            }
+            fn ggn_vp_into(&self, s: &mut #scratch, x: &#in_ty, t: &#target_ty, v: &[#t; #n], out: &mut [#t; #n]) -> ::core::result::Result<(), #rt::NetError> {
+                self.ggn_vp_in(&mut s.ws, x, t, v, out)
+            }
+            fn ggn_prepare(&self, s: &mut #scratch, x: &#in_ty, t: &#target_ty) -> ::core::result::Result<(), #rt::NetError> {
+                #ggn_prepare
+            }
+            fn ggn_solve(&self, s: &mut #scratch, lambda: #t, b: &[#t; #n], out: &mut [#t; #n]) -> ::core::result::Result<(), #rt::SolveError> {
+                #ggn_solve
+            }
+            fn hessian_prepare(&self, s: &mut #scratch, x: &#in_ty, t: &#target_ty) -> ::core::result::Result<(), #rt::NetError> {
+                self.curvature_into(&mut s.curv, x, t)
+            }
+            fn hessian_factor(&self, s: &mut #scratch, lambda: #t) -> ::core::result::Result<#rt::Inertia, #rt::SolveError> {
+                Ok(s.curv.factor(lambda)?.inertia())
+            }
+            fn hessian_solve(&self, s: &mut #scratch, b: &[#t; #n], out: &mut [#t; #n]) -> ::core::result::Result<(), #rt::SolveError> {
+                let mut f = #factored { curv: &mut s.curv };
+                f.solve_refined(b, out, 2)?;
+                Ok(())
+            }
+            fn hessian_apply(&self, s: &mut #scratch, v: &[#t; #n], out: &mut [#t; #n]) -> ::core::result::Result<(), #rt::SolveError> {
+                #rt::layer::check_vector(v)?;
+                s.curv.stages.apply(0.0, v, out);
+                if !#rt::real::all_finite(out) {
+                    return Err(#rt::SolveError::NonFiniteResult);
+                }
+                Ok(())
+            }
+        }
+        }
+    } else {
+        quote!()
+    };
     quote! {
         #[doc = #ggn_doc]
         #[derive(Clone, Debug)]
@@ -224,7 +321,7 @@ pub(crate) fn ggn_items(cx: &Ctx) -> TokenStream {
             factored: bool,
         }
         #ggn_zeroable
-        impl #ggn {
+        impl #ggn #bounds {
             /// All zeros; usable in `const` and `static` items.
             pub const ZERO: Self = Self {
                 ws: #ws::ZERO,
@@ -250,12 +347,12 @@ pub(crate) fn ggn_items(cx: &Ctx) -> TokenStream {
             pub curv: #curv,
         }
         #scratch_zeroable
-        impl #scratch {
+        impl #scratch #bounds {
             /// All zeros; usable in `const` and `static` items.
             pub const ZERO: Self = Self { ws: #ws::ZERO, ggn: #ggn::ZERO, curv: #curv::ZERO };
         }
 
-        impl #net {
+        impl #net #bounds {
             #[doc = #method_doc]
             pub const GGN_METHOD: #rt::ggn::GgnMethod = #rt::ggn::GgnMethod::#method;
 
@@ -274,7 +371,7 @@ pub(crate) fn ggn_items(cx: &Ctx) -> TokenStream {
                 self.check_params()?;
                 let z_in = #rt::layer::batch_matrix(x);
                 #tan_fwd
-                let beta = #loss::hess_apply(&#last_rec.out, t, &#last_rec.y);
+                #gn_beta
                 let grad = out;
                 #vjp
                 if !#rt::real::all_finite(grad) {
@@ -298,7 +395,7 @@ pub(crate) fn ggn_items(cx: &Ctx) -> TokenStream {
                 if !#rt::real::all_finite(z.as_slice()) {
                     return Err(#rt::NetError::NonFiniteResult);
                 }
-                #last_st.set_output_hessian(|n| #loss::hess_block(&z, n));
+                #set_hl
                 #(#drop_adjoint)*
                 Ok(())
             }
@@ -321,7 +418,7 @@ pub(crate) fn ggn_items(cx: &Ctx) -> TokenStream {
                 }
                 let mut r = #rt::layer::zero_mat::<#t, #outputs, #m>();
                 for n in 0..#bl {
-                    g.c[n] = #ggn_loss::hess_factor(&u, n);
+                    g.c[n] = #factor_u;
                     for k in 0..#outputs {
                         r.set_column(n * #outputs + k, &g.c[n].column(k));
                     }
@@ -443,61 +540,7 @@ pub(crate) fn ggn_items(cx: &Ctx) -> TokenStream {
             }
         }
 
-        impl #rt::optim::Model for #net {
-            type Scalar = #t;
-            type Input = #in_ty;
-            type Target = #target_ty;
-            type Vector = [#t; #n];
-            type Scratch = #scratch;
-            const N_PARAMS: usize = #n;
-            const GGN_METHOD: #rt::ggn::GgnMethod = #net::GGN_METHOD;
+        #model_impl
 
-            fn zero_vector() -> [#t; #n] {
-                [0.0; #n]
-            }
-            fn get_params(&self, out: &mut [#t; #n]) {
-                self.params(out)
-            }
-            fn put_params(&mut self, p: &[#t; #n]) -> ::core::result::Result<(), #rt::NetError> {
-                self.set_params(p)
-            }
-            fn loss_in(&self, _s: &mut #scratch, x: &#in_ty, t: &#target_ty) -> ::core::result::Result<#t, #rt::NetError> {
-                self.loss(x, t)
-            }
-            fn gradient_into(&self, s: &mut #scratch, x: &#in_ty, t: &#target_ty, g: &mut [#t; #n]) -> ::core::result::Result<#t, #rt::NetError> {
-                self.gradient_in(&mut s.ws, x, t, g)
-            }
-            fn hvp_into(&self, s: &mut #scratch, x: &#in_ty, t: &#target_ty, v: &[#t; #n], out: &mut [#t; #n]) -> ::core::result::Result<(), #rt::NetError> {
-                self.hvp_in(&mut s.ws, x, t, v, out)
-            }
-            fn ggn_vp_into(&self, s: &mut #scratch, x: &#in_ty, t: &#target_ty, v: &[#t; #n], out: &mut [#t; #n]) -> ::core::result::Result<(), #rt::NetError> {
-                self.ggn_vp_in(&mut s.ws, x, t, v, out)
-            }
-            fn ggn_prepare(&self, s: &mut #scratch, x: &#in_ty, t: &#target_ty) -> ::core::result::Result<(), #rt::NetError> {
-                #ggn_prepare
-            }
-            fn ggn_solve(&self, s: &mut #scratch, lambda: #t, b: &[#t; #n], out: &mut [#t; #n]) -> ::core::result::Result<(), #rt::SolveError> {
-                #ggn_solve
-            }
-            fn hessian_prepare(&self, s: &mut #scratch, x: &#in_ty, t: &#target_ty) -> ::core::result::Result<(), #rt::NetError> {
-                self.curvature_into(&mut s.curv, x, t)
-            }
-            fn hessian_factor(&self, s: &mut #scratch, lambda: #t) -> ::core::result::Result<#rt::Inertia, #rt::SolveError> {
-                Ok(s.curv.factor(lambda)?.inertia())
-            }
-            fn hessian_solve(&self, s: &mut #scratch, b: &[#t; #n], out: &mut [#t; #n]) -> ::core::result::Result<(), #rt::SolveError> {
-                let mut f = #factored { curv: &mut s.curv };
-                f.solve_refined(b, out, 2)?;
-                Ok(())
-            }
-            fn hessian_apply(&self, s: &mut #scratch, v: &[#t; #n], out: &mut [#t; #n]) -> ::core::result::Result<(), #rt::SolveError> {
-                #rt::layer::check_vector(v)?;
-                s.curv.stages.apply(0.0, v, out);
-                if !#rt::real::all_finite(out) {
-                    return Err(#rt::SolveError::NonFiniteResult);
-                }
-                Ok(())
-            }
-        }
     }
 }

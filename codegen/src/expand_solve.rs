@@ -30,6 +30,7 @@ pub(crate) const STACK_CURVATURE_LIMIT: usize = 1 << 20;
 
 pub(crate) fn solve_items(cx: &Ctx) -> TokenStream {
     let rt = &cx.rt;
+    let bounds = &cx.bounds;
     let t = &cx.t;
     let net = &cx.net.ident;
     let vis = &cx.net.vis;
@@ -305,7 +306,7 @@ pub(crate) fn solve_items(cx: &Ctx) -> TokenStream {
         }
         #stages_zeroable
 
-        impl #stages {
+        impl #stages #bounds {
             /// All zeros; usable in `const` and `static` items.
             pub const ZERO: Self = Self { #(#zero,)* };
 
@@ -359,7 +360,7 @@ pub(crate) fn solve_items(cx: &Ctx) -> TokenStream {
         }
         #curv_zeroable
 
-        impl #curv {
+        impl #curv #bounds {
             /// All zeros; usable in `const` and `static` items.
             pub const ZERO: Self = Self {
                 stages: #stages::ZERO,
@@ -389,7 +390,7 @@ pub(crate) fn solve_items(cx: &Ctx) -> TokenStream {
             curv: &'a mut #curv,
         }
 
-        impl #factored<'_> {
+        impl #factored<'_> #bounds {
             /// Solves `(H + eps I) x = b` for one right-hand side: two sweeps over the stages,
             /// linear in depth. Call it as often as needed. For the last digits at small eps
             /// use [`Self::solve_refined`].
@@ -472,7 +473,7 @@ pub(crate) fn solve_items(cx: &Ctx) -> TokenStream {
             }
         }
 
-        impl #net {
+        impl #net #bounds {
             /// Computes every per-stage derivative block at the batch `(x, t)` into caller
             /// storage (nothing in it depends on eps). Then `curv.factor(eps)`.
             pub fn curvature_into(&self, curv: &mut #curv, x: &#in_ty, t: &#target_ty) -> ::core::result::Result<(), #rt::NetError> {
@@ -486,7 +487,7 @@ pub(crate) fn solve_items(cx: &Ctx) -> TokenStream {
                 if !#rt::Real::finite(value) {
                     return Err(#rt::NetError::NonFiniteResult);
                 }
-                #last_st.set_output_hessian(|n| #loss::hess_block(&z, n));
+                #last_st.set_output_hessian(|n| #loss::hess_block(&z, t, n));
                 #(#cbwd)*
                 let _ = beta;
                 Ok(())

@@ -4,7 +4,12 @@
 //! out, so it can be unit-tested, golden-tested and fuzzed outside the compiler. The
 //! `tall-skinny-macros` crate is a thin wrapper around it.
 //!
-//! The steps, one file each: [`attr`] parses the attribute arguments, [`ast`] parses the
+//! [`expand_activation`](fn@expand_activation) and [`expand_loss`] are `#[activation]` and
+//! `#[loss]`: a scalar function becomes a type whose derivatives are differentiated from
+//! its body at compile time ([`symbolic`]: the expression DAG, simplifier, differentiation
+//! and emission; [`mod@expand_activation`]: parsing the body and writing the items).
+//!
+//! The steps of `#[tall_skinny_net]`, one file each: [`attr`] parses the attribute arguments, [`ast`] parses the
 //! struct into the model of a network, [`check`] validates it (widths that chain, a loss
 //! that comes last, ...), and [`expand`](mod@expand) writes the code. Every step collects all the errors it
 //! finds ([`errors::Errors`]) so a user sees every mistake of a declaration at once.
@@ -14,8 +19,14 @@ pub mod attr;
 pub mod check;
 pub mod errors;
 pub mod expand;
+pub mod expand_activation;
 mod expand_ggn;
 mod expand_solve;
+pub mod symbolic;
+
+pub use expand_activation::{
+    expand_activation, expand_activation_or_error, expand_loss, expand_loss_or_error,
+};
 
 use proc_macro2::TokenStream;
 

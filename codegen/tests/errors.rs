@@ -266,11 +266,12 @@ fn unknown_layer() {
 fn unknown_activation() {
     one_error(
         quote!(),
-        net(quote!(inp: Dense<2, 8, Tahn>, out: Dense<8, 1, Identity>, loss: Mse<1>)),
+        net(quote!(inp: Dense<2, 8, tanh>, out: Dense<8, 1, Identity>, loss: Mse<1>)),
         &[
-            "unknown activation `Tahn`",
+            "unknown activation `tanh`",
             "write `Tanh`",
             "Identity, Tanh, Sigmoid",
+            "`self::tanh`",
         ],
     );
     one_error(
@@ -353,8 +354,42 @@ fn missing_loss() {
 fn a_misspelled_loss_is_not_also_a_missing_loss() {
     one_error(
         quote!(),
-        net(quote!(inp: Dense<2, 1, Tanh>, loss: Mae<1>)),
-        &["unknown layer or loss `Mae`"],
+        net(quote!(inp: Dense<2, 1, Tanh>, loss: MSE<1>)),
+        &["unknown layer or loss `MSE`", "write `Mse<1>`"],
+    );
+}
+
+/// A name that is not a built-in (a typo like `Tahn` or `Mae`, or a type of the user's scope
+/// like `Softsign`) is taken as the path of a custom activation or loss: the compiler then
+/// resolves it, with its own "a struct with a similar name exists" hint for typos, and the
+/// runtime traits' `on_unimplemented` message for a type that is no activation or loss.
+/// Only other spellings of built-ins (`tanh`, `MSE`) and other libraries' names (`Linear`)
+/// stay the macro's errors, since a custom type could well be called `Selu` or `Mae`.
+#[test]
+fn custom_activation_and_loss_paths_are_accepted() {
+    for decl in [
+        quote!(inp: Dense<2, 8, Softsign>, out: Dense<8, 1, acts::ScaledTanh>, loss: Mae<1>),
+        quote!(inp: Dense<2, 8, Tahn>, out: [Residual<8, Selu>; 3], head: Dense<8, 2, Identity>, loss: crate::losses::Huber<2>),
+    ] {
+        let out = tall_skinny_codegen::expand(quote!(), net(decl.clone()))
+            .unwrap_or_else(|e| panic!("{decl} was rejected: {e}"))
+            .to_string();
+        assert!(!out.contains(":: runtime :: Softsign") && !out.contains(":: runtime :: Tahn"));
+    }
+    let out = tall_skinny_codegen::expand(
+        quote!(),
+        net(quote!(inp: Dense<2, 8, Softsign>, loss: losses::Huber<8>)),
+    )
+    .unwrap()
+    .to_string();
+    assert!(out.contains("Dense < f64 , Softsign , 2 , 8 >"), "{out}");
+    assert!(out.contains("loss : losses :: Huber < 8 >"), "{out}");
+    assert!(out.contains("loss : losses :: Huber :: < 8 >"), "{out}");
+    // A one-argument unknown type that is not the last field is still an unknown layer.
+    one_error(
+        quote!(),
+        net(quote!(inp: Dense<2, 8, Tanh>, l: Huber<8>, out: Dense<8, 1, Identity>, loss: Mse<1>)),
+        &["unknown layer or loss `Huber`", "must be the last field"],
     );
 }
 
@@ -698,7 +733,7 @@ fn attribute_and_field_errors_come_together() {
     let errs = errors(
         quote!(batch = 0, precision = f32),
         net(quote!(
-            inp: Dense<2, 8, Tahn>,
+            inp: Dense<2, 8, tanh>,
             body: [Residual<16, Tanh>; 4],
             head: Dense<16, 2, Identity>,
             loss: Mse<3>
@@ -707,7 +742,7 @@ fn attribute_and_field_errors_come_together() {
     assert_eq!(errs.len(), 5, "{errs:#?}");
     assert!(errs[0].contains("`batch` must be at least 1"));
     assert!(errs[1].contains("unknown argument `precision`"));
-    assert!(errs[2].contains("unknown activation `Tahn`"));
+    assert!(errs[2].contains("unknown activation `tanh`"));
     // The width checks still run on the layer with the bad activation, and show the
     // activation that was probably meant.
     assert!(errs[3].contains("`inp` gives 8 outputs") && errs[3].contains("`Dense<2, 16, Tanh>`"));
@@ -791,7 +826,7 @@ fn on_error_the_macro_emits_the_errors_and_a_field_less_struct() {
         quote!(batch = 0),
         quote!(
             pub struct Net {
-                inp: Dense<2, 8, Tahn>,
+                inp: Dense<2, 8, tanh>,
                 loss: Mse<8>,
             }
         ),

@@ -1,5 +1,5 @@
-//! The `#[tall_skinny_net]` attribute. All logic lives in `tall-skinny-codegen`; see the
-//! `tall_skinny` crate for documentation.
+//! The `#[tall_skinny_net]`, `#[activation]` and `#[loss]` attributes. All logic lives in
+//! `tall-skinny-codegen`; see the `tall_skinny` crate for documentation.
 
 use proc_macro::TokenStream;
 
@@ -63,4 +63,80 @@ use proc_macro::TokenStream;
 #[proc_macro_attribute]
 pub fn tall_skinny_net(attr: TokenStream, item: TokenStream) -> TokenStream {
     tall_skinny_codegen::expand_or_error(attr.into(), item.into()).into()
+}
+
+/// Turns a one-argument scalar function into an activation type usable in any layer. The type
+/// is named after the function in UpperCamelCase (`softsign` -> `Softsign`,
+/// `scaled_tanh` -> `ScaledTanh`); `f'` and `f''` are differentiated from the body at compile
+/// time and emitted as plain Rust, generic over the scalar (one definition serves `f32` and
+/// `f64` networks). The function itself stays as written.
+///
+/// ```ignore
+/// use tall_skinny::prelude::*;
+///
+/// #[activation]
+/// fn softsign(x: f64) -> f64 {
+///     x / (1.0 + x.abs())
+/// }
+///
+/// #[tall_skinny_net]
+/// struct Net { a: Dense<2, 8, Softsign>, head: Dense<8, 1, Identity>, loss: Mse<1> }
+/// ```
+///
+/// (`ignore`d here because this crate cannot depend on `tall_skinny`; the same code runs as a
+/// doctest of `tall_skinny`.)
+///
+/// The body may use float literals and named constants, the argument, `let` bindings,
+/// `+ - * /`, unary `-`, `powi(n)` (integer literal), `powf(c)` (constant exponent), `exp`, `ln`,
+/// `sqrt`, `tanh`, `sinh`, `cosh`, `sin`, `cos`, `atan`, `abs` (derivative `0` at `0`),
+/// `max`/`min` against a constant, and `if`/`else` on comparisons (differentiated branch by
+/// branch). Anything else is a compile error on the construct, listing what is supported:
+///
+/// ```compile_fail
+/// use tall_skinny_macros::activation;
+///
+/// #[activation]
+/// fn wobble(x: f64) -> f64 {
+///     x.exp2() // error: the method `exp2` in #[activation] `wobble`: ...
+/// }
+/// # fn main() {}
+/// ```
+///
+/// So is a wrong signature (not exactly one `f64` or `f32` argument, generics, `async`,
+/// `unsafe`) and recursion. The cases are pinned by the trybuild tests in `tests/ui/custom/`.
+#[proc_macro_attribute]
+pub fn activation(attr: TokenStream, item: TokenStream) -> TokenStream {
+    tall_skinny_codegen::expand_activation_or_error(attr.into(), item.into()).into()
+}
+
+/// Turns a function `fn name(y: f64, t: f64) -> f64` of one output `y` and its target `t`
+/// into a loss type `Name<O>` for the last field of a network (`loss: Huber<1>`): applied to
+/// every output, summed, and averaged over the batch, with targets `[[T; O]; B]`. `d/dy` and
+/// `d2/dy2` are differentiated from the body at compile time, with the same rules as
+/// [`macro@activation`].
+///
+/// ```ignore
+/// use tall_skinny::prelude::*;
+///
+/// const DELTA: f64 = 1.0;
+///
+/// #[loss]
+/// fn huber(y: f64, t: f64) -> f64 {
+///     let r = y - t;
+///     if r.abs() <= DELTA { 0.5 * r * r } else { DELTA * (r.abs() - 0.5 * DELTA) }
+/// }
+/// ```
+///
+/// A loss takes exactly two arguments:
+///
+/// ```compile_fail
+/// use tall_skinny_macros::loss;
+///
+/// #[loss]
+/// fn squared(y: f64) -> f64 { y * y }
+/// # fn main() {}
+/// ```
+#[proc_macro_attribute]
+pub fn loss(attr: TokenStream, item: TokenStream) -> TokenStream {
+    tall_skinny_codegen::expand_loss_or_error(attr.into(), item.into()).into()
 }

@@ -6,6 +6,15 @@
 use crate::real::Real;
 
 /// An elementwise activation `f: R -> R`, twice differentiable where it is used.
+///
+/// The built-in ones are below; `#[activation] fn name(x: f64) -> f64 { .. }` makes one from
+/// a function, with `f'` and `f''` differentiated from its body at compile time.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an activation",
+    label = "not an activation",
+    note = "an activation is one of Identity, Tanh, Sigmoid, Softplus, Relu, Gelu, Silu, Sin, \
+            or a type made by `#[activation] fn name(x: f64) -> f64 {{ .. }}` (written `Name`)"
+)]
 pub trait Activation: Copy + Default + core::fmt::Debug + 'static {
     /// The name used in declarations (`Tanh`, `Relu`, ...).
     const NAME: &'static str;
@@ -15,6 +24,21 @@ pub trait Activation: Copy + Default + core::fmt::Debug + 'static {
     fn d1<T: Real>(x: T) -> (T, T);
     /// `(f(x), f'(x), f''(x))`.
     fn d2<T: Real>(x: T) -> (T, T, T);
+}
+
+/// The sign of `x` as used by the derivative of `abs`: `1` for `x > 0`, `-1` for `x < 0`,
+/// and `0` at `x = 0` (either sign of zero: the middle of the subdifferential `[-1, 1]`, so
+/// `d|x|/dx` at the kink is 0, like `Relu`'s convention of taking the derivative at a kink
+/// from the flat side). NaN stays NaN.
+#[inline(always)]
+pub fn sign<T: Real>(x: T) -> T {
+    if x > T::ZERO {
+        T::ONE
+    } else if x < T::ZERO {
+        -T::ONE
+    } else {
+        x * T::ZERO
+    }
 }
 
 macro_rules! activation {

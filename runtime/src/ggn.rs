@@ -74,6 +74,67 @@ impl<T: Real, const C: usize, const B: usize> GgnLoss<T, C, B> for SoftmaxCrossE
     }
 }
 
+/// A factor `C` (`O x O`) with `C C'` the positive semi-definite part of the symmetric `h`
+/// (eigenvalues below zero dropped): the loss-Hessian factor of the Gauss-Newton matrix for a
+/// custom loss, whose Hessian need not be positive semi-definite (for `Mse` and
+/// `SoftmaxCrossEntropy` it is, and [`GgnLoss`] gives `C` in closed form).
+pub fn psd_factor<T: Real, const O: usize>(h: &SMatrix<T, O, O>) -> SMatrix<T, O, O> {
+    // Cyclic Jacobi: a = V' h V diagonal, V orthogonal (O is a loss width: small).
+    let mut a = (h + h.transpose()) * T::c(0.5);
+    let mut v = SMatrix::<T, O, O>::identity();
+    for _sweep in 0..64 {
+        let mut off = T::ZERO;
+        let mut diag = T::ZERO;
+        for i in 0..O {
+            diag += a[(i, i)] * a[(i, i)];
+            for j in 0..O {
+                if i != j {
+                    off += a[(i, j)] * a[(i, j)];
+                }
+            }
+        }
+        if !(off > T::EPSILON * T::EPSILON * diag) {
+            break;
+        }
+        for p in 0..O {
+            for q in p + 1..O {
+                let apq = a[(p, q)];
+                if apq == T::ZERO {
+                    continue;
+                }
+                let theta = (a[(q, q)] - a[(p, p)]) / (T::c(2.0) * apq);
+                let sign = if theta >= T::ZERO { T::ONE } else { -T::ONE };
+                let tan = sign / (theta.abs() + (theta * theta + T::ONE).sqrt());
+                let cos = T::ONE / (tan * tan + T::ONE).sqrt();
+                let sin = tan * cos;
+                for k in 0..O {
+                    let (akp, akq) = (a[(k, p)], a[(k, q)]);
+                    a[(k, p)] = cos * akp - sin * akq;
+                    a[(k, q)] = sin * akp + cos * akq;
+                }
+                for k in 0..O {
+                    let (apk, aqk) = (a[(p, k)], a[(q, k)]);
+                    a[(p, k)] = cos * apk - sin * aqk;
+                    a[(q, k)] = sin * apk + cos * aqk;
+                }
+                for k in 0..O {
+                    let (vkp, vkq) = (v[(k, p)], v[(k, q)]);
+                    v[(k, p)] = cos * vkp - sin * vkq;
+                    v[(k, q)] = sin * vkp + cos * vkq;
+                }
+            }
+        }
+    }
+    for j in 0..O {
+        let l = a[(j, j)];
+        let s = if l > T::ZERO { l.sqrt() } else { T::ZERO };
+        for i in 0..O {
+            v[(i, j)] *= s;
+        }
+    }
+    v
+}
+
 /// `out = C y` per sample (`C` block diagonal, blocks `c[n]`), for an `O x B` matrix `y`.
 pub fn factor_apply<T: Real, const O: usize, const B: usize>(
     c: &[SMatrix<T, O, O>; B],
@@ -226,11 +287,25 @@ mod tests {
     }
 
     #[test]
+    fn psd_factor_keeps_the_positive_part() {
+        let mut rng = crate::rng::SplitMix64::new(5);
+        let x = SMatrix::<f64, 4, 4>::from_fn(|_, _| rng.symmetric());
+        let h = x + x.transpose();
+        let c = psd_factor(&h);
+        let eig = nalgebra::SymmetricEigen::new(h);
+        let mut lp = eig.eigenvalues;
+        lp.apply(|l| *l = l.max(0.0));
+        let hp = eig.eigenvectors * SMatrix::<f64, 4, 4>::from_diagonal(&lp) * eig.eigenvectors.transpose();
+        assert!((c * c.transpose() - hp).norm() < 1e-12 * h.norm());
+        assert!(eig.eigenvalues.min() < 0.0, "the test needs an indefinite h");
+    }
+
+    #[test]
     fn softmax_factor_reproduces_hessian() {
         let u = SMatrix::<f64, 4, 2>::from_fn(|i, j| (i as f64) * 0.3 - (j as f64) * 0.7 + 0.1);
         for n in 0..2 {
             let c = <SoftmaxCrossEntropy<4> as GgnLoss<f64, 4, 2>>::hess_factor(&u, n);
-            let h = <SoftmaxCrossEntropy<4> as Loss<f64, 4, 2>>::hess_block(&u, n);
+            let h = <SoftmaxCrossEntropy<4> as Loss<f64, 4, 2>>::hess_block(&u, &[0, 1], n);
             assert!((c * c.transpose() - h).norm() < 1e-15);
         }
     }

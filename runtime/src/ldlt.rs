@@ -109,15 +109,37 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
 
     /// [`Self::factor`] of the matrix already in [`Self::matrix_mut`].
     pub fn factor_in_place(&mut self) -> Result<Inertia, SingularPivot> {
+        self.factor_impl::<1>(None)
+    }
+
+    /// [`Self::factor_in_place`] that also applies [`Self::forward_rows`] to `jt` as it goes
+    /// (`jt <- (L^{-1} P J')'`): each pivot's row operations on `J` are independent of the
+    /// next pivot's search, so they fill the latency of the factorisation's sequential
+    /// pivot chain instead of running as a second pass. On `Err`, `jt` is unspecified.
+    pub fn factor_in_place_with_rows<const M: usize>(
+        &mut self,
+        jt: &mut SMatrix<T, M, N>,
+    ) -> Result<Inertia, SingularPivot> {
+        self.factor_impl(Some(jt))
+    }
+
+    fn factor_impl<const M: usize>(
+        &mut self,
+        mut rows: Option<&mut SMatrix<T, M, N>>,
+    ) -> Result<Inertia, SingularPivot> {
         // Column-major storage: entry (i, j) at i + j * N. Only the lower triangle is used.
         let a = self.a.as_mut_slice();
-        let mut scale = T::ZERO;
+        // Largest entry of the lower triangle, and whether all of it is finite (a NaN would
+        // be skipped by the comparisons, so finiteness is folded in separately).
+        let (mut scale, mut finite) = (T::ZERO, true);
         for j in 0..N {
             for v in &a[j * N + j..j * N + N] {
-                scale = scale.max(v.abs());
+                let x = v.abs();
+                scale = if x > scale { x } else { scale };
+                finite &= v.finite();
             }
         }
-        if !scale.finite() {
+        if !finite || !scale.finite() {
             return Err(SingularPivot);
         }
         // A pivot block below the rounding of the largest entry is numerically zero.
@@ -127,12 +149,12 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
         let mut k = 0;
         while k < N {
             let absakk = a[k * N + k].abs();
-            let (mut imax, mut colmax) = (k, T::ZERO);
-            for (off, v) in a[k * N + k + 1..k * N + N].iter().enumerate() {
-                if v.abs() > colmax {
-                    colmax = v.abs();
-                    imax = k + 1 + off;
-                }
+            // The column's largest entry first (a branch-free scan); where it sits is only
+            // needed when the diagonal entry does not win.
+            let mut colmax = T::ZERO;
+            for v in &a[k * N + k + 1..k * N + N] {
+                let x = v.abs();
+                colmax = if x > colmax { x } else { colmax };
             }
             if absakk.max(colmax) <= tol {
                 return Err(SingularPivot);
@@ -140,6 +162,7 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
             let (kp, kstep) = if absakk >= alpha * colmax {
                 (k, 1)
             } else {
+                let imax = k + 1 + a[k * N + k + 1..k * N + N].iter().position(|v| v.abs() == colmax).unwrap_or(0);
                 let mut rowmax = T::ZERO;
                 for j in k..imax {
                     rowmax = rowmax.max(a[imax + j * N].abs());
@@ -168,6 +191,12 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
                 if kstep == 2 {
                     a.swap(k + 1 + k * N, kp + k * N);
                 }
+                if let Some(jt) = rows.as_deref_mut() {
+                    let data = jt.as_mut_slice();
+                    for r in 0..M {
+                        data.swap(kk * M + r, kp * M + r);
+                    }
+                }
             }
             if kstep == 1 {
                 let d = a[k * N + k];
@@ -176,23 +205,49 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
                 }
                 inertia += Inertia::of_scalar(d, 1);
                 let r = T::ONE / d;
-                // Column k is a[k*N..], column j > k lies after it.
-                for j in k + 1..N {
-                    let (left, right) = a.split_at_mut(j * N);
-                    let ajk = left[k * N + j];
-                    if ajk != T::ZERO {
-                        let t = r * ajk;
-                        // Small matrices: update whole columns (fixed length, unrolled and
-                        // vectorised); rows above j are the unused upper triangle.
-                        let lo = if N <= SMALL { 0 } else { j };
-                        let colk = &left[k * N + lo..k * N + N];
-                        for (x, v) in right[lo..N].iter_mut().zip(colk) {
+                if N <= SMALL {
+                    // Small matrices: update whole columns (fixed length, unrolled and
+                    // vectorised; rows above j are the unused upper triangle), from a copy
+                    // of column k held in registers.
+                    let mut colk = [T::ZERO; N];
+                    colk.copy_from_slice(&a[k * N..k * N + N]);
+                    for (j, cj) in a.chunks_exact_mut(N).enumerate().skip(k + 1) {
+                        let t = r * colk[j];
+                        for (x, v) in cj.iter_mut().zip(&colk) {
                             *x -= t * *v;
+                        }
+                    }
+                } else {
+                    // Column k is a[k*N..], column j > k lies after it.
+                    for j in k + 1..N {
+                        let (left, right) = a.split_at_mut(j * N);
+                        let ajk = left[k * N + j];
+                        if ajk != T::ZERO {
+                            let t = r * ajk;
+                            let colk = &left[k * N + j..k * N + N];
+                            for (x, v) in right[j..N].iter_mut().zip(colk) {
+                                *x -= t * *v;
+                            }
                         }
                     }
                 }
                 for v in a[k * N + k + 1..k * N + N].iter_mut() {
                     *v *= r;
+                }
+                if let Some(jt) = rows.as_deref_mut() {
+                    // J rows below k lose L[i, k] times row k (as in forward_rows).
+                    let data = jt.as_mut_slice();
+                    for i in k + 1..N {
+                        let l = a[k * N + i];
+                        if l == T::ZERO {
+                            continue;
+                        }
+                        let (lo, hi) = data.split_at_mut(i * M);
+                        let src = &lo[k * M..k * M + M];
+                        for (x, y) in hi[..M].iter_mut().zip(src) {
+                            *x -= l * *y;
+                        }
+                    }
                 }
                 self.piv[k] = kp as i32;
             } else {
@@ -226,6 +281,17 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
                         }
                         a[k * N + j] = wk;
                         a[(k + 1) * N + j] = wkp1;
+                    }
+                }
+                if let Some(jt) = rows.as_deref_mut() {
+                    let data = jt.as_mut_slice();
+                    let (lo, hi) = data.split_at_mut((k + 2) * M);
+                    let (s0, s1) = (&lo[k * M..k * M + M], &lo[(k + 1) * M..(k + 1) * M + M]);
+                    for (i, ci) in hi.chunks_exact_mut(M).enumerate() {
+                        let (l0, l1) = (a[k * N + k + 2 + i], a[(k + 1) * N + k + 2 + i]);
+                        for ((x, y0), y1) in ci.iter_mut().zip(s0).zip(s1) {
+                            *x -= l0 * *y0 + l1 * *y1;
+                        }
                     }
                 }
                 let p = -(kp as i32) - 1;
@@ -385,10 +451,15 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
                 }
                 k += 1;
             } else {
+                // solve_2x2 with its divisions hoisted out of the column loop.
+                let akm1k = a[(k + 1, k)];
+                let akm1 = a[(k, k)] / akm1k;
+                let ak = a[(k + 1, k + 1)] / akm1k;
+                let f = T::ONE / ((akm1 * ak - T::ONE) * akm1k);
                 let (lo, hi) = data.split_at_mut((k + 1) * M);
                 let (c0, c1) = (&mut lo[k * M..k * M + M], &mut hi[..M]);
                 for (x0, x1) in c0.iter_mut().zip(c1.iter_mut()) {
-                    (*x0, *x1) = self.solve_2x2(k, *x0, *x1);
+                    (*x0, *x1) = ((ak * *x0 - *x1) * f, (akm1 * *x1 - *x0) * f);
                 }
                 k += 2;
             }
@@ -396,43 +467,37 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
     }
 
     /// `s <- s - Y' D^{-1} Y` for `Y = L^{-1} P J`, given `jt = Y'` (after
-    /// [`Self::forward_rows`]): the Schur-complement update `s - J' A^{-1} J`, as rank-one
-    /// updates on contiguous columns. Updates all of `s` (callers keep the lower triangle).
+    /// [`Self::forward_rows`]): the Schur-complement update `s - J' A^{-1} J`. Updates the
+    /// lower triangle of `s` (for small `M`, a little more: see below); callers mirror it.
     pub fn sub_quadratic_rows<const M: usize>(&self, jt: &SMatrix<T, M, N>, s: &mut SMatrix<T, M, M>) {
-        let a = &self.a;
-        let yd = jt.as_slice();
+        // Z = Y' D^{-1} (M x N), then column c of s loses sum_k Z[c, k] Y'[:, k], accumulated
+        // in a register-sized array.
+        let mut z = *jt;
+        self.d_solve_rows(&mut z);
+        let (yd, zd) = (jt.as_slice(), z.as_slice());
         let sd = s.as_mut_slice();
-        // s -= y z' as M column axpys of fixed length M.
-        let mut rank1 = |y: &[T], z: &[T]| {
-            for (c, zc) in z.iter().enumerate() {
-                let f = *zc;
-                for (x, yi) in sd[c * M..c * M + M].iter_mut().zip(y) {
-                    *x -= *yi * f;
+        // Rows lo.. of column c, with lo known at compile time for small matrices (so the
+        // trip counts stay fixed): 0 for the left half of the columns, M / 2 for the right
+        // half. Large matrices take exactly the lower triangle.
+        let column = |c: usize, lo: usize, scol: &mut [T]| {
+            let mut acc = [T::ZERO; M];
+            for (k, ycol) in yd.chunks_exact(M).enumerate() {
+                let f = zd[k * M + c];
+                for (x, y) in acc[lo..].iter_mut().zip(&ycol[lo..]) {
+                    *x += f * *y;
                 }
             }
+            for (x, a) in scol[lo..].iter_mut().zip(&acc[lo..]) {
+                *x -= *a;
+            }
         };
-        let mut k = 0;
-        while k < N {
-            let y0 = &yd[k * M..k * M + M];
-            if self.piv[k] >= 0 {
-                let mut z = [T::ZERO; M];
-                let r = T::ONE / a[(k, k)];
-                for (zi, yi) in z.iter_mut().zip(y0) {
-                    *zi = *yi * r;
-                }
-                rank1(y0, &z);
-                k += 1;
+        for (c, scol) in sd.chunks_exact_mut(M).enumerate() {
+            if M > SMALL {
+                column(c, c, scol);
+            } else if c < M / 2 {
+                column(c, 0, scol);
             } else {
-                let y1 = &yd[(k + 1) * M..(k + 1) * M + M];
-                // [z0 z1] = [y0 y1] D_k^{-1}
-                let mut z0 = [T::ZERO; M];
-                let mut z1 = [T::ZERO; M];
-                for i in 0..M {
-                    (z0[i], z1[i]) = self.solve_2x2(k, y0[i], y1[i]);
-                }
-                rank1(y0, &z0);
-                rank1(y1, &z1);
-                k += 2;
+                column(c, M / 2, scol);
             }
         }
     }
@@ -583,6 +648,27 @@ mod tests {
                 f.solve_in_place(col.as_mut_slice());
                 assert!((col - x.row(r).transpose()).norm() < 1e-12 * (1.0 + col.norm()));
             }
+        }
+    }
+
+    #[test]
+    fn fused_row_solves_match_forward_rows() {
+        for seed in 0..100 {
+            let mut rng = SplitMix64::new(seed);
+            let m = random_sym::<7>(&mut rng, if seed % 2 == 0 { 0.0 } else { 0.4 });
+            let jt = SMatrix::<f64, 5, 7>::from_fn(|_, _| rng.symmetric());
+            let (mut f1, mut f2) = (Ldlt::<f64, 7>::ZERO, Ldlt::<f64, 7>::ZERO);
+            *f2.matrix_mut() = m;
+            let (mut y1, mut y2) = (jt, jt);
+            let r1 = f1.factor(&m);
+            let r2 = f2.factor_in_place_with_rows(&mut y2);
+            assert_eq!(r1, r2);
+            if r1.is_err() {
+                continue;
+            }
+            assert_eq!(f1.piv, f2.piv);
+            f1.forward_rows(&mut y1);
+            assert!((y1 - y2).norm() <= 1e-14 * (1.0 + y1.norm()), "seed {seed}");
         }
     }
 

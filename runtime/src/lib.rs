@@ -13,6 +13,7 @@ extern crate alloc;
 pub mod activation;
 pub mod error;
 pub mod ggn;
+pub mod kernels;
 pub mod ldlt;
 pub mod layer;
 pub mod loss;
@@ -26,7 +27,7 @@ pub use error::{NetError, SolveError};
 pub use ldlt::Inertia;
 pub use solve::Stage;
 pub use layer::{Dense, DenseNoBias, Layer, Residual, Tape};
-pub use loss::{Loss, Mse, SoftmaxCrossEntropy};
+pub use loss::{ElementwiseLoss, Loss, Mse, SoftmaxCrossEntropy};
 pub use real::Real;
 pub use rng::SplitMix64;
 

@@ -9,6 +9,12 @@ use crate::layer::zero_mat;
 use crate::real::Real;
 
 /// A loss over a batch of `B` outputs of width `O`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a loss of `{O}` outputs",
+    label = "not a loss",
+    note = "the last field of a network is a loss: `Mse<O>`, `SoftmaxCrossEntropy<C>`, or a type \
+            made by `#[loss] fn name(y: f64, t: f64) -> f64 {{ .. }}` (written `Name<O>`)"
+)]
 pub trait Loss<T: Real, const O: usize, const B: usize> {
     /// What the caller passes as targets.
     type Target;
@@ -22,7 +28,7 @@ pub trait Loss<T: Real, const O: usize, const B: usize> {
     fn hess_apply(u: &SMatrix<T, O, B>, t: &Self::Target, y: &SMatrix<T, O, B>)
         -> SMatrix<T, O, B>;
     /// Sample `n`'s diagonal block of `Hl` (the off-diagonal blocks are zero).
-    fn hess_block(u: &SMatrix<T, O, B>, n: usize) -> SMatrix<T, O, O>;
+    fn hess_block(u: &SMatrix<T, O, B>, t: &Self::Target, n: usize) -> SMatrix<T, O, O>;
 }
 
 /// Mean squared error: `l = 1/(2B) sum_n |u_n - t_n|^2`; targets `[[T; O]; B]`.
@@ -84,7 +90,7 @@ impl<T: Real, const O: usize, const B: usize> Loss<T, O, B> for Mse<O> {
         y / T::c(B as f64)
     }
 
-    fn hess_block(_u: &SMatrix<T, O, B>, _n: usize) -> SMatrix<T, O, O> {
+    fn hess_block(_u: &SMatrix<T, O, B>, _t: &Self::Target, _n: usize) -> SMatrix<T, O, O> {
         SMatrix::identity() / T::c(B as f64)
     }
 }
@@ -162,12 +168,115 @@ impl<T: Real, const C: usize, const B: usize> Loss<T, C, B> for SoftmaxCrossEntr
         r
     }
 
-    fn hess_block(u: &SMatrix<T, C, B>, n: usize) -> SMatrix<T, C, C> {
+    fn hess_block(u: &SMatrix<T, C, B>, _t: &Self::Target, n: usize) -> SMatrix<T, C, C> {
         let inv_b = T::ONE / T::c(B as f64);
         let (p, _) = softmax(u, n);
         SMatrix::from_fn(|i, j| {
             let d = if i == j { p[i] } else { T::ZERO };
             (d - p[i] * p[j]) * inv_b
         })
+    }
+}
+
+/// A loss applied to each output separately, `l(y, t)` of one output `y` and its target
+/// `t`, summed over the outputs and averaged over the batch:
+/// `L = 1/B sum_n sum_k l(u[k][n], t[n][k])`, with targets `[[T; O]; B]`.
+///
+/// `#[loss]` implements it (and [`Loss`], through [`elementwise`]) for the type it makes from
+/// a function; `value`, `d1` and `d2` are differentiated from the function's body at compile
+/// time. Derivatives are with respect to `y`.
+pub trait ElementwiseLoss: Copy + Default + core::fmt::Debug + 'static {
+    /// The name used in declarations (`Huber`, ...).
+    const NAME: &'static str;
+    /// `l(y, t)`.
+    fn value<T: Real>(y: T, t: T) -> T;
+    /// `(l, dl/dy)`.
+    fn d1<T: Real>(y: T, t: T) -> (T, T);
+    /// `(l, dl/dy, d2l/dy2)`.
+    fn d2<T: Real>(y: T, t: T) -> (T, T, T);
+}
+
+/// The batch kernels of an [`ElementwiseLoss`]: what its [`Loss`] implementation calls.
+/// Its Hessian `Hl` is diagonal, `l''(u[k][n], t[n][k]) / B`.
+pub mod elementwise {
+    use nalgebra::SMatrix;
+
+    use super::ElementwiseLoss;
+    use crate::error::NetError;
+    use crate::layer::zero_mat;
+    use crate::real::Real;
+
+    /// Rejects non-finite targets.
+    pub fn check<T: Real, const O: usize, const B: usize>(t: &[[T; O]; B]) -> Result<(), NetError> {
+        for (sample, row) in t.iter().enumerate() {
+            if let Some(index) = row.iter().position(|v| !v.finite()) {
+                return Err(NetError::NonFiniteTarget { sample, index });
+            }
+        }
+        Ok(())
+    }
+
+    /// `1/B sum_n sum_k l(u[k][n], t[n][k])`.
+    pub fn value<L: ElementwiseLoss, T: Real, const O: usize, const B: usize>(
+        u: &SMatrix<T, O, B>,
+        t: &[[T; O]; B],
+    ) -> T {
+        let mut acc = T::ZERO;
+        for n in 0..B {
+            for k in 0..O {
+                acc += L::value(u[(k, n)], t[n][k]);
+            }
+        }
+        acc / T::c(B as f64)
+    }
+
+    /// The loss value and `dL/du`.
+    pub fn gradient<L: ElementwiseLoss, T: Real, const O: usize, const B: usize>(
+        u: &SMatrix<T, O, B>,
+        t: &[[T; O]; B],
+    ) -> (T, SMatrix<T, O, B>) {
+        let inv_b = T::ONE / T::c(B as f64);
+        let mut g = zero_mat::<T, O, B>();
+        let mut acc = T::ZERO;
+        for n in 0..B {
+            for k in 0..O {
+                let (l, d) = L::d1(u[(k, n)], t[n][k]);
+                acc += l;
+                g[(k, n)] = d * inv_b;
+            }
+        }
+        (acc * inv_b, g)
+    }
+
+    /// `Hl y`: `l''(u, t) y / B` entry by entry.
+    pub fn hess_apply<L: ElementwiseLoss, T: Real, const O: usize, const B: usize>(
+        u: &SMatrix<T, O, B>,
+        t: &[[T; O]; B],
+        y: &SMatrix<T, O, B>,
+    ) -> SMatrix<T, O, B> {
+        let inv_b = T::ONE / T::c(B as f64);
+        let mut r = zero_mat::<T, O, B>();
+        for n in 0..B {
+            for k in 0..O {
+                let (_, _, dd) = L::d2(u[(k, n)], t[n][k]);
+                r[(k, n)] = dd * y[(k, n)] * inv_b;
+            }
+        }
+        r
+    }
+
+    /// Sample `n`'s block of `Hl`: diagonal, `l''(u[k][n], t[n][k]) / B`.
+    pub fn hess_block<L: ElementwiseLoss, T: Real, const O: usize, const B: usize>(
+        u: &SMatrix<T, O, B>,
+        t: &[[T; O]; B],
+        n: usize,
+    ) -> SMatrix<T, O, O> {
+        let inv_b = T::ONE / T::c(B as f64);
+        let mut h = zero_mat::<T, O, O>();
+        for k in 0..O {
+            let (_, _, dd) = L::d2(u[(k, n)], t[n][k]);
+            h[(k, k)] = dd * inv_b;
+        }
+        h
     }
 }

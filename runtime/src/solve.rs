@@ -16,6 +16,7 @@
 use nalgebra::SMatrix;
 
 use crate::activation::Activation;
+use crate::kernels;
 use crate::layer::{zero_mat, Layer};
 use crate::ldlt::{Inertia, Ldlt, SingularPivot};
 use crate::real::Real;
@@ -53,11 +54,14 @@ pub struct Stage<
     pub s: SMatrix<T, BO, BO>,
     /// The factored stage matrix `Tm` (`RO x RO`).
     pub tm: Ldlt<T, RO>,
-    /// `K' = (Tm^{-1} J)'` (`BI x RO`): how the stage's rank coordinates respond to an
-    /// input perturbation (the feedback gain of the Riccati sweep, in structured form).
+    /// `Y' = (L^{-1} P J)'` (`BI x RO`), with `P Tm P' = L D L'`: the feedback gain of the
+    /// Riccati sweep `K = Tm^{-1} J = P' L'^{-1} D^{-1} Y`, kept half-solved (the factor
+    /// needs `Y` for the Schur complement anyway; the solve finishes it per right-hand side).
     pub kt: SMatrix<T, BI, RO>,
-    /// Solve scratch: `Tm^{-1}` times the right-hand side's own part (`O x R`).
+    /// Solve scratch: `L^{-1} P` times the right-hand side's own part (`O x R`).
     pub xi0: SMatrix<T, O, R>,
+    /// Solve scratch: `G Qz` for the right-hand side's block `G` (`O x R`).
+    pub gq: SMatrix<T, O, R>,
     /// Scratch of [`Layer::apply_forward`]: tangent of the pre-activation.
     pub tdu: SMatrix<T, O, B>,
     /// Scratch of [`Layer::apply_forward`]: tangent of the stage output.
@@ -105,10 +109,23 @@ impl<
         tm: Ldlt::ZERO,
         kt: zero_mat(),
         xi0: zero_mat(),
+        gq: zero_mat(),
         tdu: zero_mat(),
         ty: zero_mat(),
         residual: false,
     };
+
+    /// Cache hint for the sweeps: starts loading the stage-sized block just below this stage
+    /// in memory (`below`, the next stage of a backward sweep over an array of stages) or
+    /// just above it (a forward sweep). Deep nets' stages do not fit in the core's own
+    /// caches; fetching the next one while this one is worked on keeps the cost per stage
+    /// flat in depth. Harmless when the neighbour is something else.
+    #[inline(always)]
+    fn prefetch_next(&self, below: bool) {
+        let size = core::mem::size_of::<Self>();
+        let p = (self as *const Self).cast::<u8>();
+        kernels::prefetch(if below { p.wrapping_sub(size) } else { p.wrapping_add(size) }, size);
+    }
 
     /// `S vec(v)` for an `O x B` matrix `v` (sample-major vectors).
     fn s_apply(&self, v: &SMatrix<T, O, B>) -> SMatrix<T, O, B> {
@@ -239,6 +256,24 @@ fn thin_qr<T: Real, const M: usize, const B: usize, const R: usize>(
     qz: &mut SMatrix<T, M, R>,
     rz: &mut SMatrix<T, R, B>,
 ) {
+    if B == 1 {
+        // One column: Qz = zt / |zt|, Rz = |zt| (for a zero column, Qz = e_0 and Rz = 0, as
+        // the identity reflector below would give).
+        let norm = zt.as_slice().iter().fold(T::ZERO, |acc, x| acc + *x * *x).sqrt();
+        let (qd, rd) = (qz.as_mut_slice(), rz.as_mut_slice());
+        if norm == T::ZERO {
+            qd.fill(T::ZERO);
+            qd[0] = T::ONE;
+            rd[0] = T::ZERO;
+        } else {
+            let inv = T::ONE / norm;
+            for (q, x) in qd.iter_mut().zip(zt.as_slice()) {
+                *q = *x * inv;
+            }
+            rd[0] = norm;
+        }
+        return;
+    }
     let mut a = *zt;
     let mut v = SMatrix::<T, M, R>::zeros();
     let mut beta = [T::ZERO; R];
@@ -324,7 +359,7 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
         st: &mut Stage<T, I, O, B, I1, R, BO, BI, RO>,
     ) -> SMatrix<T, O, B> {
         const { Self::check_stage::<B, I1, R, BO, BI, RO>() };
-        let mut out = self.w * z;
+        let mut out = kernels::mul(&self.w, z);
         for n in 0..B {
             for k in 0..O {
                 let u = out[(k, n)] + if BIAS { self.b[k] } else { T::ZERO };
@@ -367,7 +402,7 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
                 st.d[(k, n)] = bk * st.s1[(k, n)];
             }
         }
-        let mut beta_in = st.w.tr_mul(&st.d);
+        let mut beta_in = kernels::tr_mul(&st.w, &st.d);
         if RES {
             for (o, b) in beta_in.as_mut_slice().iter_mut().zip(beta.as_slice()) {
                 *o += *b;
@@ -415,173 +450,226 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
         prev: Option<&mut SMatrix<T, BI, BI>>,
     ) -> Result<Inertia, SingularPivot> {
         const { Self::check_stage::<B, I1, R, BO, BI, RO>() };
+        st.prefetch_next(true);
         let s1f = st.s1.as_slice();
-        // T = (Rz kron I_O) D S   (RO x BO): block (j, m) = sum_n Rz[j, n] D_n S_nm.
-        let mut tmat = SMatrix::<T, RO, BO>::zeros();
-        {
-            let sd = st.s.as_slice();
-            let td = tmat.as_mut_slice();
-            for col in 0..BO {
-                let scol = &sd[col * BO..col * BO + BO];
-                let tcol = &mut td[col * RO..col * RO + RO];
-                for j in 0..R {
-                    let tj = &mut tcol[j * O..j * O + O];
-                    for n in 0..B {
-                        let r = st.rz[(j, n)];
-                        if r == T::ZERO {
-                            continue;
-                        }
-                        let sn = &scol[n * O..n * O + O];
-                        let dn = &s1f[n * O..n * O + O];
-                        for k in 0..O {
-                            tj[k] += r * dn[k] * sn[k];
-                        }
-                    }
+        if B == 1 {
+            // One sample (so R = 1, RO = O): Tm = r^2 (D S D + C) + eps I, one pass.
+            let r2 = st.rz.as_slice()[0] * st.rz.as_slice()[0];
+            let (sd, cf) = (st.s.as_slice(), st.c.as_slice());
+            let md = st.tm.matrix_mut().as_mut_slice();
+            for (kp, mcol) in md.chunks_exact_mut(RO).enumerate() {
+                let f = r2 * s1f[kp];
+                for ((x, sv), sk) in mcol.iter_mut().zip(&sd[kp * BO..kp * BO + O]).zip(s1f) {
+                    *x = f * *sk * *sv;
                 }
+                mcol[kp] += r2 * cf[kp] + eps;
             }
-        }
-        // Tm = T D (Rz' kron I_O) + (Rz kron I) C (Rz' kron I) + eps I   (RO x RO, rank-major),
-        // built in the factorisation's own storage.
-        let tm = st.tm.matrix_mut();
-        tm.fill(T::ZERO);
-        {
-            let td = tmat.as_slice();
-            let md = tm.as_mut_slice();
-            for jp in 0..R {
-                for kp in 0..O {
-                    let col = jp * O + kp;
-                    let mcol = &mut md[col * RO..col * RO + RO];
-                    for m in 0..B {
-                        let f = st.rz[(jp, m)] * st.s1[(kp, m)];
-                        if f == T::ZERO {
-                            continue;
-                        }
-                        let tcol = &td[(m * O + kp) * RO..(m * O + kp) * RO + RO];
-                        for (x, t) in mcol.iter_mut().zip(tcol) {
-                            *x += f * *t;
-                        }
-                    }
-                }
-            }
-        }
-        for j in 0..R {
-            for jp in 0..R {
-                for k in 0..O {
-                    let mut acc = T::ZERO;
-                    for n in 0..B {
-                        acc += st.rz[(j, n)] * st.rz[(jp, n)] * st.c[(k, n)];
-                    }
-                    tm[(j * O + k, jp * O + k)] += acc;
-                }
-            }
-        }
-        for q in 0..RO {
-            tm[(q, q)] += eps;
-        }
-        let mut inertia = st.tm.factor_in_place()?;
-        let complement = O * I1 - RO;
-        if complement > 0 {
-            // On the complement the stage matrix is exactly eps I, decoupled from Tm (an
-            // orthogonal change of basis): its solve is a division, exact for any nonzero eps
-            // whose reciprocal is finite. How small eps may be relative to the rest is a
-            // question of the whole sweep's accuracy (see `solve_refined`), not of this pivot.
-            if eps == T::ZERO || !(T::ONE / eps).finite() {
-                return Err(SingularPivot);
-            }
-            inertia += Inertia::of_scalar(eps, complement);
-        }
-        let Some(sp) = prev else { return Ok(inertia) };
-
-        // A_m = diag(act'(u_m)) W (+ I), per sample.
-        let mut am = [SMatrix::<T, O, I>::zeros(); B];
-        for (m, a) in am.iter_mut().enumerate() {
-            for i in 0..I {
-                for k in 0..O {
-                    a[(k, i)] = st.s1[(k, m)] * st.w[(k, i)];
-                }
-                if RES {
-                    a[(i, i)] += T::ONE;
-                }
-            }
-        }
-        // With SA = S A (blocks S_nm A_m) and F = D S A + C Omega_z (F_nm = D_n SA_nm +
-        // delta_nm C_n W):  J = (Rz kron I) F + [d_m Qz[0..I, j]'],  and
-        // A' S A + Hzz = Omega_z' F + R' S A  (block (n, m): W' F_nm (+ SA_nm if residual)).
-        // J is stored transposed (jt = J', BI x RO) so that the triangular solves below work
-        // on contiguous columns.
-        let mut jt = SMatrix::<T, BI, RO>::zeros();
-        for j in 0..R {
-            for m in 0..B {
-                let q = st.qz.fixed_view::<I, 1>(0, j);
-                let dm = st.d.column(m);
-                jt.fixed_view_mut::<I, O>(m * I, j * O).copy_from(&(q * dm.transpose()));
-            }
-        }
-        // Pi = I - Qz_z Qz_z' (parameter directions orthogonal to every input).
-        let mut pi = SMatrix::<T, I, I>::identity();
-        if complement > 0 {
-            let qzz = st.qz.fixed_rows::<I>(0);
-            pi -= qzz * qzz.transpose();
-        }
-        let inv_eps = if complement > 0 { T::ONE / eps } else { T::ZERO };
-        for m in 0..B {
-            for n in 0..B {
-                let s_nm = st.s.fixed_view::<O, O>(n * O, m * O);
-                let sa: SMatrix<T, O, I> = s_nm * am[m];
-                let mut f = sa;
-                for i in 0..I {
-                    for k in 0..O {
-                        f[(k, i)] *= st.s1[(k, n)];
-                    }
-                }
-                if n == m {
-                    for i in 0..I {
-                        for k in 0..O {
-                            f[(k, i)] += st.c[(k, n)] * st.w[(k, i)];
-                        }
-                    }
-                }
-                // J_jm += Rz[j, n] F_nm  (transposed into jt)
-                for j in 0..R {
-                    let r = st.rz[(j, n)];
-                    if r != T::ZERO {
-                        for k in 0..O {
-                            for i in 0..I {
-                                jt[(m * I + i, j * O + k)] += r * f[(k, i)];
+        } else {
+            // T = (Rz kron I_O) D S   (RO x BO): block (j, m) = sum_n Rz[j, n] D_n S_nm.
+            let mut tmat = SMatrix::<T, RO, BO>::zeros();
+            {
+                let sd = st.s.as_slice();
+                let td = tmat.as_mut_slice();
+                for col in 0..BO {
+                    let scol = &sd[col * BO..col * BO + BO];
+                    let tcol = &mut td[col * RO..col * RO + RO];
+                    for j in 0..R {
+                        let tj = &mut tcol[j * O..j * O + O];
+                        for n in 0..B {
+                            let r = st.rz[(j, n)];
+                            if r == T::ZERO {
+                                continue;
+                            }
+                            let sn = &scol[n * O..n * O + O];
+                            let dn = &s1f[n * O..n * O + O];
+                            for k in 0..O {
+                                tj[k] += r * dn[k] * sn[k];
                             }
                         }
                     }
                 }
-                if n < m {
-                    continue;
-                }
-                // Lower blocks of S_prev: W' F_nm (+ SA_nm) - (d_n . d_m) Pi / eps.
-                let mut blk: SMatrix<T, I, I> = st.w.tr_mul(&f);
-                if RES {
-                    for i in 0..I {
-                        for ip in 0..I {
-                            blk[(i, ip)] += sa[(i, ip)];
+            }
+            // Tm = T D (Rz' kron I_O) + (Rz kron I) C (Rz' kron I) + eps I   (RO x RO, rank-major),
+            // built in the factorisation's own storage.
+            let tm = st.tm.matrix_mut();
+            // (slice fill: nalgebra's element iterator is far slower for this)
+            tm.as_mut_slice().fill(T::ZERO);
+            {
+                let td = tmat.as_slice();
+                let md = tm.as_mut_slice();
+                for jp in 0..R {
+                    for kp in 0..O {
+                        let col = jp * O + kp;
+                        let mcol = &mut md[col * RO..col * RO + RO];
+                        for m in 0..B {
+                            let f = st.rz[(jp, m)] * st.s1[(kp, m)];
+                            if f == T::ZERO {
+                                continue;
+                            }
+                            let tcol = &td[(m * O + kp) * RO..(m * O + kp) * RO + RO];
+                            for (x, t) in mcol.iter_mut().zip(tcol) {
+                                *x += f * *t;
+                            }
                         }
                     }
                 }
-                if complement > 0 {
-                    let dd = st.d.column(n).dot(&st.d.column(m));
-                    blk -= pi * (dd * inv_eps);
+            }
+            for j in 0..R {
+                for jp in 0..R {
+                    for k in 0..O {
+                        let mut acc = T::ZERO;
+                        for n in 0..B {
+                            acc += st.rz[(j, n)] * st.rz[(jp, n)] * st.c[(k, n)];
+                        }
+                        tm[(j * O + k, jp * O + k)] += acc;
+                    }
                 }
-                sp.fixed_view_mut::<I, I>(n * I, m * I).copy_from(&blk);
+            }
+            for q in 0..RO {
+                tm[(q, q)] += eps;
             }
         }
-        // S_prev -= J' Tm^{-1} J = Y' D^{-1} Y with Y = L^{-1} P J (on the transpose jt);
-        // the lower triangle is kept and mirrored (the upper blocks were never written).
-        st.tm.forward_rows(&mut jt);
-        st.tm.sub_quadratic_rows(&jt, sp);
-        // Keep K = Tm^{-1} J (transposed) for the solve's forward sweep.
-        st.tm.d_solve_rows(&mut jt);
-        st.tm.backward_rows(&mut jt);
-        st.kt = jt;
+        let complement = O * I1 - RO;
+        // On the complement the stage matrix is exactly eps I, decoupled from Tm (an
+        // orthogonal change of basis): its solve is a division, exact for any nonzero eps
+        // whose reciprocal is finite. How small eps may be relative to the rest is a question
+        // of the whole sweep's accuracy (see `solve_refined`), not of this pivot.
+        if complement > 0 && (eps == T::ZERO || !(T::ONE / eps).finite()) {
+            return Err(SingularPivot);
+        }
+        let complement_inertia = Inertia::of_scalar(eps, complement);
+        let Some(sp) = prev else { return Ok(st.tm.factor_in_place()? + complement_inertia) };
+
+        // With A_m = D_m W (+ I) (the stage's input Jacobian for sample m), everything below
+        // is built from the transposed blocks
+        //   G_mn = A_m' S_mn D_n + delta_mn W' C_n        (I x O, i.e. F_nm'):
+        //   J'  = [G_mn] (Rz' kron I) + [Qz_z d_m']       (BI x RO, stored as `kt`),
+        //   S_prev_mn = G_mn W (+ A_m' S_mn if residual) - (d_m . d_n) Pi / eps,
+        // where Pi = I - Qz_z Qz_z' projects onto parameter directions orthogonal to every
+        // input (math.md section 4). Only the blocks m >= n (lower triangle) are built.
+        let (s1f, cf, df) = (st.s1.as_slice(), st.c.as_slice(), st.d.as_slice());
+        let jt = &mut st.kt;
+        {
+            let jd = jt.as_mut_slice();
+            for j in 0..R {
+                for m in 0..B {
+                    // column (j, k) of J', rows (m, ..): Qz[0..I, j] d[k, m]
+                    for k in 0..O {
+                        let dk = df[m * O + k];
+                        let col = &mut jd[(j * O + k) * BI + m * I..(j * O + k) * BI + m * I + I];
+                        let q = &st.qz.as_slice()[j * I1..j * I1 + I];
+                        for (x, qi) in col.iter_mut().zip(q) {
+                            *x = *qi * dk;
+                        }
+                    }
+                }
+            }
+        }
+        let inv_eps = if complement > 0 { T::ONE / eps } else { T::ZERO };
+        let wt = kernels::transpose(&st.w);
+        let mut pi = SMatrix::<T, I, I>::zeros();
+        if complement > 0 {
+            let qzs = st.qz.as_slice();
+            for (ip, col) in pi.as_mut_slice().chunks_exact_mut(I).enumerate() {
+                col[ip] = T::ONE;
+                for q in qzs.chunks_exact(I1) {
+                    let f = q[ip];
+                    for (x, qi) in col.iter_mut().zip(&q[..I]) {
+                        *x -= *qi * f;
+                    }
+                }
+            }
+        }
+        for m in 0..B {
+            for n in 0..B {
+                // DS = D_m S_mn (rows scaled), then AS = A_m' S_mn = W' DS (+ S_mn).
+                let mut ds = SMatrix::<T, O, O>::zeros();
+                for (kp, col) in ds.as_mut_slice().chunks_exact_mut(O).enumerate() {
+                    let off = (n * O + kp) * BO + m * O;
+                    let scol = &st.s.as_slice()[off..off + O];
+                    for ((x, sv), sk) in col.iter_mut().zip(scol).zip(&s1f[m * O..m * O + O]) {
+                        *x = *sv * *sk;
+                    }
+                }
+                let mut asm: SMatrix<T, I, O> = kernels::mul(&wt, &ds);
+                if RES {
+                    // I == O here; S_mn column by column.
+                    for (k, col) in asm.as_mut_slice().chunks_exact_mut(I).enumerate() {
+                        let scol = &st.s.as_slice()[(n * O + k) * BO + m * O..(n * O + k) * BO + m * O + O];
+                        for (x, v) in col.iter_mut().zip(scol) {
+                            *x += *v;
+                        }
+                    }
+                }
+                // G = AS D_n (+ W' C_n)
+                let mut g = asm;
+                {
+                    let gd = g.as_mut_slice();
+                    let wd = st.w.as_slice();
+                    for k in 0..O {
+                        let sk = s1f[n * O + k];
+                        let gcol = &mut gd[k * I..k * I + I];
+                        for x in gcol.iter_mut() {
+                            *x *= sk;
+                        }
+                        if n == m {
+                            let ck = cf[n * O + k];
+                            for (i, x) in gcol.iter_mut().enumerate() {
+                                *x += wd[i * O + k] * ck;
+                            }
+                        }
+                    }
+                }
+                // J'[(m, .), (j, .)] += Rz[j, n] G
+                {
+                    let jd = jt.as_mut_slice();
+                    let gd = g.as_slice();
+                    for j in 0..R {
+                        let r = st.rz[(j, n)];
+                        if r == T::ZERO {
+                            continue;
+                        }
+                        for k in 0..O {
+                            let off = (j * O + k) * BI + m * I;
+                            for (x, gi) in jd[off..off + I].iter_mut().zip(&gd[k * I..k * I + I]) {
+                                *x += r * *gi;
+                            }
+                        }
+                    }
+                }
+                if m < n {
+                    continue;
+                }
+                // S_prev block (m, n) = G W (+ AS) - (d_n . d_m) Pi / eps
+                // (diagonal blocks: the lower triangle is all that is kept)
+                let mut blk: SMatrix<T, I, I> = if m == n { kernels::mul_lower(&g, &st.w) } else { kernels::mul(&g, &st.w) };
+                if RES {
+                    for (x, v) in blk.as_mut_slice().iter_mut().zip(asm.as_slice()) {
+                        *x += *v;
+                    }
+                }
+                if complement > 0 {
+                    let mut dd = T::ZERO;
+                    for (a, b) in df[n * O..n * O + O].iter().zip(&df[m * O..m * O + O]) {
+                        dd += *a * *b;
+                    }
+                    let f = dd * inv_eps;
+                    for (x, p) in blk.as_mut_slice().iter_mut().zip(pi.as_slice()) {
+                        *x -= *p * f;
+                    }
+                }
+                sp.fixed_view_mut::<I, I>(m * I, n * I).copy_from(&blk);
+            }
+        }
+        // Factor Tm, turning J into Y = L^{-1} P J on the way (on the transpose); then
+        // S_prev -= J' Tm^{-1} J = Y' D^{-1} Y. Y is kept for the solve's forward sweep.
+        // Then the lower triangle is mirrored.
+        let inertia = st.tm.factor_in_place_with_rows(jt)? + complement_inertia;
+        st.tm.sub_quadratic_rows(jt, sp);
+        let spd = sp.as_mut_slice();
         for col in 0..BI {
             for row in col + 1..BI {
-                sp[(col, row)] = sp[(row, col)];
+                spd[row * BI + col] = spd[col * BI + row];
             }
         }
         Ok(inertia)
@@ -594,6 +682,7 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
         v: &[T],
         y_in: Option<&SMatrix<T, I, B>>,
     ) {
+        st.prefetch_next(false);
         let gv = Self::unit_rows::<I1>(v);
         // du_n,k = W_k y_n + [V_k, vb_k] zt_n, with zt_n = Qz Rz[:, n]
         let mut du = (gv * st.qz) * st.rz;
@@ -622,6 +711,7 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
         out: &mut [T],
     ) -> SMatrix<T, I, B> {
         debug_assert_eq!(out.len(), Self::N_PARAMS);
+        st.prefetch_next(true);
         let ddelta = r.component_mul(&st.s1) + st.c.component_mul(&st.tdu);
         // unit rows of (H v): ddelta Zt' + d [y; 0]'
         let mut hv = (ddelta * st.rz.transpose()) * st.qz.transpose();
@@ -678,6 +768,27 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
         m
     }
 
+    /// `G Qz` (`O x R`) for this stage's block `g` of a flat vector (`G` its `O x I1` unit
+    /// rows), read straight from the flat layout.
+    #[inline(always)]
+    fn g_qz<const I1: usize, const R: usize>(g: &[T], qz: &SMatrix<T, I1, R>) -> SMatrix<T, O, R> {
+        let (gw, gb) = g.split_at(O * I);
+        let mut out = SMatrix::<T, O, R>::zeros();
+        for (q, col) in qz.as_slice().chunks_exact(I1).zip(out.as_mut_slice().chunks_exact_mut(O)) {
+            for (k, o) in col.iter_mut().enumerate() {
+                let mut acc = T::ZERO;
+                for (gi, qi) in gw[k * I..k * I + I].iter().zip(&q[..I]) {
+                    acc += *gi * *qi;
+                }
+                if BIAS {
+                    acc += gb[k] * q[I];
+                }
+                *o = acc;
+            }
+        }
+        out
+    }
+
     /// Solve, backward sweep for one stage: stores the linear term `s_out` of the value at
     /// the stage output and returns the one at its input.
     pub fn solve_backward<const B: usize, const I1: usize, const R: usize, const BO: usize, const BI: usize, const RO: usize>(
@@ -686,22 +797,67 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
         s_out: &SMatrix<T, O, B>,
         eps: T,
     ) -> SMatrix<T, I, B> {
-        let gm = Self::unit_rows::<I1>(g);
-        let gq = gm * st.qz; // O x R
+        debug_assert_eq!(g.len(), Self::N_PARAMS);
+        st.prefetch_next(true);
+        let gq = Self::g_qz(g, &st.qz); // O x R
         // xi (O x R, rank-major flat) = Tm^{-1} (G Qz - (act' s_out) Rz')
-        let mut xi = gq - st.s1.component_mul(s_out) * st.rz.transpose();
-        st.tm.solve_in_place(xi.as_mut_slice());
-        st.xi0 = xi;
-        let e0 = xi * st.rz; // O x B
-        // q = S vec(act' e0) + s_out
-        let q = st.s_apply(&st.s1.component_mul(&e0)) + s_out;
-        let t = st.s1.component_mul(&q) + st.c.component_mul(&e0);
-        // K = Xi Qz' + (G - G Qz Qz') / eps; its W columns meet d.
-        let mut kmat = xi * st.qz.transpose();
-        if O * I1 > RO {
-            kmat += (gm - gq * st.qz.transpose()) * (T::ONE / eps);
+        let mut xi = gq;
+        {
+            let u = kernels::hadamard(&st.s1, s_out);
+            let (xd, rz) = (xi.as_mut_slice(), st.rz.as_slice());
+            for (n, un) in u.as_slice().chunks_exact(O).enumerate() {
+                for (j, xj) in xd.chunks_exact_mut(O).enumerate() {
+                    kernels::axpy(xj, -rz[j + n * R], un);
+                }
+            }
         }
-        let mut s_in = st.w.tr_mul(&t) + kmat.fixed_columns::<I>(0).tr_mul(&st.d);
+        st.tm.forward_in_place(xi.as_mut_slice(), false);
+        st.xi0 = xi;
+        st.gq = gq;
+        st.tm.d_solve_in_place(xi.as_mut_slice());
+        st.tm.backward_in_place(xi.as_mut_slice());
+        let e0 = kernels::mul(&xi, &st.rz); // O x B
+        // q = S vec(act' e0) + s_out;  t = act' q + c e0
+        let mut q = st.s_apply(&kernels::hadamard(&st.s1, &e0));
+        let mut t = SMatrix::<T, O, B>::zeros();
+        {
+            let (qd, td) = (q.as_mut_slice(), t.as_mut_slice());
+            let (s1, c, e, so) = (st.s1.as_slice(), st.c.as_slice(), e0.as_slice(), s_out.as_slice());
+            for p in 0..BO {
+                qd[p] += so[p];
+                td[p] = s1[p] * qd[p] + c[p] * e[p];
+            }
+        }
+        // s_in = W' t + K_W' d (+ q), where the gain's weight columns are
+        // K_W = Xi Qz_z' + (G_W - G Qz Qz_z') / eps, so that
+        // K_W' d = Qz_z (Xi' d - (G Qz)' d / eps) + G_W' d / eps.
+        let mut s_in = kernels::tr_mul(&st.w, &t);
+        let mut coef = kernels::tr_mul(&xi, &st.d); // R x B
+        if O * I1 > RO {
+            let inv_eps = T::ONE / eps;
+            let gqd = kernels::tr_mul(&gq, &st.d);
+            kernels::axpy(coef.as_mut_slice(), -inv_eps, gqd.as_slice());
+            // G_W' d / eps, reading G_W's rows (contiguous in the flat layout).
+            let gw = &g[..O * I];
+            for (n, col) in s_in.as_mut_slice().chunks_exact_mut(I).enumerate() {
+                let mut acc = [T::ZERO; I];
+                for (k, grow) in gw.chunks_exact(I).enumerate() {
+                    kernels::axpy(&mut acc, st.d.as_slice()[n * O + k] * inv_eps, grow);
+                }
+                for (o, a) in col.iter_mut().zip(&acc) {
+                    *o += *a;
+                }
+            }
+        }
+        // + Qz_z coef
+        {
+            let (sd, qz, cf) = (s_in.as_mut_slice(), st.qz.as_slice(), coef.as_slice());
+            for (n, col) in sd.chunks_exact_mut(I).enumerate() {
+                for (j, q) in qz.chunks_exact(I1).enumerate() {
+                    kernels::axpy(col, cf[j + n * R], &q[..I]);
+                }
+            }
+        }
         if RES {
             for (o, v) in s_in.as_mut_slice().iter_mut().zip(q.as_slice()) {
                 *o += *v;
@@ -712,8 +868,8 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
 
     /// Solve, forward sweep for one stage: from the input perturbation `y_in` (`None` for
     /// the first stage) writes this stage's block of the solution to `x` and returns the
-    /// output perturbation. Uses `xi0` from the backward sweep and the gain `K`:
-    /// `xi = xi0 - K y_in`.
+    /// output perturbation. Uses `xi0` and `G Qz` from the backward sweep and the
+    /// half-solved gain `Y`: `xi = P' L'^{-1} D^{-1} (xi0 - Y y_in)`.
     pub fn solve_forward<const B: usize, const I1: usize, const R: usize, const BO: usize, const BI: usize, const RO: usize>(
         st: &Stage<T, I, O, B, I1, R, BO, BI, RO>,
         g: &[T],
@@ -722,10 +878,12 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
         x: &mut [T],
     ) -> SMatrix<T, O, B> {
         debug_assert_eq!(x.len(), Self::N_PARAMS);
+        debug_assert_eq!(g.len(), Self::N_PARAMS);
+        st.prefetch_next(false);
         let mut xi = st.xi0;
         let mut e = SMatrix::<T, O, B>::zeros();
         if let Some(y) = y_in {
-            // xi -= K y  (K' stored: dot products of contiguous columns)
+            // xi -= Y y  (Y' stored: dot products of contiguous columns)
             let yv = y.as_slice();
             let kd = st.kt.as_slice();
             for (q, xq) in xi.as_mut_slice().iter_mut().enumerate() {
@@ -736,29 +894,83 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
                 }
                 *xq -= acc;
             }
-            e = st.w * y;
+            e = kernels::mul(&st.w, y);
         }
-        // x = Xi Qz' + (Gh - Gh Qz Qz') / eps, Gh = G - [d y', 0]
-        let mut xm = xi * st.qz.transpose();
+        st.tm.d_solve_in_place(xi.as_mut_slice());
+        st.tm.backward_in_place(xi.as_mut_slice());
+        // x = Xi Qz' + (Gh - Gh Qz Qz') / eps with Gh = G - [d y', 0]:
+        // x = Gh / eps + U Qz' with U = Xi - Gh Qz / eps, Gh Qz = G Qz - d (y' Qz_z).
+        let (xw, xb) = x.split_at_mut(O * I);
+        let (gw, gb) = g.split_at(O * I);
+        let qzs = st.qz.as_slice();
         if O * I1 > RO {
-            let mut gh = Self::unit_rows::<I1>(g);
+            let inv_eps = T::ONE / eps;
+            let mut u = xi;
+            kernels::axpy(u.as_mut_slice(), -inv_eps, st.gq.as_slice());
             if let Some(y) = y_in {
-                let hy = st.d * y.transpose(); // O x I
-                let mut ghw = gh.fixed_columns_mut::<I>(0);
-                ghw -= hy;
+                // u += d (y' Qz_z) / eps
+                let ud = u.as_mut_slice();
+                let qz = st.qz.as_slice();
+                for (n, ycol) in y.as_slice().chunks_exact(I).enumerate() {
+                    let dn = &st.d.as_slice()[n * O..n * O + O];
+                    for (j, q) in qz.chunks_exact(I1).enumerate() {
+                        let f = kernels::dot(ycol, &q[..I]) * inv_eps;
+                        kernels::axpy(&mut ud[j * O..j * O + O], f, dn);
+                    }
+                }
             }
-            xm += (gh - (gh * st.qz) * st.qz.transpose()) * (T::ONE / eps);
+            for k in 0..O {
+                let row = &mut xw[k * I..k * I + I];
+                for (xi_, gi) in row.iter_mut().zip(&gw[k * I..k * I + I]) {
+                    *xi_ = *gi * inv_eps;
+                }
+                if let Some(y) = y_in {
+                    for (n, ycol) in y.as_slice().chunks_exact(I).enumerate() {
+                        let dk = st.d[(k, n)] * inv_eps;
+                        for (xi_, yi) in row.iter_mut().zip(ycol) {
+                            *xi_ -= dk * *yi;
+                        }
+                    }
+                }
+                for (j, q) in qzs.chunks_exact(I1).enumerate() {
+                    let ukj = u[(k, j)];
+                    for (xi_, qi) in row.iter_mut().zip(&q[..I]) {
+                        *xi_ += ukj * *qi;
+                    }
+                }
+                if BIAS {
+                    let mut acc = gb[k] * inv_eps;
+                    for (j, q) in qzs.chunks_exact(I1).enumerate() {
+                        acc += u[(k, j)] * q[I];
+                    }
+                    xb[k] = acc;
+                }
+            }
+        } else {
+            // Tm is the whole stage matrix: x = Xi Qz'.
+            for k in 0..O {
+                let row = &mut xw[k * I..k * I + I];
+                row.fill(T::ZERO);
+                for (j, q) in qzs.chunks_exact(I1).enumerate() {
+                    let xkj = xi[(k, j)];
+                    for (xi_, qi) in row.iter_mut().zip(&q[..I]) {
+                        *xi_ += xkj * *qi;
+                    }
+                }
+                if BIAS {
+                    let mut acc = T::ZERO;
+                    for (j, q) in qzs.chunks_exact(I1).enumerate() {
+                        acc += xi[(k, j)] * q[I];
+                    }
+                    xb[k] = acc;
+                }
+            }
         }
-        for k in 0..O {
-            for i in 0..I {
-                x[k * I + i] = xm[(k, i)];
-            }
-            if BIAS {
-                x[O * I + k] = xm[(k, I)];
-            }
+        let exi = kernels::mul(&xi, &st.rz);
+        for (o, v) in e.as_mut_slice().iter_mut().zip(exi.as_slice()) {
+            *o += *v;
         }
-        e += xi * st.rz;
-        let mut y_out = st.s1.component_mul(&e);
+        let mut y_out = kernels::hadamard(&st.s1, &e);
         if let (true, Some(y)) = (RES, y_in) {
             for (o, v) in y_out.as_mut_slice().iter_mut().zip(y.as_slice()) {
                 *o += *v;
@@ -790,11 +1002,20 @@ mod tests {
     }
 
     #[test]
+    fn thin_qr_of_a_zero_column_is_orthonormal() {
+        let (mut q, mut r) = (SMatrix::<f64, 4, 1>::zeros(), SMatrix::<f64, 1, 1>::zeros());
+        thin_qr(&SMatrix::<f64, 4, 1>::zeros(), &mut q, &mut r);
+        assert_eq!(q.norm(), 1.0);
+        assert_eq!(r[(0, 0)], 0.0);
+    }
+
+    #[test]
     fn thin_qr_reconstructs_with_orthonormal_columns() {
         for seed in 0..50 {
             qr_check::<5, 3, 3>(seed, false);
             qr_check::<3, 5, 3>(seed, false);
             qr_check::<4, 1, 1>(seed, false);
+            qr_check::<1, 1, 1>(seed, false);
             qr_check::<6, 4, 4>(seed, true);
             qr_check::<4, 4, 4>(seed, false);
         }

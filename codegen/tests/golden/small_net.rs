@@ -926,7 +926,7 @@ impl SmallNet {
         st.head
             .set_output_hessian(|n| <::tall_skinny::runtime::Mse<
                 1,
-            > as ::tall_skinny::runtime::Loss<f64, 1, 2>>::hess_block(&z, n));
+            > as ::tall_skinny::runtime::Loss<f64, 1, 2>>::hess_block(&z, t, n));
         let beta = <::tall_skinny::runtime::Dense<
             f64,
             ::tall_skinny::runtime::Identity,
@@ -1215,7 +1215,7 @@ impl SmallNet {
         st.head
             .set_output_hessian(|n| <::tall_skinny::runtime::Mse<
                 1,
-            > as ::tall_skinny::runtime::Loss<f64, 1, 2>>::hess_block(&z, n));
+            > as ::tall_skinny::runtime::Loss<f64, 1, 2>>::hess_block(&z, t, n));
         ::tall_skinny::runtime::ggn::drop_adjoint_terms(&mut st.inp);
         for stage in st.body.iter_mut() {
             ::tall_skinny::runtime::ggn::drop_adjoint_terms(stage);

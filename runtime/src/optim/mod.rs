@@ -7,7 +7,8 @@
 //! radius, moment estimates, work vectors) lives in the optimizer value the caller owns; the
 //! net's scratch (workspaces, curvature storage) is the net's [`Model::Scratch`].
 //!
-//! Every net declared with `#[tall_skinny_net]` implements [`Model`].
+//! Every net declared with `#[tall_skinny_net]` implements [`Model`], except a `pub` net
+//! with a custom `#[loss]` (its loss type may be private, and the impl's `Target` names it).
 
 mod first_order;
 mod lm;

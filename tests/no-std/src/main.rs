@@ -1,7 +1,8 @@
 //! A `#![no_std]` binary with its own `#[panic_handler]` and **no** `#[global_allocator]`,
 //! that declares nets with `#[tall_skinny_net]` and calls the generated `gradient`, `hvp` and
-//! the damped Hessian solve (`curvature_into`/`factor`/`solve_refined`, `hessian_solve`), and
-//! the optimizers (Levenberg-Marquardt, trust region).
+//! the damped Hessian solve (`curvature_into`/`factor`/`solve_refined`, `hessian_solve`),
+//! also for a net with a custom `#[activation]` and `#[loss]`, and the optimizers
+//! (Levenberg-Marquardt, trust region).
 //!
 //! It only builds if neither `std` nor `alloc` is linked into the generated code or the
 //! runtime: see README.md in this folder. Exit code 0 means every call returned `Ok` with
@@ -29,6 +30,27 @@ pub struct Classifier {
     mid: DenseNoBias<6, 6, Softplus>,
     head: Dense<6, 3, Identity>,
     loss: SoftmaxCrossEntropy<3>,
+}
+
+/// A custom activation and loss (`#[activation]`, `#[loss]`): their generated derivatives
+/// must not need `std` either.
+#[activation]
+fn softsign(x: f64) -> f64 {
+    x / (1.0 + x.abs())
+}
+
+#[loss]
+fn huber(y: f64, t: f64) -> f64 {
+    let r = y - t;
+    if r.abs() <= 1.0 { 0.5 * r * r } else { r.abs() - 0.5 }
+}
+
+#[tall_skinny_net(batch = 2)]
+pub struct Custom {
+    inp: Dense<3, 6, Softsign>,
+    body: [Residual<6, Softsign>; 3],
+    head: Dense<6, 2, Identity>,
+    loss: Huber<2>,
 }
 
 // Link the C runtime (crt1's `_start` -> `__libc_start_main` -> `main` below) and libc's
@@ -134,18 +156,18 @@ fn run() -> isize {
         let mut lm = LevenbergMarquardt::<Regressor>::new(LmConfig::default());
         for _ in 0..5 {
             if lm.step(&mut fit, scratch, &x, &t).is_err() {
-                return 19;
+                return 22;
             }
         }
         let mut tr = TrustRegion::<Regressor>::new(TrustRegionConfig::default());
         for _ in 0..3 {
             if tr.step(&mut fit, scratch, &x, &t).is_err() {
-                return 19;
+                return 22;
             }
         }
         match fit.loss(&x, &t) {
             Ok(l) if l < 0.5 * loss => {}
-            _ => return 20,
+            _ => return 23,
         }
     }
 
@@ -176,7 +198,22 @@ fn run() -> isize {
     if cls.gradient(&xc, &[0, 3], &mut gc).is_ok() {
         return 13; // label out of range must be an error
     }
-    black_box((loss, ghg, lc, c));
+    // --- custom activation and loss, f64 ---
+    let cu = Custom::init(black_box(5));
+    let mut gu = [0.0f64; Custom::N_PARAMS];
+    let lu = match cu.gradient(&x, &t, &mut gu) {
+        Ok(l) if l.is_finite() && l > 0.0 => l,
+        _ => return 19,
+    };
+    let mut hvu = [0.0f64; Custom::N_PARAMS];
+    if cu.hvp(&x, &t, &gu, &mut hvu).is_err() {
+        return 20;
+    }
+    let mut stepu = [0.0f64; Custom::N_PARAMS];
+    if cu.hessian_solve(&x, &t, 1e-1, &gu, &mut stepu).is_err() {
+        return 21;
+    }
+    black_box((loss, ghg, lc, c, lu));
     0
 }
 

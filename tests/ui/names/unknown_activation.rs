@@ -1,3 +1,5 @@
+// A typo of an activation is taken as the path of a custom (`#[activation]`) type, so the
+// compiler resolves it and suggests the similar name in scope.
 use tall_skinny::prelude::*;
 
 #[tall_skinny_net]

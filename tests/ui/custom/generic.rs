@@ -1,0 +1,8 @@
+use tall_skinny::prelude::*;
+
+#[activation]
+fn id<F: Copy>(x: F) -> F {
+    x
+}
+
+fn main() {}
