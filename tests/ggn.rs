@@ -305,3 +305,83 @@ fn woodbury_rejects_bad_eps() {
     assert!(rel_err(&out, &y) < 1e-12);
     let _ = MseNet::GGN_METHOD == GgnMethod::Woodbury;
 }
+
+/// Cauchy loss `ln(1 + r^2)`: its second derivative `2 (1 - r^2) / (1 + r^2)^2` is negative
+/// for `|r| > 1`, so the Gauss-Newton matrix must use the loss Hessian's positive part.
+#[loss]
+fn cauchy(y: f64, t: f64) -> f64 {
+    let r = y - t;
+    (1.0 + r * r).ln()
+}
+
+/// A custom (elementwise) loss with an indefinite Hessian.
+#[tall_skinny_net(batch = 3)]
+struct CauchyNet {
+    a: Dense<2, 4, Tanh>,
+    b: [Residual<4, Tanh>; 2],
+    c: Dense<4, 2, Identity>,
+    loss: Cauchy<2>,
+}
+
+#[test]
+fn custom_loss_uses_the_positive_part_of_its_hessian() {
+    const N: usize = CauchyNet::N_PARAMS;
+    let mut rng = SplitMix64::new(21);
+    let net = CauchyNet::init(21);
+    let x: [[f64; 2]; 3] = core::array::from_fn(|_| [rng.symmetric(), rng.symmetric()]);
+    // targets far enough from the outputs that some residuals exceed 1 (negative curvature)
+    let t: [[f64; 2]; 3] = core::array::from_fn(|n| [3.0 * (n as f64 - 1.0), 0.2 * rng.symmetric()]);
+    let u = net.forward(&x).unwrap();
+    let r: Vec<f64> = (0..3).flat_map(|n| (0..2).map(move |k| (n, k))).map(|(n, k)| u[n][k] - t[n][k]).collect();
+    assert!(r.iter().any(|v| v.abs() > 1.0) && r.iter().any(|v| v.abs() < 1.0), "residuals {r:?}");
+    // dense reference: J by central differences, Hl = diag(max(l''(r), 0)) / B
+    let mut p0 = [0.0; N];
+    net.params(&mut p0);
+    let fwd = |p: &[f64; N]| {
+        let mut m = CauchyNet::ZERO;
+        m.set_params(p).unwrap();
+        m.forward(&x).unwrap().iter().flatten().cloned().collect::<Vec<f64>>()
+    };
+    let h = 1e-5;
+    let m = 6;
+    let mut jac = vec![0.0; m * N];
+    let mut p = p0;
+    for j in 0..N {
+        p[j] = p0[j] + h;
+        let up = fwd(&p);
+        p[j] = p0[j] - h;
+        let dn = fwd(&p);
+        p[j] = p0[j];
+        for i in 0..m {
+            jac[i * N + j] = (up[i] - dn[i]) / (2.0 * h);
+        }
+    }
+    let hl: Vec<f64> = r.iter().map(|r| (2.0 * (1.0 - r * r) / (1.0 + r * r).powi(2)).max(0.0) / 3.0).collect();
+    let mut v = [0.0; N];
+    for vi in v.iter_mut() {
+        *vi = rng.symmetric();
+    }
+    let jv: Vec<f64> = (0..m).map(|i| (0..N).map(|j| jac[i * N + j] * v[j]).sum()).collect();
+    let dense: Vec<f64> = (0..N).map(|j| (0..m).map(|i| jac[i * N + j] * hl[i] * jv[i]).sum()).collect();
+    let mut ours = [0.0; N];
+    net.ggn_vp(&x, &t, &v, &mut ours).unwrap();
+    let e = rel_err(&ours, &dense);
+    assert!(e < 1e-6, "ggn_vp vs dense: {e:e}");
+    // both solves against the dense LU of the ggn_vp matrix
+    let (g, _) = dense_from_hvp(N, |v, out| net.ggn_vp(&x, &t, v.try_into().unwrap(), out.try_into().unwrap()).unwrap());
+    let eig = sym_eigenvalues(&g);
+    assert!(eig[0] > -1e-12 * eig[N - 1], "G not PSD: {}", eig[0]);
+    let b: [f64; N] = core::array::from_fn(|_| rng.symmetric());
+    let reference = lu_solve(&g, 1e-2, &b);
+    let mut curv = tall_skinny::boxed_zeroed::<CauchyNetCurvature>();
+    net.ggn_curvature_into(&mut curv, &x, &t).unwrap();
+    let mut xr = [0.0; N];
+    curv.factor(1e-2).unwrap().solve_refined(&b, &mut xr, 2).unwrap();
+    let mut gg = CauchyNetGgn::ZERO;
+    net.ggn_woodbury_into(&mut gg, &x, &t).unwrap();
+    let mut xw = [0.0; N];
+    net.ggn_woodbury_solve(&mut gg, 1e-2, &b, &mut xw).unwrap();
+    let (er, ew) = (rel_err(&xr, &reference), rel_err(&xw, &reference));
+    println!("Cauchy loss: ggn_vp {e:.1e}, riccati {er:.1e}, woodbury {ew:.1e}");
+    assert!(er < 1e-10 && ew < 1e-10, "riccati {er:e}, woodbury {ew:e}");
+}
