@@ -427,8 +427,6 @@ trait Arch {
     fn n(&self) -> usize;
     /// Unit roundoff of the net's scalar.
     fn u(&self) -> f64;
-    /// Rounds to the net's scalar.
-    fn round(&self, x: f64) -> f64;
     fn set(&mut self, p: &[f64]) -> Result<(), NetError>;
     fn loss(&mut self, x: &[f64], t: &Target) -> Result<f64, NetError>;
     fn gradient(&mut self, x: &[f64], t: &Target, g: &mut [f64]) -> Result<f64, NetError>;
@@ -472,9 +470,6 @@ macro_rules! impl_arch {
             }
             fn u(&self) -> f64 {
                 <$t>::EPSILON as f64 / 2.0
-            }
-            fn round(&self, x: f64) -> f64 {
-                x as $t as f64
             }
             fn set(&mut self, p: &[f64]) -> Result<(), NetError> {
                 for (a, p) in self.a.iter_mut().zip(p) {

@@ -115,3 +115,15 @@ fn large_but_representable_net_expands() {
     // Big, but its storage fits: the macro generates it (rustc decides about the stack).
     assert!(run("batch = 8", "struct Net { a: Dense<16, 16, Tanh>, b: [Residual<16, Tanh>; 100000], loss: Mse<16> }").is_empty());
 }
+
+/// Found by the `structured` target (crash-c1d3bb48469b6e51fb07ec23cbadd82779fec79a) when run
+/// against the code before the storage check: `batch = 2^62` times 8 inputs overflowed in
+/// the stage type (expand.rs).
+#[test]
+fn fuzz_crash_batch_2_pow_62() {
+    expect_error(
+        "batch = 4611686018427387904",
+        "pub struct Net { l0: DenseNoBias<8, 6, Softplus>, loss: Mse<6> }",
+        "storage",
+    );
+}
