@@ -63,7 +63,12 @@ pub struct Small32 {
 }
 
 fn spec_small() -> Spec {
-    let l = |kind, i, o, act| LayerSpec { kind, inputs: i, outputs: o, act };
+    let l = |kind, i, o, act| LayerSpec {
+        kind,
+        inputs: i,
+        outputs: o,
+        act,
+    };
     Spec::new(
         vec![
             vec![l(Kind::Dense, 3, 4, Act::Tanh)],
@@ -110,7 +115,10 @@ fn assert_solves(h: &Mat, eig: &[f64], eps: f64, b: &[f64], x: &[f64]) -> f64 {
     let c = cond(eig, eps);
     let err = rel_err(x, &x_lu);
     let bar = 100.0 * (x.len() as f64).sqrt() * f64::EPSILON / 2.0 * c;
-    assert!(err <= bar.min(1.0), "rel err {err:e} vs LU, bar {bar:e} (cond {c:e})");
+    assert!(
+        err <= bar.min(1.0),
+        "rel err {err:e} vs LU, bar {bar:e} (cond {c:e})"
+    );
     err
 }
 
@@ -214,7 +222,10 @@ fn dead_relu_eps_positive_is_correct() {
         assert_solves(&h, &eig, eps, &b, &xs);
         // on the dead parameters the solve is exactly b / eps (H is zero there)
         for k in 0..12 {
-            assert!((xs[k] - b[k] / eps).abs() <= 1e-12 * (b[k] / eps).abs(), "{k}");
+            assert!(
+                (xs[k] - b[k] / eps).abs() <= 1e-12 * (b[k] / eps).abs(),
+                "{k}"
+            );
         }
     }
 }
@@ -274,7 +285,14 @@ fn eps_negative_solves_the_shifted_system() {
         let inertia = net.hessian_solve(&x, &t, eps, &b, &mut xs).unwrap();
         assert_solves(&h, &eig, eps, &b, &xs);
         let neg = eig.iter().filter(|l| *l + eps < 0.0).count();
-        assert_eq!(inertia, Inertia { negative: neg, zero: 0, positive: eig.len() - neg });
+        assert_eq!(
+            inertia,
+            Inertia {
+                negative: neg,
+                zero: 0,
+                positive: eig.len() - neg
+            }
+        );
     }
 }
 
@@ -297,7 +315,10 @@ fn eps_1e_minus_300() {
     let r = net.hessian_solve(&x, &t, 1e-300, &b, &mut xs);
     println!("singular H, eps 1e-300: {r:?}");
     assert!(
-        matches!(r, Err(SolveError::Singular { .. }) | Err(SolveError::NonFiniteResult)),
+        matches!(
+            r,
+            Err(SolveError::Singular { .. }) | Err(SolveError::NonFiniteResult)
+        ),
         "singular H, eps 1e-300: {r:?}"
     );
 }
@@ -390,12 +411,19 @@ fn non_finite_inputs() {
     for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
         let mut xb = x;
         xb[1][2] = bad;
-        let want = NetError::NonFiniteInput { sample: 1, index: 2 };
+        let want = NetError::NonFiniteInput {
+            sample: 1,
+            index: 2,
+        };
         assert_eq!(net.loss(&xb, &t), Err(want));
-        assert_eq!(net.gradient(&xb, &t, &mut [0.0; Small::N_PARAMS]), Err(want));
+        assert_eq!(
+            net.gradient(&xb, &t, &mut [0.0; Small::N_PARAMS]),
+            Err(want)
+        );
         assert_eq!(net.hvp(&xb, &t, &b, &mut [0.0; Small::N_PARAMS]), Err(want));
         assert_eq!(
-            net.hessian_solve(&xb, &t, 1.0, &b, &mut [0.0; Small::N_PARAMS]).map(|_| ()),
+            net.hessian_solve(&xb, &t, 1.0, &b, &mut [0.0; Small::N_PARAMS])
+                .map(|_| ()),
             Err(SolveError::Net(want))
         );
     }
@@ -407,12 +435,19 @@ fn non_finite_targets() {
     for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
         let mut tb = t;
         tb[0][1] = bad;
-        let want = NetError::NonFiniteTarget { sample: 0, index: 1 };
+        let want = NetError::NonFiniteTarget {
+            sample: 0,
+            index: 1,
+        };
         assert_eq!(net.loss(&x, &tb), Err(want));
-        assert_eq!(net.gradient(&x, &tb, &mut [0.0; Small::N_PARAMS]), Err(want));
+        assert_eq!(
+            net.gradient(&x, &tb, &mut [0.0; Small::N_PARAMS]),
+            Err(want)
+        );
         assert_eq!(net.hvp(&x, &tb, &b, &mut [0.0; Small::N_PARAMS]), Err(want));
         assert_eq!(
-            net.hessian_solve(&x, &tb, 1.0, &b, &mut [0.0; Small::N_PARAMS]).map(|_| ()),
+            net.hessian_solve(&x, &tb, 1.0, &b, &mut [0.0; Small::N_PARAMS])
+                .map(|_| ()),
             Err(SolveError::Net(want))
         );
     }
@@ -431,13 +466,16 @@ fn non_finite_parameters() {
         assert_eq!(n2.set_params(&pb), Err(want));
         // written straight into a public field: every call reports it
         n2.head.b[1] = bad;
-        let want = NetError::NonFiniteParameter { index: Small::OFFSET_HEAD + 9 };
+        let want = NetError::NonFiniteParameter {
+            index: Small::OFFSET_HEAD + 9,
+        };
         assert_eq!(n2.check_params(), Err(want));
         assert_eq!(n2.loss(&x, &t), Err(want));
         assert_eq!(n2.gradient(&x, &t, &mut [0.0; Small::N_PARAMS]), Err(want));
         assert_eq!(n2.hvp(&x, &t, &b, &mut [0.0; Small::N_PARAMS]), Err(want));
         assert_eq!(
-            n2.hessian_solve(&x, &t, 1.0, &b, &mut [0.0; Small::N_PARAMS]).map(|_| ()),
+            n2.hessian_solve(&x, &t, 1.0, &b, &mut [0.0; Small::N_PARAMS])
+                .map(|_| ()),
             Err(SolveError::Net(want))
         );
     }
@@ -452,7 +490,8 @@ fn non_finite_v_and_b() {
         let want = NetError::NonFiniteVector { index: 7 };
         assert_eq!(net.hvp(&x, &t, &vb, &mut [0.0; Small::N_PARAMS]), Err(want));
         assert_eq!(
-            net.hessian_solve(&x, &t, 1.0, &vb, &mut [0.0; Small::N_PARAMS]).map(|_| ()),
+            net.hessian_solve(&x, &t, 1.0, &vb, &mut [0.0; Small::N_PARAMS])
+                .map(|_| ()),
             Err(SolveError::Net(want))
         );
         let mut curv = net.curvature(&x, &t).unwrap();
@@ -469,7 +508,10 @@ fn huge_v_and_b_overflow_cleanly() {
     let vb = b.map(|v| v * 1e308);
     let r = net.hvp(&x, &t, &vb, &mut [0.0; Small::N_PARAMS]);
     println!("v ~ 1e308: {r:?}");
-    assert!(matches!(r, Err(NetError::NonFiniteResult)) || r.is_ok(), "{r:?}");
+    assert!(
+        matches!(r, Err(NetError::NonFiniteResult)) || r.is_ok(),
+        "{r:?}"
+    );
     let mut out = [0.0; Small::N_PARAMS];
     let r = net.hessian_solve(&x, &t, 1e-3, &vb, &mut out);
     println!("b ~ 1e308: {r:?}");
@@ -486,12 +528,17 @@ fn labels_out_of_range() {
     let v = rand_vec::<{ Soft::N_PARAMS }>(41, 1.0);
     for bad in [3, 4, usize::MAX] {
         let lab = [0, bad, 1];
-        let want = NetError::LabelOutOfRange { sample: 1, label: bad, classes: 3 };
+        let want = NetError::LabelOutOfRange {
+            sample: 1,
+            label: bad,
+            classes: 3,
+        };
         assert_eq!(s.loss(&x, &lab), Err(want));
         assert_eq!(s.gradient(&x, &lab, &mut [0.0; Soft::N_PARAMS]), Err(want));
         assert_eq!(s.hvp(&x, &lab, &v, &mut [0.0; Soft::N_PARAMS]), Err(want));
         assert_eq!(
-            s.hessian_solve(&x, &lab, 1.0, &v, &mut [0.0; Soft::N_PARAMS]).map(|_| ()),
+            s.hessian_solve(&x, &lab, 1.0, &v, &mut [0.0; Soft::N_PARAMS])
+                .map(|_| ()),
             Err(SolveError::Net(want))
         );
     }
@@ -512,12 +559,18 @@ fn f32_saturated_and_huge_eps() {
         println!("f32 saturated, eps {eps:e}: {r:?}");
         match r {
             Ok(_) => assert!(xs.iter().all(|v| v.is_finite()), "eps {eps}"),
-            Err(e) => assert!(matches!(e, SolveError::Singular { .. } | SolveError::NonFiniteResult), "eps {eps}: {e:?}"),
+            Err(e) => assert!(
+                matches!(e, SolveError::Singular { .. } | SolveError::NonFiniteResult),
+                "eps {eps}: {e:?}"
+            ),
         }
     }
     let mut curv = boxed_zeroed::<Small32Curvature>();
     net.curvature_into(&mut curv, &x, &t).unwrap();
-    assert!(matches!(curv.factor(f32::NAN), Err(SolveError::NonFiniteEps)));
+    assert!(matches!(
+        curv.factor(f32::NAN),
+        Err(SolveError::NonFiniteEps)
+    ));
 }
 
 /// The smallest eps there is (the subnormal 5e-324), and -1e-300: on a non-singular H the
@@ -564,7 +617,11 @@ fn factor_on_unfilled_curvature_is_an_error() {
         f.solve(&b, &mut x).unwrap();
         x
     });
-    assert!(r.is_err(), "factor on unfilled storage returned Ok: x[0] = {} = b[0] / eps", r.unwrap()[0]);
+    assert!(
+        r.is_err(),
+        "factor on unfilled storage returned Ok: x[0] = {} = b[0] / eps",
+        r.unwrap()[0]
+    );
 }
 
 /// After a `curvature_into` that failed part-way with non-finite intermediate values (inputs
@@ -577,7 +634,10 @@ fn factor_after_curvature_overflow_in_the_forward_pass_is_an_error() {
     let mut curv = boxed_zeroed::<SoftCurvature>();
     s.curvature_into(&mut curv, &x, &lab).unwrap();
     let huge = rand_batch::<2, 3>(62, 1e308);
-    assert_eq!(s.curvature_into(&mut curv, &huge, &lab), Err(NetError::NonFiniteResult));
+    assert_eq!(
+        s.curvature_into(&mut curv, &huge, &lab),
+        Err(NetError::NonFiniteResult)
+    );
     let r = curv.factor(1.0).map(|_| ());
     println!("factor after the failed curvature_into: {r:?}");
     assert!(r.is_err());
@@ -595,14 +655,19 @@ fn factor_after_failed_curvature_is_an_error() {
     let t = rand_batch::<2, 4>(64, 1.0);
     let mut curv = boxed_zeroed::<ReluNetCurvature>();
     net.curvature_into(&mut curv, &x, &t).unwrap();
-    for scale in [1e150, 1e152, 1e153, 3e153, 1e154, 3e154, 1e155, 1e160, 1e200] {
+    for scale in [
+        1e150, 1e152, 1e153, 3e153, 1e154, 3e154, 1e155, 1e160, 1e200,
+    ] {
         net.curvature_into(&mut curv, &x, &t).unwrap();
         let huge = rand_batch::<2, 4>(65, scale);
         let r1 = net.curvature_into(&mut curv, &huge, &t);
         let r = curv.factor(1.0).map(|_| ());
         println!("scale {scale:e}: curvature_into {r1:?}, factor {r:?}");
         if r1.is_err() {
-            assert!(r.is_err(), "factor after a failed curvature_into returned {r:?}");
+            assert!(
+                r.is_err(),
+                "factor after a failed curvature_into returned {r:?}"
+            );
         }
     }
 }

@@ -174,7 +174,13 @@ impl Desc {
             "f64" => false,
             s => panic!("scalar {s}"),
         };
-        let batch = head.next().unwrap().strip_prefix("batch=").unwrap().parse().unwrap();
+        let batch = head
+            .next()
+            .unwrap()
+            .strip_prefix("batch=")
+            .unwrap()
+            .parse()
+            .unwrap();
         let seeds = head
             .next()
             .unwrap()
@@ -188,7 +194,10 @@ impl Desc {
         let loss = if let Some(c) = loss.strip_prefix("SoftmaxCrossEntropy<") {
             LossSpec::Softmax(num(c.trim_end_matches('>')))
         } else {
-            LossSpec::Mse(num(loss.strip_prefix("Mse<").unwrap().trim_end_matches('>')))
+            LossSpec::Mse(num(loss
+                .strip_prefix("Mse<")
+                .unwrap()
+                .trim_end_matches('>')))
         };
         // Layers are separated by "> " at the top level: split on the layer kinds instead.
         let mut groups = Vec::new();
@@ -206,13 +215,31 @@ impl Desc {
             let act_of = |s: &str| *ACTS.iter().find(|a| act_name(**a) == s).unwrap();
             let (kind, i, o, act) = match kind {
                 "Dense" => (Kind::Dense, num(args[0]), num(args[1]), act_of(args[2])),
-                "DenseNoBias" => (Kind::DenseNoBias, num(args[0]), num(args[1]), act_of(args[2])),
+                "DenseNoBias" => (
+                    Kind::DenseNoBias,
+                    num(args[0]),
+                    num(args[1]),
+                    act_of(args[2]),
+                ),
                 "Residual" => (Kind::Residual, num(args[0]), num(args[0]), act_of(args[1])),
                 k => panic!("kind {k}"),
             };
-            groups.push(Group { kind, inputs: i, outputs: o, act, count });
+            groups.push(Group {
+                kind,
+                inputs: i,
+                outputs: o,
+                act,
+                count,
+            });
         }
-        Desc { name, f32, batch, seeds, groups, loss }
+        Desc {
+            name,
+            f32,
+            batch,
+            seeds,
+            groups,
+            loss,
+        }
     }
 }
 
@@ -227,7 +254,10 @@ fn descs() -> Vec<Desc> {
 }
 
 fn desc(name: &str) -> Desc {
-    descs().into_iter().find(|d| d.name == name).expect("listed")
+    descs()
+        .into_iter()
+        .find(|d| d.name == name)
+        .expect("listed")
 }
 
 /// The seed of [`generate`].
@@ -270,12 +300,22 @@ fn generate() -> Vec<Desc> {
             if kind == Kind::Residual || (idx == 1 && stages > 0) {
                 // a residual keeps the width: enter it first if needed
                 if cur != width && (idx == 1 || stages == 0 || rng.below(2) == 0) {
-                    groups.push(Group { kind: Kind::Dense, inputs: cur, outputs: width, act, count: None });
+                    groups.push(Group {
+                        kind: Kind::Dense,
+                        inputs: cur,
+                        outputs: width,
+                        act,
+                        count: None,
+                    });
                     cur = width;
                     stages += 1;
                     continue;
                 }
-                let n = if left > 1 && rng.below(3) > 0 { 2 + rng.below(left - 1) } else { 1 };
+                let n = if left > 1 && rng.below(3) > 0 {
+                    2 + rng.below(left - 1)
+                } else {
+                    1
+                };
                 let n = if idx == 1 { left } else { n };
                 groups.push(Group {
                     kind: Kind::Residual,
@@ -287,24 +327,65 @@ fn generate() -> Vec<Desc> {
                 stages += n;
             } else if left > 1 && rng.below(3) == 0 {
                 let n = 2 + rng.below(left - 1);
-                groups.push(Group { kind, inputs: cur, outputs: cur, act, count: Some(n) });
+                groups.push(Group {
+                    kind,
+                    inputs: cur,
+                    outputs: cur,
+                    act,
+                    count: Some(n),
+                });
                 stages += n;
             } else {
                 let o = 1 + rng.below(wmax);
-                groups.push(Group { kind, inputs: cur, outputs: o, act, count: None });
+                groups.push(Group {
+                    kind,
+                    inputs: cur,
+                    outputs: o,
+                    act,
+                    count: None,
+                });
                 cur = o;
                 width = o;
                 stages += 1;
             }
         }
-        let classes = if softmax { 2 + rng.below(wmax.max(2) - 1) } else { 1 + rng.below(wmax) };
+        let classes = if softmax {
+            2 + rng.below(wmax.max(2) - 1)
+        } else {
+            1 + rng.below(wmax)
+        };
         let kind = [Kind::Dense, Kind::DenseNoBias][rng.below(2)];
-        let act = if rng.below(2) == 0 { Act::Identity } else { pick_act(&mut rng) };
-        groups.push(Group { kind, inputs: cur, outputs: classes, act, count: None });
-        let loss = if softmax { LossSpec::Softmax(classes) } else { LossSpec::Mse(classes) };
+        let act = if rng.below(2) == 0 {
+            Act::Identity
+        } else {
+            pick_act(&mut rng)
+        };
+        groups.push(Group {
+            kind,
+            inputs: cur,
+            outputs: classes,
+            act,
+            count: None,
+        });
+        let loss = if softmax {
+            LossSpec::Softmax(classes)
+        } else {
+            LossSpec::Mse(classes)
+        };
         let base = 1000 * (idx as u64 + 1);
-        let seeds = if big { vec![base + 1, base + 2] } else { vec![base + 1, base + 2, base + 3] };
-        out.push(Desc { name: format!("a{idx:02}"), f32, batch, seeds, groups, loss });
+        let seeds = if big {
+            vec![base + 1, base + 2]
+        } else {
+            vec![base + 1, base + 2, base + 3]
+        };
+        out.push(Desc {
+            name: format!("a{idx:02}"),
+            f32,
+            batch,
+            seeds,
+            groups,
+            loss,
+        });
     }
     out
 }
@@ -405,19 +486,32 @@ fn list_covers_the_brief() {
     assert!(widths.iter().all(|&w| (1..=16).contains(&w)));
     assert!(widths.contains(&1) && widths.contains(&16));
     for kind in [Kind::Dense, Kind::DenseNoBias, Kind::Residual] {
-        assert!(ds.iter().any(|d| d.groups.iter().any(|g| g.kind == kind)), "{kind:?}");
+        assert!(
+            ds.iter().any(|d| d.groups.iter().any(|g| g.kind == kind)),
+            "{kind:?}"
+        );
     }
     for act in ACTS {
-        assert!(ds.iter().any(|d| d.groups.iter().any(|g| g.act == act)), "{act:?}");
+        assert!(
+            ds.iter().any(|d| d.groups.iter().any(|g| g.act == act)),
+            "{act:?}"
+        );
     }
-    assert!(ds.iter().any(|d| d.groups.iter().any(|g| g.count.is_some())), "arrays");
+    assert!(
+        ds.iter()
+            .any(|d| d.groups.iter().any(|g| g.count.is_some())),
+        "arrays"
+    );
     assert!(ds.iter().any(|d| matches!(d.loss, LossSpec::Mse(_))));
     assert!(ds.iter().any(|d| matches!(d.loss, LossSpec::Softmax(_))));
     let batches: Vec<usize> = ds.iter().map(|d| d.batch).collect();
     assert!(batches.iter().all(|&b| (1..=8).contains(&b)));
     assert!(batches.contains(&1) && batches.contains(&8));
     assert!(ds.iter().any(|d| d.f32) && ds.iter().any(|d| !d.f32));
-    assert!(ds.iter().all(|d| d.seeds.len() >= 2), "several weight draws each");
+    assert!(
+        ds.iter().all(|d| d.seeds.len() >= 2),
+        "several weight draws each"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -491,13 +585,20 @@ macro_rules! impl_arch {
                 }
                 Ok(l as f64)
             }
-            fn hvp(&mut self, x: &[f64], t: &Target, v: &[f64], out: &mut [f64]) -> Result<(), NetError> {
+            fn hvp(
+                &mut self,
+                x: &[f64],
+                t: &Target,
+                v: &[f64],
+                out: &mut [f64],
+            ) -> Result<(), NetError> {
                 let x = common::Batch::from_flat(x);
                 let t = common::FromTarget::from_target(t);
                 for (a, v) in self.a.iter_mut().zip(v) {
                     *a = *v as $t;
                 }
-                self.net.hvp_in(&mut self.ws, &x, &t, &self.a, &mut self.b)?;
+                self.net
+                    .hvp_in(&mut self.ws, &x, &t, &self.a, &mut self.b)?;
                 for (o, b) in out.iter_mut().zip(self.b.iter()) {
                     *o = *b as f64;
                 }
@@ -516,8 +617,14 @@ macro_rules! impl_arch {
                 for (a, b) in self.a.iter_mut().zip(b) {
                     *a = *b as $t;
                 }
-                let inertia =
-                    self.net.hessian_solve_in(&mut self.curv, &x, &t, eps as $t, &self.a, &mut self.b)?;
+                let inertia = self.net.hessian_solve_in(
+                    &mut self.curv,
+                    &x,
+                    &t,
+                    eps as $t,
+                    &self.a,
+                    &mut self.b,
+                )?;
                 for (o, b) in out.iter_mut().zip(self.b.iter()) {
                     *o = *b as f64;
                 }
@@ -602,7 +709,11 @@ fn norm(a: &[f64]) -> f64 {
     dot(a, a).sqrt()
 }
 fn dist(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f64>().sqrt()
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y) * (x - y))
+        .sum::<f64>()
+        .sqrt()
 }
 fn unit(rng: &mut Rng, n: usize) -> Vec<f64> {
     let v = rng.vec(n, 1.0);
@@ -614,10 +725,19 @@ fn unit(rng: &mut Rng, n: usize) -> Vec<f64> {
 /// `1.2 / sqrt(I)`, biases in `[-0.5, 0.5]`; residual branches scaled by
 /// `1 / sqrt(#residual stages)` so a 126-stage residual stack neither explodes nor vanishes.
 fn draw_params(spec: &Spec, rng: &mut Rng) -> Vec<f64> {
-    let residuals = spec.layers.iter().filter(|l| l.kind == Kind::Residual).count().max(1);
+    let residuals = spec
+        .layers
+        .iter()
+        .filter(|l| l.kind == Kind::Residual)
+        .count()
+        .max(1);
     let mut p = Vec::with_capacity(spec.n_params());
     for l in &spec.layers {
-        let s = if l.kind == Kind::Residual { 1.0 / (residuals as f64).sqrt() } else { 1.0 };
+        let s = if l.kind == Kind::Residual {
+            1.0 / (residuals as f64).sqrt()
+        } else {
+            1.0
+        };
         let a = 1.2 * s / (l.inputs as f64).sqrt();
         for _ in 0..l.outputs * l.inputs {
             p.push(a * rng.sym());
@@ -642,7 +762,10 @@ fn problem(spec: &Spec, seed: u64) -> (Vec<f64>, Vec<f64>, Target) {
 
 /// One measured error and its bar, printed and asserted.
 fn bar(what: &str, err: f64, tol: f64) {
-    println!("    {what:<34} err {err:10.3e}  bar {tol:10.3e}  ({:5.1}% of bar)", 100.0 * err / tol);
+    println!(
+        "    {what:<34} err {err:10.3e}  bar {tol:10.3e}  ({:5.1}% of bar)",
+        100.0 * err / tol
+    );
     assert!(err <= tol, "{what}: error {err:e} exceeds its bar {tol:e}");
     assert!(err.is_finite());
 }
@@ -689,7 +812,11 @@ fn fd_bar(
     let d2 = central(f, p, d, h / 2.0);
     let trunc = 3.0 * dist(&d1, &d2);
     let noise = tol * scale_f / (h / 2.0);
-    bar(what, dist(analytic, &d2), trunc + noise + tol * norm(analytic));
+    bar(
+        what,
+        dist(analytic, &d2),
+        trunc + noise + tol * norm(analytic),
+    );
 }
 
 fn check_f64(desc: &Desc, draws: std::ops::Range<usize>, arch: &mut dyn Arch) {
@@ -698,16 +825,29 @@ fn check_f64(desc: &Desc, draws: std::ops::Range<usize>, arch: &mut dyn Arch) {
     let u = arch.u();
     let tol = 2000.0 * u * (n as f64).sqrt();
     for &seed in desc.seeds.iter().skip(draws.start).take(draws.len()) {
-        println!("{} (f64) seed {seed}: depth {}, N {n}, batch {}", desc.name, desc.depth(), desc.batch);
+        println!(
+            "{} (f64) seed {seed}: depth {}, N {n}, batch {}",
+            desc.name,
+            desc.depth(),
+            desc.batch
+        );
         let (p, x, t) = problem(&spec, seed);
         let mut rng = Rng::new(seed ^ 0xD1F);
         arch.set(&p).unwrap();
         let l = arch.loss(&x, &t).unwrap();
         let l_ref = ref_loss(&spec, &p, &x, &t);
-        bar("loss vs reference", (l - l_ref).abs(), tol * l_ref.abs().max(f64::MIN_POSITIVE));
+        bar(
+            "loss vs reference",
+            (l - l_ref).abs(),
+            tol * l_ref.abs().max(f64::MIN_POSITIVE),
+        );
         let mut g = vec![0.0; n];
         let lg = arch.gradient(&x, &t, &mut g).unwrap();
-        bar("gradient's loss vs loss", (lg - l).abs(), tol * l.abs().max(f64::MIN_POSITIVE));
+        bar(
+            "gradient's loss vs loss",
+            (lg - l).abs(),
+            tol * l.abs().max(f64::MIN_POSITIVE),
+        );
 
         // gradient and hvp against central differences
         for k in 0..2 {
@@ -716,7 +856,15 @@ fn check_f64(desc: &Desc, draws: std::ops::Range<usize>, arch: &mut dyn Arch) {
                 arch.set(q).unwrap();
                 vec![arch.loss(&x, &t).unwrap()]
             };
-            fd_bar(&format!("gradient . d{k} vs FD of loss"), &[dot(&g, &d)], &mut loss_at, &p, &d, l.abs(), tol);
+            fd_bar(
+                &format!("gradient . d{k} vs FD of loss"),
+                &[dot(&g, &d)],
+                &mut loss_at,
+                &p,
+                &d,
+                l.abs(),
+                tol,
+            );
             let mut hd = vec![0.0; n];
             arch.set(&p).unwrap();
             arch.hvp(&x, &t, &d, &mut hd).unwrap();
@@ -726,7 +874,15 @@ fn check_f64(desc: &Desc, draws: std::ops::Range<usize>, arch: &mut dyn Arch) {
                 arch.gradient(&x, &t, &mut gq).unwrap();
                 gq
             };
-            fd_bar(&format!("hvp(d{k}) vs FD of gradient"), &hd, &mut grad_at, &p, &d, norm(&g), tol);
+            fd_bar(
+                &format!("hvp(d{k}) vs FD of gradient"),
+                &hd,
+                &mut grad_at,
+                &p,
+                &d,
+                norm(&g),
+                tol,
+            );
             arch.set(&p).unwrap();
         }
 
@@ -736,7 +892,11 @@ fn check_f64(desc: &Desc, draws: std::ops::Range<usize>, arch: &mut dyn Arch) {
             let (h, asym) = dense_from_hvp(n, |v, out| arch.hvp(&x, &t, v, out).unwrap());
             bar("dense H asymmetry", asym, tol);
             let eig = sym_eigenvalues(&h);
-            let nh = eig.iter().map(|l| l.abs()).fold(0.0, f64::max).max(f64::MIN_POSITIVE);
+            let nh = eig
+                .iter()
+                .map(|l| l.abs())
+                .fold(0.0, f64::max)
+                .max(f64::MIN_POSITIVE);
             for rho in [1e-1, 1e-4] {
                 let eps = rho * nh;
                 let mut xs = vec![0.0; n];
@@ -768,7 +928,11 @@ fn check_f64(desc: &Desc, draws: std::ops::Range<usize>, arch: &mut dyn Arch) {
                     r[i] += eps * xs[i] - b[i];
                 }
                 let eta = norm(&r) / ((nh + eps) * norm(&xs) + norm(&b));
-                bar(&format!("solve backward error, eps {rho:.0e}|H|"), eta, 100.0 * (n as f64).sqrt() * u);
+                bar(
+                    &format!("solve backward error, eps {rho:.0e}|H|"),
+                    eta,
+                    100.0 * (n as f64).sqrt() * u,
+                );
             }
         }
     }
@@ -780,7 +944,12 @@ fn check_f32(desc: &Desc, draws: std::ops::Range<usize>, net: &mut dyn Arch, twi
     let u = net.u();
     let tol = 2000.0 * u * (n as f64).sqrt();
     for &seed in desc.seeds.iter().skip(draws.start).take(draws.len()) {
-        println!("{} (f32 vs f64 twin) seed {seed}: depth {}, N {n}, batch {}", desc.name, desc.depth(), desc.batch);
+        println!(
+            "{} (f32 vs f64 twin) seed {seed}: depth {}, N {n}, batch {}",
+            desc.name,
+            desc.depth(),
+            desc.batch
+        );
         let (p, x, t) = problem(&spec, seed);
         // rounded to f32 (the only non-f64 scalar)
         let r = |v: Vec<f64>| -> Vec<f64> { v.iter().map(|x| *x as f32 as f64).collect() };
@@ -793,7 +962,11 @@ fn check_f32(desc: &Desc, draws: std::ops::Range<usize>, net: &mut dyn Arch, twi
         net.set(&p).unwrap();
         twin.set(&p).unwrap();
         let (l32, l64) = (net.loss(&x, &t).unwrap(), twin.loss(&x, &t).unwrap());
-        bar("f32 loss vs f64", (l32 - l64).abs(), tol * l64.abs().max(f64::MIN_POSITIVE));
+        bar(
+            "f32 loss vs f64",
+            (l32 - l64).abs(),
+            tol * l64.abs().max(f64::MIN_POSITIVE),
+        );
         let (mut g32, mut g64) = (vec![0.0; n], vec![0.0; n]);
         net.gradient(&x, &t, &mut g32).unwrap();
         twin.gradient(&x, &t, &mut g64).unwrap();
@@ -843,7 +1016,11 @@ fn check_f32(desc: &Desc, draws: std::ops::Range<usize>, net: &mut dyn Arch, twi
                         res[i] += eps * x32[i] - b[i];
                     }
                     let eta = norm(&res) / ((nh + eps) * norm(&x32) + norm(&b));
-                    bar(&format!("f32 solve backward error, eps {rho:.0e}|H|"), eta, tol);
+                    bar(
+                        &format!("f32 solve backward error, eps {rho:.0e}|H|"),
+                        eta,
+                        tol,
+                    );
                 }
             }
         }

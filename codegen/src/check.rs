@@ -52,7 +52,9 @@ pub fn curvature_bytes(net: &Net) -> usize {
     });
     net.layers
         .iter()
-        .fold(0usize, |acc, l| acc.saturating_add(layer_bytes(l, net.batch, sb)))
+        .fold(0usize, |acc, l| {
+            acc.saturating_add(layer_bytes(l, net.batch, sb))
+        })
         .saturating_add(n.saturating_mul(sb).saturating_mul(2))
 }
 

@@ -106,14 +106,21 @@ fn huge_array_lengths_are_an_error() {
 #[test]
 fn literals_beyond_u64_are_an_error() {
     let big = "340282366920938463463374607431768211456";
-    let msgs = run(&format!("batch = {big}"), &format!("struct Net {{ a: Dense<{big}, 2, Tanh>, loss: Mse<2> }}"));
+    let msgs = run(
+        &format!("batch = {big}"),
+        &format!("struct Net {{ a: Dense<{big}, 2, Tanh>, loss: Mse<2> }}"),
+    );
     assert!(!msgs.is_empty());
 }
 
 #[test]
 fn large_but_representable_net_expands() {
     // Big, but its storage fits: the macro generates it (rustc decides about the stack).
-    assert!(run("batch = 8", "struct Net { a: Dense<16, 16, Tanh>, b: [Residual<16, Tanh>; 100000], loss: Mse<16> }").is_empty());
+    assert!(run(
+        "batch = 8",
+        "struct Net { a: Dense<16, 16, Tanh>, b: [Residual<16, Tanh>; 100000], loss: Mse<16> }"
+    )
+    .is_empty());
 }
 
 /// Found by the `structured` target (crash-c1d3bb48469b6e51fb07ec23cbadd82779fec79a) when run

@@ -74,13 +74,17 @@ pub fn check_text(data: &[u8]) {
     if data.len() > 8192 {
         return;
     }
-    let Ok(s) = std::str::from_utf8(data) else { return };
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
     let (first, rest) = s.split_once('\n').unwrap_or(("", s));
     if let (Some(attr), Some(item)) = (tokens(first), tokens(rest)) {
         check_expand(attr, item);
     }
     let Some(ts) = tokens(s) else { return };
-    let Ok(file) = syn::parse2::<syn::File>(ts) else { return };
+    let Ok(file) = syn::parse2::<syn::File>(ts) else {
+        return;
+    };
     for mut item in file.items {
         let attrs = match &mut item {
             syn::Item::Struct(i) => &mut i.attrs,
@@ -91,7 +95,10 @@ pub fn check_text(data: &[u8]) {
             _ => continue,
         };
         let Some(pos) = attrs.iter().position(|a| {
-            a.path().segments.last().is_some_and(|s| s.ident == "tall_skinny_net")
+            a.path()
+                .segments
+                .last()
+                .is_some_and(|s| s.ident == "tall_skinny_net")
         }) else {
             continue;
         };
@@ -109,12 +116,62 @@ pub fn check_text(data: &[u8]) {
 
 /// Words that appear in declarations, right and wrong.
 const WORDS: &[&str] = &[
-    "Dense", "DenseNoBias", "Residual", "Mse", "SoftmaxCrossEntropy", "Identity", "Tanh",
-    "Sigmoid", "Softplus", "Relu", "Gelu", "Silu", "Sin", "dense", "Dens", "Residul",
-    "DenseNobias", "MSE", "Softmax", "CrossEntropy", "ReLU", "tanh", "Linear", "Cos", "Foo",
-    "f16", "f32", "f64", "u8", "usize", "Self", "crate", "_", "batch", "scalar", "Box",
-    "Option", "Vec", "T", "N", "super", "self", "r#type", "r#loss", "loss", "inp", "out",
-    "body", "head", "a", "A", "a_", "_a", "INP", "tall_skinny", "runtime",
+    "Dense",
+    "DenseNoBias",
+    "Residual",
+    "Mse",
+    "SoftmaxCrossEntropy",
+    "Identity",
+    "Tanh",
+    "Sigmoid",
+    "Softplus",
+    "Relu",
+    "Gelu",
+    "Silu",
+    "Sin",
+    "dense",
+    "Dens",
+    "Residul",
+    "DenseNobias",
+    "MSE",
+    "Softmax",
+    "CrossEntropy",
+    "ReLU",
+    "tanh",
+    "Linear",
+    "Cos",
+    "Foo",
+    "f16",
+    "f32",
+    "f64",
+    "u8",
+    "usize",
+    "Self",
+    "crate",
+    "_",
+    "batch",
+    "scalar",
+    "Box",
+    "Option",
+    "Vec",
+    "T",
+    "N",
+    "super",
+    "self",
+    "r#type",
+    "r#loss",
+    "loss",
+    "inp",
+    "out",
+    "body",
+    "head",
+    "a",
+    "A",
+    "a_",
+    "_a",
+    "INP",
+    "tall_skinny",
+    "runtime",
 ];
 
 /// A word from [`WORDS`], or an arbitrary short identifier-like string.
@@ -210,7 +267,11 @@ impl TyArg {
             TyArg::Nested(w, nums) => format!(
                 "{}<{}>",
                 w.render(),
-                nums.iter().take(4).map(Num::render).collect::<Vec<_>>().join(", ")
+                nums.iter()
+                    .take(4)
+                    .map(Num::render)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             TyArg::Tuple => "()".into(),
             TyArg::Assoc(w, n) => format!("{} = {}", w.render(), n.render()),
@@ -236,7 +297,12 @@ impl Ty {
         s += &self.kind.render();
         if let Some(args) = &self.args {
             s += "<";
-            s += &args.iter().take(5).map(TyArg::render).collect::<Vec<_>>().join(", ");
+            s += &args
+                .iter()
+                .take(5)
+                .map(TyArg::render)
+                .collect::<Vec<_>>()
+                .join(", ");
             s += ">";
         }
         s
@@ -266,14 +332,23 @@ impl FieldTy {
     fn render(&self) -> String {
         let layer = |k: &u8, i: &Num, o: &Num, a: &Word| match k % 3 {
             0 => format!("Dense<{}, {}, {}>", i.render(), o.render(), a.render()),
-            1 => format!("DenseNoBias<{}, {}, {}>", i.render(), o.render(), a.render()),
+            1 => format!(
+                "DenseNoBias<{}, {}, {}>",
+                i.render(),
+                o.render(),
+                a.render()
+            ),
             _ => format!("Residual<{}, {}>", i.render(), a.render()),
         };
         match self {
             FieldTy::Layer(k, i, o, a) => layer(k, i, o, a),
             FieldTy::Array(k, i, o, a, n) => format!("[{}; {}]", layer(k, i, o, a), n.render()),
             FieldTy::Loss(softmax, n) => {
-                let kind = if *softmax { "SoftmaxCrossEntropy" } else { "Mse" };
+                let kind = if *softmax {
+                    "SoftmaxCrossEntropy"
+                } else {
+                    "Mse"
+                };
                 format!("{kind}<{}>", n.render())
             }
             FieldTy::Any(t) => t.render(),
@@ -281,7 +356,11 @@ impl FieldTy {
             FieldTy::Reference(t) => format!("&'static {}", t.render()),
             FieldTy::Tuple(ts) => format!(
                 "({})",
-                ts.iter().take(3).map(Ty::render).collect::<Vec<_>>().join(", ")
+                ts.iter()
+                    .take(3)
+                    .map(Ty::render)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             FieldTy::Slice(t) => format!("[{}]", t.render()),
             FieldTy::Raw(s) => s.chars().take(24).collect(),
@@ -360,7 +439,13 @@ pub struct Decl {
 impl Decl {
     /// The attribute arguments and the item, as source text.
     pub fn render(&self) -> (String, String) {
-        let mut attr = self.args.iter().take(6).map(Arg::render).collect::<Vec<_>>().join(", ");
+        let mut attr = self
+            .args
+            .iter()
+            .take(6)
+            .map(Arg::render)
+            .collect::<Vec<_>>()
+            .join(", ");
         if self.trailing_comma {
             attr += ",";
         }
@@ -382,7 +467,11 @@ impl Decl {
             Some(Generics::Const(w)) => format!("<const {}: usize>", w.render()),
             Some(Generics::Bounded(a, b)) => format!("<{}: {}>", a.render(), b.render()),
         };
-        let where_clause = if self.where_clause { " where Self: Sized" } else { "" };
+        let where_clause = if self.where_clause {
+            " where Self: Sized"
+        } else {
+            ""
+        };
         let fields: Vec<String> = self
             .fields
             .iter()
@@ -404,13 +493,21 @@ impl Decl {
         let unnamed: Vec<String> = self.fields.iter().take(10).map(|f| f.ty.render()).collect();
         match self.shape {
             Shape::Struct => {
-                item += &format!("struct {name}{generics}{where_clause} {{ {} }}", fields.join(",\n"))
+                item += &format!(
+                    "struct {name}{generics}{where_clause} {{ {} }}",
+                    fields.join(",\n")
+                )
             }
             Shape::TupleStruct => {
-                item += &format!("struct {name}{generics}({}){where_clause};", unnamed.join(", "))
+                item += &format!(
+                    "struct {name}{generics}({}){where_clause};",
+                    unnamed.join(", ")
+                )
             }
             Shape::UnitStruct => item += &format!("struct {name}{generics};"),
-            Shape::Enum => item += &format!("enum {name}{generics} {{ A {{ {} }} }}", fields.join(", ")),
+            Shape::Enum => {
+                item += &format!("enum {name}{generics} {{ A {{ {} }} }}", fields.join(", "))
+            }
             Shape::Union => item += &format!("union {name}{generics} {{ {} }}", fields.join(", ")),
             Shape::Fn => item += &format!("fn {name}() {{}}"),
         }
@@ -472,8 +569,9 @@ pub struct Chain {
 impl Chain {
     /// The attribute arguments and the item, as source text.
     pub fn render(&self) -> (String, String) {
-        const ACTS: &[&str] =
-            &["Identity", "Tanh", "Sigmoid", "Softplus", "Relu", "Gelu", "Silu", "Sin"];
+        const ACTS: &[&str] = &[
+            "Identity", "Tanh", "Sigmoid", "Softplus", "Relu", "Gelu", "Silu", "Sin",
+        ];
         let mut args = Vec::new();
         if let Some(b) = &self.batch {
             args.push(format!("batch = {}", b.render()));
@@ -503,7 +601,11 @@ impl Chain {
             fields.push(format!("l{k}: {ty}"));
             width = out;
         }
-        let loss = if self.softmax { "SoftmaxCrossEntropy" } else { "Mse" };
+        let loss = if self.softmax {
+            "SoftmaxCrossEntropy"
+        } else {
+            "Mse"
+        };
         fields.push(format!("loss: {loss}<{width}>"));
         match self.mistake % 16 {
             0 => {
@@ -518,7 +620,10 @@ impl Chain {
             4 => args.push("scalar = f16".into()),
             _ => {}
         }
-        (args.join(", "), format!("pub struct Net {{ {} }}", fields.join(", ")))
+        (
+            args.join(", "),
+            format!("pub struct Net {{ {} }}", fields.join(", ")),
+        )
     }
 }
 
