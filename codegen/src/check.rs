@@ -30,7 +30,94 @@ pub fn check(net: &Net) -> syn::Result<()> {
         .chain([Slot::Loss(&net.loss)])
         .collect();
     check_slots(&slots, &mut errors);
+    if errors.is_empty() {
+        storage(net, &mut errors);
+    }
     errors.finish()
+}
+
+/// Bytes of a net's curvature storage (`<Net>Curvature`: every per-stage block, plus two
+/// parameter-length vectors), an estimate of its `size_of` that bounds every other array the
+/// expansion declares (parameters, workspace, stage types). Saturates at `usize::MAX`
+/// instead of overflowing, so it is safe on any declaration.
+pub fn curvature_bytes(net: &Net) -> usize {
+    let sb = scalar_bytes(net);
+    let n = net.layers.iter().fold(0usize, |n, l| {
+        let params = l
+            .outputs
+            .value
+            .saturating_mul(l.inputs.value)
+            .saturating_add(if l.kind.bias() { l.outputs.value } else { 0 });
+        n.saturating_add(params.saturating_mul(l.count()))
+    });
+    net.layers
+        .iter()
+        .fold(0usize, |acc, l| {
+            acc.saturating_add(layer_bytes(l, net.batch, sb))
+        })
+        .saturating_add(n.saturating_mul(sb).saturating_mul(2))
+}
+
+fn scalar_bytes(net: &Net) -> usize {
+    match net.scalar {
+        crate::attr::Scalar::F32 => 4,
+        crate::attr::Scalar::F64 => 8,
+    }
+}
+
+/// The curvature storage of one layer field (all its elements), saturating.
+fn layer_bytes(l: &LayerField, b: usize, scalar_bytes: usize) -> usize {
+    let mul = |x: usize, y: usize| x.saturating_mul(y);
+    let (i, o) = (l.inputs.value, l.outputs.value);
+    let i1 = i.saturating_add(usize::from(l.kind.bias()));
+    let r = b.min(i1);
+    let (bo, bi, ro) = (mul(b, o), mul(b, i), mul(r, o));
+    let elems = [
+        mul(o, i),
+        mul(5, mul(o, b)),
+        mul(i1, r),
+        mul(r, b),
+        mul(bo, bo),
+        mul(ro, ro),
+        mul(bi, ro),
+        mul(o, r),
+    ]
+    .iter()
+    .fold(0usize, |acc, &e| acc.saturating_add(e));
+    let each = mul(elems, scalar_bytes).saturating_add(mul(ro, 4));
+    mul(each, l.count())
+}
+
+/// The generated arrays must be representable: no Rust type can exceed `isize::MAX` bytes,
+/// and the size arithmetic of the expansion must not overflow. Without this check a huge
+/// batch or width (e.g. `batch = 18446744073709551615`) overflowed `usize` inside the macro.
+fn storage(net: &Net, errors: &mut Errors) {
+    let bytes = curvature_bytes(net);
+    if bytes <= isize::MAX as usize {
+        return;
+    }
+    let shown = if bytes == usize::MAX {
+        "more than `usize::MAX`".to_string()
+    } else {
+        format!("{bytes}")
+    };
+    let msg = format!(
+        "the network `{}` is too large to represent: its curvature storage would take {shown} \
+         bytes, more than any Rust array can hold (`isize::MAX` bytes); use a smaller `batch` \
+         (now {}), fewer stages or narrower layers",
+        net.ident, net.batch
+    );
+    // On the layer with the most storage (the first of equals).
+    let sb = scalar_bytes(net);
+    let biggest = net
+        .layers
+        .iter()
+        .rev()
+        .max_by_key(|l| layer_bytes(l, net.batch, sb));
+    match biggest {
+        Some(l) => errors.spanned(&l.ty, msg),
+        None => errors.spanned(&net.ident, msg),
+    }
 }
 
 /// Strips `r#` and upper-cases, as the generated `OFFSET_<FIELD>` constants do.

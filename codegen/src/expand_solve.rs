@@ -45,23 +45,9 @@ pub(crate) fn solve_items(cx: &Ctx) -> TokenStream {
     // Bytes of the curvature storage (an estimate of its size_of): the by-value conveniences
     // `curvature` and `hessian_solve` put it on the stack, so they exist only for nets whose
     // storage is small enough for that; larger nets use the `_into` / `_in` forms.
-    let scalar_bytes = match cx.net.scalar {
-        crate::attr::Scalar::F32 => 4,
-        crate::attr::Scalar::F64 => 8,
-    };
-    let curv_bytes: usize = cx
-        .lays
-        .iter()
-        .map(|l| {
-            let (i, o, b) = (l.f.inputs.value, l.f.outputs.value, cx.b);
-            let i1 = i + usize::from(l.f.kind.bias());
-            let r = b.min(i1);
-            let (bo, bi, ro) = (b * o, b * i, r * o);
-            let elems = o * i + 5 * o * b + i1 * r + r * b + bo * bo + ro * ro + bi * ro + o * r;
-            (elems * scalar_bytes + ro * 4) * l.f.count()
-        })
-        .sum::<usize>()
-        + 2 * cx.n * scalar_bytes;
+    // Checked (crate::check::storage) to be at most isize::MAX, so the unchecked size
+    // products in the expansion cannot overflow.
+    let curv_bytes = crate::check::curvature_bytes(cx.net);
     let on_stack = curv_bytes <= STACK_CURVATURE_LIMIT;
     let stack = if on_stack {
         format!(", or by value on the stack with [`{net}::curvature`]")
