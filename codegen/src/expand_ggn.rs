@@ -212,6 +212,7 @@ pub(crate) fn ggn_items(cx: &Ctx) -> TokenStream {
             quote!([#rt::nalgebra::SMatrix<#t, #outputs, #outputs>; #bl]),
             quote!(#rt::nalgebra::SMatrix<#t, #m, #m>),
             quote!([#t; #n]),
+            quote!(bool),
         ],
     );
     let scratch_doc = format!(
@@ -319,6 +320,9 @@ pub(crate) fn ggn_items(cx: &Ctx) -> TokenStream {
             eps: #t,
             /// Whether `chol` is current.
             factored: bool,
+            /// Whether the storage holds a complete curvature (set by a successful
+            /// `ggn_woodbury_into`, cleared when it starts).
+            filled: bool,
         }
         #ggn_zeroable
         impl #ggn #bounds {
@@ -333,6 +337,7 @@ pub(crate) fn ggn_items(cx: &Ctx) -> TokenStream {
                 correction: [0.0; #n],
                 eps: 0.0,
                 factored: false,
+                filled: false,
             };
         }
 
@@ -386,6 +391,7 @@ pub(crate) fn ggn_items(cx: &Ctx) -> TokenStream {
             /// for eps > 0; its inertia is all positive) and `solve` / `solve_refined` /
             /// `apply` work on `G + eps I`. The Riccati form of the Gauss-Newton solve.
             pub fn ggn_curvature_into(&self, curv: &mut #curv, x: &#in_ty, t: &#target_ty) -> ::core::result::Result<(), #rt::NetError> {
+                curv.filled = false;
                 #rt::layer::check_input(x)?;
                 #loss::check(t)?;
                 self.check_params()?;
@@ -397,6 +403,7 @@ pub(crate) fn ggn_items(cx: &Ctx) -> TokenStream {
                 }
                 #set_hl
                 #(#drop_adjoint)*
+                curv.filled = true;
                 Ok(())
             }
 
@@ -404,10 +411,11 @@ pub(crate) fn ggn_items(cx: &Ctx) -> TokenStream {
             /// the forward record, the loss-Hessian factors and the Gram matrix `C'J J'C`
             /// (`M` adjoints back through every stage). Then [`Self::ggn_woodbury_solve`].
             pub fn ggn_woodbury_into(&self, g: &mut #ggn, x: &#in_ty, t: &#target_ty) -> ::core::result::Result<(), #rt::NetError> {
+                g.filled = false;
+                g.factored = false;
                 #rt::layer::check_input(x)?;
                 #loss::check(t)?;
                 self.check_params()?;
-                g.factored = false;
                 g.x = #rt::layer::batch_matrix(x);
                 let z_in = g.x;
                 let ws = &mut g.ws;
@@ -429,6 +437,7 @@ pub(crate) fn ggn_items(cx: &Ctx) -> TokenStream {
                 if !#rt::real::all_finite(g.gram.as_slice()) {
                     return Err(#rt::NetError::NonFiniteResult);
                 }
+                g.filled = true;
                 Ok(())
             }
 
@@ -478,6 +487,9 @@ pub(crate) fn ggn_items(cx: &Ctx) -> TokenStream {
             /// eps must be positive (`Singular` otherwise: `G` is singular whenever
             /// parameters outnumber outputs times batch).
             pub fn ggn_woodbury_solve(&self, g: &mut #ggn, eps: #t, b: &[#t; #n], x: &mut [#t; #n]) -> ::core::result::Result<(), #rt::SolveError> {
+                if !g.filled {
+                    return Err(#rt::SolveError::NoCurvature);
+                }
                 if !#rt::Real::finite(eps) {
                     return Err(#rt::SolveError::NonFiniteEps);
                 }

@@ -104,7 +104,7 @@ pub(crate) fn solve_items(cx: &Ctx) -> TokenStream {
          Size: about {curv_bytes} bytes."
     );
     let curv_zeroable =
-        zeroable_impl(rt, &curv, &[quote!(#stages), quote!([#t; #n]), quote!(#rt::Inertia)]);
+        zeroable_impl(rt, &curv, &[quote!(#stages), quote!([#t; #n]), quote!(#rt::Inertia), quote!(bool)]);
 
     // Curvature pass.
     let mut cfwd = Vec::new();
@@ -343,6 +343,9 @@ pub(crate) fn solve_items(cx: &Ctx) -> TokenStream {
             eps: #t,
             /// Inertia of `H + eps I` at the current factorisation.
             inertia: #rt::Inertia,
+            /// Whether the stages hold a complete curvature (set by a successful
+            /// `curvature_into`, cleared when it starts); `factor` refuses storage without one.
+            filled: bool,
         }
         #curv_zeroable
 
@@ -354,13 +357,18 @@ pub(crate) fn solve_items(cx: &Ctx) -> TokenStream {
                 correction: [0.0; #n],
                 eps: 0.0,
                 inertia: #rt::Inertia::ZERO,
+                filled: false,
             };
 
             /// Factors `H + eps I` (the eps-dependent Riccati sweep; reuses every derivative
             /// block). Fails with `Singular { stage }` when a stage matrix is singular or
-            /// numerically singular at this eps, and with `NonFiniteEps` for a NaN or
-            /// infinite eps. Returns a handle that solves for any number of right-hand sides.
+            /// numerically singular at this eps, with `NonFiniteEps` for a NaN or infinite
+            /// eps, and with `NoCurvature` when the storage was never filled or its last fill
+            /// failed. Returns a handle that solves for any number of right-hand sides.
             pub fn factor(&mut self, eps: #t) -> ::core::result::Result<#factored<'_>, #rt::SolveError> {
+                if !self.filled {
+                    return Err(#rt::SolveError::NoCurvature);
+                }
                 if !#rt::Real::finite(eps) {
                     return Err(#rt::SolveError::NonFiniteEps);
                 }
@@ -463,6 +471,7 @@ pub(crate) fn solve_items(cx: &Ctx) -> TokenStream {
             /// Computes every per-stage derivative block at the batch `(x, t)` into caller
             /// storage (nothing in it depends on eps). Then `curv.factor(eps)`.
             pub fn curvature_into(&self, curv: &mut #curv, x: &#in_ty, t: &#target_ty) -> ::core::result::Result<(), #rt::NetError> {
+                curv.filled = false;
                 #rt::layer::check_input(x)?;
                 #loss::check(t)?;
                 self.check_params()?;
@@ -476,6 +485,7 @@ pub(crate) fn solve_items(cx: &Ctx) -> TokenStream {
                 #last_st.set_output_hessian(|n| #loss::hess_block(&z, t, n));
                 #(#cbwd)*
                 let _ = beta;
+                curv.filled = true;
                 Ok(())
             }
 

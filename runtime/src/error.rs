@@ -59,6 +59,10 @@ pub enum SolveError {
     Singular { stage: usize },
     /// The solution overflowed although every input was finite.
     NonFiniteResult,
+    /// The storage holds no curvature: it was never filled, or the last
+    /// `curvature_into` / `ggn_curvature_into` / `ggn_woodbury_into` on it failed. Fill it
+    /// (and check that the fill succeeded) before factoring or solving.
+    NoCurvature,
 }
 
 impl From<NetError> for SolveError {
@@ -79,6 +83,10 @@ impl fmt::Display for SolveError {
             SolveError::NonFiniteResult => {
                 f.write_str("the solution overflowed to a non-finite value")
             }
+            SolveError::NoCurvature => f.write_str(
+                "the curvature storage holds no curvature (never filled, or its last fill failed); \
+                 call curvature_into first and check its result",
+            ),
         }
     }
 }

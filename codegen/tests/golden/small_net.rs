@@ -758,6 +758,9 @@ struct SmallNetCurvature {
     eps: f64,
     /// Inertia of `H + eps I` at the current factorisation.
     inertia: ::tall_skinny::runtime::Inertia,
+    /// Whether the stages hold a complete curvature (set by a successful
+    /// `curvature_into`, cleared when it starts); `factor` refuses storage without one.
+    filled: bool,
 }
 #[automatically_derived]
 unsafe impl ::tall_skinny::runtime::bytemuck::Zeroable for SmallNetCurvature {}
@@ -766,6 +769,7 @@ const _: fn() = || {
     assert_zeroable::<SmallNetStages>();
     assert_zeroable::<[f64; 77]>();
     assert_zeroable::<::tall_skinny::runtime::Inertia>();
+    assert_zeroable::<bool>();
 };
 impl SmallNetCurvature {
     /// All zeros; usable in `const` and `static` items.
@@ -775,11 +779,13 @@ impl SmallNetCurvature {
         correction: [0.0; 77],
         eps: 0.0,
         inertia: ::tall_skinny::runtime::Inertia::ZERO,
+        filled: false,
     };
     /// Factors `H + eps I` (the eps-dependent Riccati sweep; reuses every derivative
     /// block). Fails with `Singular { stage }` when a stage matrix is singular or
-    /// numerically singular at this eps, and with `NonFiniteEps` for a NaN or
-    /// infinite eps. Returns a handle that solves for any number of right-hand sides.
+    /// numerically singular at this eps, with `NonFiniteEps` for a NaN or infinite
+    /// eps, and with `NoCurvature` when the storage was never filled or its last fill
+    /// failed. Returns a handle that solves for any number of right-hand sides.
     pub fn factor(
         &mut self,
         eps: f64,
@@ -787,6 +793,9 @@ impl SmallNetCurvature {
         SmallNetFactored<'_>,
         ::tall_skinny::runtime::SolveError,
     > {
+        if !self.filled {
+            return Err(::tall_skinny::runtime::SolveError::NoCurvature);
+        }
         if !::tall_skinny::runtime::Real::finite(eps) {
             return Err(::tall_skinny::runtime::SolveError::NonFiniteEps);
         }
@@ -904,6 +913,7 @@ impl SmallNet {
         x: &[[f64; 2]; 2],
         t: &[[f64; 1]; 2],
     ) -> ::core::result::Result<(), ::tall_skinny::runtime::NetError> {
+        curv.filled = false;
         ::tall_skinny::runtime::layer::check_input(x)?;
         <::tall_skinny::runtime::Mse<
             1,
@@ -948,6 +958,7 @@ impl SmallNet {
             4,
         >>::curv_backward(&mut st.inp, &beta);
         let _ = beta;
+        curv.filled = true;
         Ok(())
     }
     /// [`Self::curvature_into`] returning the storage by value (on the stack: for
@@ -1018,6 +1029,9 @@ struct SmallNetGgn {
     eps: f64,
     /// Whether `chol` is current.
     factored: bool,
+    /// Whether the storage holds a complete curvature (set by a successful
+    /// `ggn_woodbury_into`, cleared when it starts).
+    filled: bool,
 }
 #[automatically_derived]
 unsafe impl ::tall_skinny::runtime::bytemuck::Zeroable for SmallNetGgn {}
@@ -1028,6 +1042,7 @@ const _: fn() = || {
     assert_zeroable::<[::tall_skinny::runtime::nalgebra::SMatrix<f64, 1, 1>; 2]>();
     assert_zeroable::<::tall_skinny::runtime::nalgebra::SMatrix<f64, 2, 2>>();
     assert_zeroable::<[f64; 77]>();
+    assert_zeroable::<bool>();
 };
 impl SmallNetGgn {
     /// All zeros; usable in `const` and `static` items.
@@ -1041,6 +1056,7 @@ impl SmallNetGgn {
         correction: [0.0; 77],
         eps: 0.0,
         factored: false,
+        filled: false,
     };
 }
 /// Everything [`SmallNet`]'s optimizer interface (`runtime::optim::Model`) needs: a [`SmallNetWorkspace`], a [`SmallNetGgn`] and a [`SmallNetCurvature`]. `SmallNetScratch::ZERO` or (large nets) `tall_skinny::boxed_zeroed::<SmallNetScratch>()`.
@@ -1196,6 +1212,7 @@ impl SmallNet {
         x: &[[f64; 2]; 2],
         t: &[[f64; 1]; 2],
     ) -> ::core::result::Result<(), ::tall_skinny::runtime::NetError> {
+        curv.filled = false;
         ::tall_skinny::runtime::layer::check_input(x)?;
         <::tall_skinny::runtime::Mse<
             1,
@@ -1221,6 +1238,7 @@ impl SmallNet {
             ::tall_skinny::runtime::ggn::drop_adjoint_terms(stage);
         }
         ::tall_skinny::runtime::ggn::drop_adjoint_terms(&mut st.head);
+        curv.filled = true;
         Ok(())
     }
     /// The batch-by-outputs (Woodbury) form of the Gauss-Newton curvature at `(x, t)`:
@@ -1232,12 +1250,13 @@ impl SmallNet {
         x: &[[f64; 2]; 2],
         t: &[[f64; 1]; 2],
     ) -> ::core::result::Result<(), ::tall_skinny::runtime::NetError> {
+        g.filled = false;
+        g.factored = false;
         ::tall_skinny::runtime::layer::check_input(x)?;
         <::tall_skinny::runtime::Mse<
             1,
         > as ::tall_skinny::runtime::Loss<f64, 1, 2>>::check(t)?;
         self.check_params()?;
-        g.factored = false;
         g.x = ::tall_skinny::runtime::layer::batch_matrix(x);
         let z_in = g.x;
         let ws = &mut g.ws;
@@ -1275,6 +1294,7 @@ impl SmallNet {
         if !::tall_skinny::runtime::real::all_finite(g.gram.as_slice()) {
             return Err(::tall_skinny::runtime::NetError::NonFiniteResult);
         }
+        g.filled = true;
         Ok(())
     }
     /// `J v` from the record in `ws` (inputs `z_in`).
@@ -1420,6 +1440,9 @@ impl SmallNet {
         b: &[f64; 77],
         x: &mut [f64; 77],
     ) -> ::core::result::Result<(), ::tall_skinny::runtime::SolveError> {
+        if !g.filled {
+            return Err(::tall_skinny::runtime::SolveError::NoCurvature);
+        }
         if !::tall_skinny::runtime::Real::finite(eps) {
             return Err(::tall_skinny::runtime::SolveError::NonFiniteEps);
         }
