@@ -112,8 +112,9 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
         self.factor_impl::<1>(None)
     }
 
-    /// [`Self::factor_in_place`] that also applies [`Self::forward_rows`] to `jt` as it goes
-    /// (`jt <- (L^{-1} P J')'`): each pivot's row operations on `J` are independent of the
+    /// [`Self::factor_in_place`] that also turns `J = jt'` into `L^{-1} P J` as it goes (what
+    /// [`Self::forward_in_place`] does to one vector, on all `M` columns of `J` at once, as
+    /// contiguous column operations on `jt`): each pivot's row operations on `J` are independent of the
     /// next pivot's search, so they fill the latency of the factorisation's sequential
     /// pivot chain instead of running as a second pass. On `Err`, `jt` is unspecified.
     pub fn factor_in_place_with_rows<const M: usize>(
@@ -235,7 +236,7 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
                     *v *= r;
                 }
                 if let Some(jt) = rows.as_deref_mut() {
-                    // J rows below k lose L[i, k] times row k (as in forward_rows).
+                    // J rows below k lose L[i, k] times row k (forward_in_place on each row).
                     let data = jt.as_mut_slice();
                     for i in k + 1..N {
                         let l = a[k * N + i];
@@ -356,89 +357,7 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
         }
     }
 
-    /// [`Self::forward_in_place`] (without `D`) applied at once to the `N` columns of `jt`
-    /// viewed as the rows of `J = jt'`: `J <- L^{-1} P J`. Row operations on `J` become
-    /// contiguous column operations on `jt` (`M x N`, column-major), which vectorise.
-    pub fn forward_rows<const M: usize>(&self, jt: &mut SMatrix<T, M, N>) {
-        let a = &self.a;
-        let data = jt.as_mut_slice();
-        let col = |c: usize| c * M..c * M + M;
-        let mut k = 0;
-        while k < N {
-            if self.piv[k] >= 0 {
-                let kp = self.piv[k] as usize;
-                if kp != k {
-                    for r in 0..M {
-                        data.swap(k * M + r, kp * M + r);
-                    }
-                }
-                for i in k + 1..N {
-                    let l = a[(i, k)];
-                    if l == T::ZERO {
-                        continue;
-                    }
-                    let (lo, hi) = data.split_at_mut(i * M);
-                    let src = &lo[col(k)];
-                    for (x, y) in hi[..M].iter_mut().zip(src) {
-                        *x -= l * *y;
-                    }
-                }
-                k += 1;
-            } else {
-                let kp = (-self.piv[k] - 1) as usize;
-                if kp != k + 1 {
-                    for r in 0..M {
-                        data.swap((k + 1) * M + r, kp * M + r);
-                    }
-                }
-                for i in k + 2..N {
-                    let (l0, l1) = (a[(i, k)], a[(i, k + 1)]);
-                    let (lo, hi) = data.split_at_mut(i * M);
-                    let (s0, s1) = (&lo[col(k)], &lo[col(k + 1)]);
-                    for ((x, y0), y1) in hi[..M].iter_mut().zip(s0).zip(s1) {
-                        *x -= l0 * *y0 + l1 * *y1;
-                    }
-                }
-                k += 2;
-            }
-        }
-    }
-
-    /// `J <- P' L'^{-1} J` on the rows of `J = jt'`: after [`Self::forward_rows`] and
-    /// [`Self::d_solve_rows`], `jt` becomes `(A^{-1} J)'`.
-    pub fn backward_rows<const M: usize>(&self, jt: &mut SMatrix<T, M, N>) {
-        let a = &self.a;
-        let data = jt.as_mut_slice();
-        let mut k = N;
-        while k > 0 {
-            let kk = k - 1;
-            let two = self.piv[kk] < 0;
-            let first = if two { kk - 1 } else { kk };
-            // rows first..=kk -= sum_{i > kk} L[i, row] row_i
-            for row in first..=kk {
-                for i in kk + 1..N {
-                    let l = a[(i, row)];
-                    if l == T::ZERO {
-                        continue;
-                    }
-                    let (lo, hi) = data.split_at_mut(i * M);
-                    let src = &hi[..M];
-                    for (x, y) in lo[row * M..row * M + M].iter_mut().zip(src) {
-                        *x -= l * *y;
-                    }
-                }
-            }
-            let kp = if two { (-self.piv[kk] - 1) as usize } else { self.piv[kk] as usize };
-            if kp != kk {
-                for r in 0..M {
-                    data.swap(kk * M + r, kp * M + r);
-                }
-            }
-            k = first;
-        }
-    }
-
-    /// `J <- D^{-1} J` on the rows of `J = jt'` (see [`Self::forward_rows`]).
+    /// `J <- D^{-1} J` on the rows of `J = jt'` (see [`Self::factor_in_place_with_rows`]).
     pub fn d_solve_rows<const M: usize>(&self, jt: &mut SMatrix<T, M, N>) {
         let a = &self.a;
         let data = jt.as_mut_slice();
@@ -467,7 +386,7 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
     }
 
     /// `s <- s - Y' D^{-1} Y` for `Y = L^{-1} P J`, given `jt = Y'` (after
-    /// [`Self::forward_rows`]): the Schur-complement update `s - J' A^{-1} J`. Updates the
+    /// [`Self::factor_in_place_with_rows`]): the Schur-complement update `s - J' A^{-1} J`. Updates the
     /// lower triangle of `s` (for small `M`, a little more: see below); callers mirror it.
     pub fn sub_quadratic_rows<const M: usize>(&self, jt: &SMatrix<T, M, N>, s: &mut SMatrix<T, M, M>) {
         // Z = Y' D^{-1} (M x N), then column c of s loses sum_k Z[c, k] Y'[:, k], accumulated
@@ -630,45 +549,34 @@ mod tests {
     }
 
     #[test]
-    fn row_solves_match_the_vector_solve() {
-        for seed in 0..50 {
-            let mut rng = SplitMix64::new(seed);
-            let m = random_sym::<6>(&mut rng, 0.0);
-            let mut f = Ldlt::<f64, 6>::ZERO;
-            if f.factor(&m).is_err() {
-                continue;
-            }
-            let jt = SMatrix::<f64, 3, 6>::from_fn(|_, _| rng.symmetric());
-            let mut x = jt;
-            f.forward_rows(&mut x);
-            f.d_solve_rows(&mut x);
-            f.backward_rows(&mut x);
-            for r in 0..3 {
-                let mut col = jt.row(r).transpose();
-                f.solve_in_place(col.as_mut_slice());
-                assert!((col - x.row(r).transpose()).norm() < 1e-12 * (1.0 + col.norm()));
-            }
-        }
-    }
-
-    #[test]
-    fn fused_row_solves_match_forward_rows() {
+    fn fused_row_solves_match_the_vector_solves() {
         for seed in 0..100 {
             let mut rng = SplitMix64::new(seed);
             let m = random_sym::<7>(&mut rng, if seed % 2 == 0 { 0.0 } else { 0.4 });
             let jt = SMatrix::<f64, 5, 7>::from_fn(|_, _| rng.symmetric());
             let (mut f1, mut f2) = (Ldlt::<f64, 7>::ZERO, Ldlt::<f64, 7>::ZERO);
             *f2.matrix_mut() = m;
-            let (mut y1, mut y2) = (jt, jt);
+            let mut y = jt;
             let r1 = f1.factor(&m);
-            let r2 = f2.factor_in_place_with_rows(&mut y2);
+            let r2 = f2.factor_in_place_with_rows(&mut y);
             assert_eq!(r1, r2);
             if r1.is_err() {
                 continue;
             }
             assert_eq!(f1.piv, f2.piv);
-            f1.forward_rows(&mut y1);
-            assert!((y1 - y2).norm() <= 1e-14 * (1.0 + y1.norm()), "seed {seed}");
+            // Each row of J against the vector path: L^{-1} P j, then D^{-1}, then P' L'^{-T}.
+            let mut z = y;
+            f2.d_solve_rows(&mut z);
+            for r in 0..5 {
+                let mut half = jt.row(r).transpose();
+                f1.forward_in_place(half.as_mut_slice(), false);
+                assert!((half - y.row(r).transpose()).norm() <= 1e-14 * (1.0 + half.norm()), "seed {seed}");
+                let mut full = jt.row(r).transpose();
+                f1.solve_in_place(full.as_mut_slice());
+                let mut x = z.row(r).transpose();
+                f2.backward_in_place(x.as_mut_slice());
+                assert!((full - x).norm() < 1e-12 * (1.0 + full.norm()), "seed {seed}");
+            }
         }
     }
 
