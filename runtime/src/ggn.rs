@@ -220,48 +220,24 @@ pub fn drop_adjoint_terms<
     st.d = SMatrix::zeros();
 }
 
-/// In-place Cholesky of the lower triangle of the `M x M` matrix `a` (`a = L L'`, `L` kept in
-/// the lower triangle). Fails when a pivot is not positive and finite.
-pub fn cholesky_in_place<T: Real, const M: usize>(a: &mut SMatrix<T, M, M>) -> Result<(), usize> {
-    for j in 0..M {
-        let mut d = a[(j, j)];
-        for k in 0..j {
-            d -= a[(j, k)] * a[(j, k)];
-        }
-        if !(d > T::ZERO) || !d.finite() {
-            return Err(j);
-        }
-        let d = d.sqrt();
-        a[(j, j)] = d;
-        let inv = T::ONE / d;
-        for i in j + 1..M {
-            let mut s = a[(i, j)];
-            for k in 0..j {
-                s -= a[(i, k)] * a[(j, k)];
-            }
-            a[(i, j)] = s * inv;
-        }
+/// In-place Cholesky of the lower triangle of the `M x M` matrix `a` (`a = L L'`; `a` becomes
+/// `L`, zero above the diagonal), by nalgebra's `Cholesky`. Fails when a pivot is not
+/// positive (NaN included) or the factor is not finite; `a` is then unchanged.
+pub fn cholesky_in_place<T: Real, const M: usize>(a: &mut SMatrix<T, M, M>) -> Result<(), ()> {
+    let l = nalgebra::Cholesky::new(*a).ok_or(())?.unpack();
+    if !crate::real::all_finite(l.as_slice()) {
+        return Err(());
     }
+    *a = l;
     Ok(())
 }
 
 /// Solves `L L' x = b` in place with the factor of [`cholesky_in_place`].
 pub fn cholesky_solve<T: Real, const M: usize>(l: &SMatrix<T, M, M>, b: &mut [T]) {
-    debug_assert_eq!(b.len(), M);
-    for i in 0..M {
-        let mut s = b[i];
-        for k in 0..i {
-            s -= l[(i, k)] * b[k];
-        }
-        b[i] = s / l[(i, i)];
-    }
-    for i in (0..M).rev() {
-        let mut s = b[i];
-        for k in i + 1..M {
-            s -= l[(k, i)] * b[k];
-        }
-        b[i] = s / l[(i, i)];
-    }
+    let mut v = nalgebra::SVectorViewMut::<T, M>::from_slice(b);
+    // The diagonal is positive (checked when factoring), so neither solve can fail.
+    l.solve_lower_triangular_mut(&mut v);
+    l.tr_solve_lower_triangular_mut(&mut v);
 }
 
 #[cfg(test)]
