@@ -95,14 +95,24 @@ pub fn tr_mul<T: Real, const K: usize, const M: usize, const N: usize>(
     }
 }
 
-/// `x . y` over the common length.
+/// `x . y` over the common length, in four interleaved partial sums (vector lanes; a single
+/// running sum is one long dependency chain the compiler may not reorder).
 #[inline(always)]
 pub fn dot<T: Real>(x: &[T], y: &[T]) -> T {
-    let mut acc = T::ZERO;
-    for (a, b) in x.iter().zip(y) {
-        acc += *a * *b;
+    let n = x.len().min(y.len());
+    let (x, y) = (&x[..n], &y[..n]);
+    let (xc, yc) = (x.chunks_exact(4), y.chunks_exact(4));
+    let mut tail = T::ZERO;
+    for (a, b) in xc.remainder().iter().zip(yc.remainder()) {
+        tail += *a * *b;
     }
-    acc
+    let mut acc = [T::ZERO; 4];
+    for (a, b) in xc.zip(yc) {
+        for l in 0..4 {
+            acc[l] += a[l] * b[l];
+        }
+    }
+    (acc[0] + acc[2]) + (acc[1] + acc[3]) + tail
 }
 
 /// `a .* b` (elementwise).

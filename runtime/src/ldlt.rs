@@ -74,11 +74,19 @@ const SMALL: usize = 24;
 #[derive(Clone, Copy, Debug)]
 #[repr(C)]
 pub struct Ldlt<T: Real, const N: usize> {
-    /// `L` below the diagonal, `D` on the diagonal and first subdiagonal (2x2 blocks).
+    /// Before factoring, the matrix (its lower triangle). Once factored, `L` strictly below
+    /// the diagonal and exact zeros on and above it, so the solves run fixed-length column
+    /// operations with no masks.
     a: SMatrix<T, N, N>,
-    /// LAPACK-style pivots: `k >= 0` a 1x1 block with row `k` swapped in; negative
-    /// `-(kp + 1)` on both rows of a 2x2 block, `kp` swapped with the block's second row.
-    piv: [i32; N],
+    /// Diagonal of `D^{-1}`.
+    dinv: [T; N],
+    /// Subdiagonal of `D^{-1}`: entry `(k + 1, k)` for a 2x2 block in rows `k, k + 1`, else
+    /// zero.
+    dinv_sub: [T; N],
+    /// `P` as a gather, `(P b)[i] = b[perm[i]]`. Every interchange is applied to the
+    /// already computed columns of `L` as well (as in LAPACK's `xSYTRF_RK`), so one
+    /// permutation up front replaces the interleaved swaps of the `xSYTRF` format.
+    perm: [u32; N],
 }
 
 // SAFETY: matrices of `T: Pod` and an `i32` array: all-zero bytes are valid.
@@ -91,7 +99,7 @@ pub struct SingularPivot;
 impl<T: Real, const N: usize> Ldlt<T, N> {
     /// An empty (zero) factorisation; usable in `const` and `static` items.
     pub const ZERO: Self =
-        Self { a: crate::layer::zero_mat(), piv: [0; N] };
+        Self { a: crate::layer::zero_mat(), dinv: [T::ZERO; N], dinv_sub: [T::ZERO; N], perm: [0; N] };
 
     /// Factors the symmetric matrix `m` (only its lower triangle is read) in place of
     /// `self`, and returns its inertia. A pivot block whose size is below
@@ -147,6 +155,9 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
         let tol = T::EPSILON * scale;
         let alpha = T::c(0.640_388_203_202_208_4); // (1 + sqrt(17)) / 8
         let mut inertia = Inertia::ZERO;
+        for (i, p) in self.perm.iter_mut().enumerate() {
+            *p = i as u32;
+        }
         let mut k = 0;
         while k < N {
             let absakk = a[k * N + k].abs();
@@ -192,6 +203,11 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
                 if kstep == 2 {
                     a.swap(k + 1 + k * N, kp + k * N);
                 }
+                // ... and in the finished columns of L, so that P is one permutation.
+                for j in 0..k {
+                    a.swap(kk + j * N, kp + j * N);
+                }
+                self.perm.swap(kk, kp);
                 if let Some(jt) = rows.as_deref_mut() {
                     let data = jt.as_mut_slice();
                     for r in 0..M {
@@ -206,6 +222,8 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
                 }
                 inertia += Inertia::of_scalar(d, 1);
                 let r = T::ONE / d;
+                self.dinv[k] = r;
+                self.dinv_sub[k] = T::ZERO;
                 if N <= SMALL {
                     // Small matrices: update whole columns (fixed length, unrolled and
                     // vectorised; rows above j are the unused upper triangle), from a copy
@@ -250,7 +268,6 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
                         }
                     }
                 }
-                self.piv[k] = kp as i32;
             } else {
                 let (d11, d21, d22) = (a[k * N + k], a[k * N + k + 1], a[(k + 1) * N + k + 1]);
                 // Eigenvalue signs of the 2x2 block from its determinant and trace.
@@ -264,11 +281,17 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
                 } else {
                     inertia += Inertia::of_scalar(d11 + d22, 2);
                 }
+                // D_k^{-1} in LAPACK `xSYTRS`'s scaled form: with e11 = d22 / d21 and
+                // e22 = d11 / d21, D_k^{-1} = f [e11, -1; -1, e22], f = 1 / ((e11 e22 - 1) d21).
+                let e11 = d22 / d21;
+                let e22 = d11 / d21;
+                let d21i = T::ONE / ((e11 * e22 - T::ONE) * d21);
+                self.dinv[k] = e11 * d21i;
+                self.dinv[k + 1] = e22 * d21i;
+                self.dinv_sub[k] = -d21i;
+                self.dinv_sub[k + 1] = T::ZERO;
+                a[k * N + k + 1] = T::ZERO;
                 if k + 2 < N {
-                    let e11 = d22 / d21;
-                    let e22 = d11 / d21;
-                    let t = T::ONE / (e11 * e22 - T::ONE);
-                    let d21i = t / d21;
                     for j in k + 2..N {
                         let (ajk, ajk1) = (a[k * N + j], a[(k + 1) * N + j]);
                         let wk = d21i * (e11 * ajk - ajk1);
@@ -295,27 +318,15 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
                         }
                     }
                 }
-                let p = -(kp as i32) - 1;
-                self.piv[k] = p;
-                self.piv[k + 1] = p;
             }
             k += kstep;
         }
+        // Clear the diagonal (now in `dinv`) and the upper triangle (scratch of the
+        // whole-column updates), leaving exactly L - I.
+        for (j, col) in a.chunks_exact_mut(N).enumerate() {
+            col[..=j].fill(T::ZERO);
+        }
         Ok(inertia)
-    }
-
-    /// `D_k^{-1} [b0; b1]` for the 2x2 pivot block in rows `k, k + 1` (LAPACK `xSYTRS`'s
-    /// scaled form, which avoids forming the block inverse).
-    #[inline(always)]
-    fn solve_2x2(&self, k: usize, b0: T, b1: T) -> (T, T) {
-        let a = &self.a;
-        let akm1k = a[(k + 1, k)];
-        let akm1 = a[(k, k)] / akm1k;
-        let ak = a[(k + 1, k + 1)] / akm1k;
-        let denom = akm1 * ak - T::ONE;
-        let bkm1 = b0 / akm1k;
-        let bk = b1 / akm1k;
-        ((ak * bkm1 - bk) / denom, (akm1 * bk - bkm1) / denom)
     }
 
     /// Solves `A x = b` in place (`b` of length `N`), with the factors from [`Self::factor`].
@@ -326,59 +337,55 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
 
     /// `b <- L^{-1} P b`, then `b <- D^{-1} b` when `apply_d`: with `y = L^{-1} P b`,
     /// `b' A^{-1} c = y_b' D^{-1} y_c`, which gives `J' A^{-1} J` as a symmetric product.
+    #[inline(always)]
     pub fn forward_in_place(&self, b: &mut [T], apply_d: bool) {
-        debug_assert_eq!(b.len(), N);
-        let a = &self.a;
-        let mut k = 0;
-        while k < N {
-            if self.piv[k] >= 0 {
-                let kp = self.piv[k] as usize;
-                b.swap(k, kp);
-                let bk = b[k];
-                for i in k + 1..N {
-                    b[i] -= a[(i, k)] * bk;
-                }
-                if apply_d {
-                    b[k] = bk / a[(k, k)];
-                }
-                k += 1;
-            } else {
-                let kp = (-self.piv[k] - 1) as usize;
-                b.swap(k + 1, kp);
-                let (bk, bk1) = (b[k], b[k + 1]);
-                for i in k + 2..N {
-                    b[i] -= a[(i, k)] * bk + a[(i, k + 1)] * bk1;
-                }
-                if apply_d {
-                    (b[k], b[k + 1]) = self.solve_2x2(k, bk, bk1);
-                }
-                k += 2;
+        let mut t: [T; N] = core::array::from_fn(|i| b[self.perm[i] as usize]);
+        let cols = &self.a.data.0;
+        // Column k of L times t[k] off the rows below; small matrices take the whole
+        // (zero-padded) column, a fixed trip count. The last column has nothing below.
+        for k in 0..N.saturating_sub(1) {
+            let lo = if N <= SMALL { 0 } else { k + 1 };
+            let tk = t[k];
+            for i in lo..N {
+                t[i] -= cols[k][i] * tk;
             }
         }
+        if apply_d {
+            self.d_apply(&mut t);
+        }
+        b.copy_from_slice(&t);
+    }
+
+    /// `t <- D^{-1} t` from the stored diagonal and subdiagonal of `D^{-1}`.
+    #[inline(always)]
+    fn d_apply(&self, t: &mut [T; N]) {
+        let mut y: [T; N] = core::array::from_fn(|k| self.dinv[k] * t[k]);
+        for k in 1..N {
+            let s = self.dinv_sub[k - 1];
+            y[k - 1] += s * t[k];
+            y[k] += s * t[k - 1];
+        }
+        *t = y;
     }
 
     /// `J <- D^{-1} J` on the rows of `J = jt'` (see [`Self::factor_in_place_with_rows`]).
     pub fn d_solve_rows<const M: usize>(&self, jt: &mut SMatrix<T, M, N>) {
-        let a = &self.a;
         let data = jt.as_mut_slice();
         let mut k = 0;
         while k < N {
-            if self.piv[k] >= 0 {
-                let r = T::ONE / a[(k, k)];
+            let s = self.dinv_sub[k];
+            if s == T::ZERO || k + 1 == N {
+                let r = self.dinv[k];
                 for x in data[k * M..k * M + M].iter_mut() {
                     *x *= r;
                 }
                 k += 1;
             } else {
-                // solve_2x2 with its divisions hoisted out of the column loop.
-                let akm1k = a[(k + 1, k)];
-                let akm1 = a[(k, k)] / akm1k;
-                let ak = a[(k + 1, k + 1)] / akm1k;
-                let f = T::ONE / ((akm1 * ak - T::ONE) * akm1k);
+                let (d0, d1) = (self.dinv[k], self.dinv[k + 1]);
                 let (lo, hi) = data.split_at_mut((k + 1) * M);
                 let (c0, c1) = (&mut lo[k * M..k * M + M], &mut hi[..M]);
                 for (x0, x1) in c0.iter_mut().zip(c1.iter_mut()) {
-                    (*x0, *x1) = ((ak * *x0 - *x1) * f, (akm1 * *x1 - *x0) * f);
+                    (*x0, *x1) = (d0 * *x0 + s * *x1, s * *x0 + d1 * *x1);
                 }
                 k += 2;
             }
@@ -422,47 +429,28 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
     }
 
     /// `b <- D^{-1} b` alone (after `forward_in_place(b, false)`).
+    #[inline(always)]
     pub fn d_solve_in_place(&self, b: &mut [T]) {
-        let a = &self.a;
-        let mut k = 0;
-        while k < N {
-            if self.piv[k] >= 0 {
-                b[k] /= a[(k, k)];
-                k += 1;
-            } else {
-                (b[k], b[k + 1]) = self.solve_2x2(k, b[k], b[k + 1]);
-                k += 2;
-            }
-        }
+        let mut t = [T::ZERO; N];
+        t.copy_from_slice(b);
+        self.d_apply(&mut t);
+        b.copy_from_slice(&t);
     }
 
     /// `b <- P' L'^{-1} b`: the second half of [`Self::solve_in_place`].
+    #[inline(always)]
     pub fn backward_in_place(&self, b: &mut [T]) {
-        let a = &self.a;
-        let mut k = N;
-        while k > 0 {
-            let kk = k - 1;
-            if self.piv[kk] >= 0 {
-                let mut s = b[kk];
-                for i in kk + 1..N {
-                    s -= a[(i, kk)] * b[i];
-                }
-                b[kk] = s;
-                b.swap(kk, self.piv[kk] as usize);
-                k -= 1;
-            } else {
-                // 2x2 block in rows kk - 1, kk.
-                let mut s1 = b[kk];
-                let mut s0 = b[kk - 1];
-                for i in kk + 1..N {
-                    s1 -= a[(i, kk)] * b[i];
-                    s0 -= a[(i, kk - 1)] * b[i];
-                }
-                b[kk] = s1;
-                b[kk - 1] = s0;
-                b.swap(kk, (-self.piv[kk] - 1) as usize);
-                k -= 2;
-            }
+        let mut t = [T::ZERO; N];
+        t.copy_from_slice(b);
+        let cols = &self.a.data.0;
+        // t[k] -= L[k+1.., k] . t[k+1..], bottom up; small matrices take the whole
+        // (zero-padded) column.
+        for k in (0..N.saturating_sub(1)).rev() {
+            let lo = if N <= SMALL { 0 } else { k + 1 };
+            t[k] -= crate::kernels::dot(&cols[k][lo..], &t[lo..]);
+        }
+        for (p, v) in self.perm.iter().zip(&t) {
+            b[*p as usize] = *v;
         }
     }
 }
@@ -509,6 +497,7 @@ mod tests {
             check::<5>(seed, 0.3);
             check::<8>(seed, -0.5);
             check::<13>(seed, 0.0);
+            check::<30>(seed, 0.2);
         }
     }
 
@@ -520,7 +509,7 @@ mod tests {
         );
         let mut f = Ldlt::<f64, 4>::ZERO;
         let inertia = f.factor(&m).unwrap();
-        assert!(f.piv.iter().any(|&p| p < 0), "expected a 2x2 pivot");
+        assert!(f.dinv_sub.iter().any(|&s| s != 0.0), "expected a 2x2 pivot");
         let b = SMatrix::<f64, 4, 1>::new(1.0, -2.0, 0.5, 3.0);
         let mut x = b;
         f.solve_in_place(x.as_mut_slice());
@@ -563,7 +552,7 @@ mod tests {
             if r1.is_err() {
                 continue;
             }
-            assert_eq!(f1.piv, f2.piv);
+            assert_eq!(f1.perm, f2.perm);
             // Each row of J against the vector path: L^{-1} P j, then D^{-1}, then P' L'^{-T}.
             let mut z = y;
             f2.d_solve_rows(&mut z);

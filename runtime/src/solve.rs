@@ -776,10 +776,7 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
         let mut out = SMatrix::<T, O, R>::zeros();
         for (q, col) in qz.as_slice().chunks_exact(I1).zip(out.as_mut_slice().chunks_exact_mut(O)) {
             for (k, o) in col.iter_mut().enumerate() {
-                let mut acc = T::ZERO;
-                for (gi, qi) in gw[k * I..k * I + I].iter().zip(&q[..I]) {
-                    acc += *gi * *qi;
-                }
+                let mut acc = kernels::dot(&gw[k * I..k * I + I], &q[..I]);
                 if BIAS {
                     acc += gb[k] * q[I];
                 }
@@ -887,12 +884,7 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
             let yv = y.as_slice();
             let kd = st.kt.as_slice();
             for (q, xq) in xi.as_mut_slice().iter_mut().enumerate() {
-                let col = &kd[q * BI..q * BI + BI];
-                let mut acc = T::ZERO;
-                for (kc, yc) in col.iter().zip(yv) {
-                    acc += *kc * *yc;
-                }
-                *xq -= acc;
+                *xq -= kernels::dot(&kd[q * BI..q * BI + BI], yv);
             }
             e = kernels::mul(&st.w, y);
         }
