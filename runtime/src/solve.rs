@@ -548,119 +548,111 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
         // where Pi = I - Qz_z Qz_z' projects onto parameter directions orthogonal to every
         // input (math.md section 4). Only the blocks m >= n (lower triangle) are built.
         let (s1f, cf, df) = (st.s1.as_slice(), st.c.as_slice(), st.d.as_slice());
-        let jt = &mut st.kt;
-        {
-            let jd = jt.as_mut_slice();
-            for j in 0..R {
-                for m in 0..B {
-                    // column (j, k) of J', rows (m, ..): Qz[0..I, j] d[k, m]
-                    for k in 0..O {
-                        let dk = df[m * O + k];
-                        let col = &mut jd[(j * O + k) * BI + m * I..(j * O + k) * BI + m * I + I];
-                        let q = &st.qz.as_slice()[j * I1..j * I1 + I];
-                        for (x, qi) in col.iter_mut().zip(q) {
-                            *x = *qi * dk;
-                        }
-                    }
-                }
-            }
-        }
         let inv_eps = if complement > 0 { T::ONE / eps } else { T::ZERO };
         let wt = kernels::transpose(&st.w);
+        let (wd, wtd, sd, qzs) = (st.w.as_slice(), wt.as_slice(), st.s.as_slice(), st.qz.as_slice());
+        // Pi as a matrix when Qz has several columns; with one column q it is applied as
+        // I - q q' on the fly.
         let mut pi = SMatrix::<T, I, I>::zeros();
-        if complement > 0 {
-            let qzs = st.qz.as_slice();
+        if complement > 0 && R > 1 {
             for (ip, col) in pi.as_mut_slice().chunks_exact_mut(I).enumerate() {
                 col[ip] = T::ONE;
                 for q in qzs.chunks_exact(I1) {
-                    let f = q[ip];
-                    for (x, qi) in col.iter_mut().zip(&q[..I]) {
-                        *x -= *qi * f;
-                    }
+                    kernels::axpy(col, -q[ip], &q[..I]);
                 }
             }
         }
+        let jd = st.kt.as_mut_slice();
+        let spd = sp.as_mut_slice();
         for m in 0..B {
             for n in 0..B {
-                // DS = D_m S_mn (rows scaled), then AS = A_m' S_mn = W' DS (+ S_mn).
-                let mut ds = SMatrix::<T, O, O>::zeros();
-                for (kp, col) in ds.as_mut_slice().chunks_exact_mut(O).enumerate() {
-                    let off = (n * O + kp) * BO + m * O;
-                    let scol = &st.s.as_slice()[off..off + O];
-                    for ((x, sv), sk) in col.iter_mut().zip(scol).zip(&s1f[m * O..m * O + O]) {
-                        *x = *sv * *sk;
-                    }
-                }
-                let mut asm: SMatrix<T, I, O> = kernels::mul(&wt, &ds);
-                if RES {
-                    // I == O here; S_mn column by column.
-                    for (k, col) in asm.as_mut_slice().chunks_exact_mut(I).enumerate() {
-                        let scol = &st.s.as_slice()[(n * O + k) * BO + m * O..(n * O + k) * BO + m * O + O];
-                        for (x, v) in col.iter_mut().zip(scol) {
-                            *x += *v;
+                // Column k of AS = A_m' S_mn = W' D_m S_mn (+ S_mn), then of G = AS D_n
+                // (+ W' C_n), then its share of J', each from registers.
+                let mut asm = SMatrix::<T, I, O>::zeros();
+                let mut g = SMatrix::<T, I, O>::zeros();
+                for k in 0..O {
+                    let scol = &sd[(n * O + k) * BO + m * O..(n * O + k) * BO + m * O + O];
+                    let mut acc = [T::ZERO; I];
+                    if RES {
+                        // I == O here.
+                        for (x, v) in acc.iter_mut().zip(scol) {
+                            *x = *v;
                         }
                     }
-                }
-                // G = AS D_n (+ W' C_n)
-                let mut g = asm;
-                {
-                    let gd = g.as_mut_slice();
-                    let wd = st.w.as_slice();
-                    for k in 0..O {
-                        let sk = s1f[n * O + k];
-                        let gcol = &mut gd[k * I..k * I + I];
-                        for x in gcol.iter_mut() {
-                            *x *= sk;
-                        }
-                        if n == m {
-                            let ck = cf[n * O + k];
-                            for (i, x) in gcol.iter_mut().enumerate() {
-                                *x += wd[i * O + k] * ck;
-                            }
-                        }
+                    for (kp, (sv, sk)) in scol.iter().zip(&s1f[m * O..m * O + O]).enumerate() {
+                        kernels::axpy(&mut acc, *sv * *sk, &wtd[kp * I..kp * I + I]);
                     }
-                }
-                // J'[(m, .), (j, .)] += Rz[j, n] G
-                {
-                    let jd = jt.as_mut_slice();
-                    let gd = g.as_slice();
+                    if RES {
+                        asm.as_mut_slice()[k * I..k * I + I].copy_from_slice(&acc);
+                    }
+                    let sk = s1f[n * O + k];
+                    for x in acc.iter_mut() {
+                        *x *= sk;
+                    }
+                    if n == m {
+                        kernels::axpy(&mut acc, cf[n * O + k], &wtd[k * I..k * I + I]);
+                    }
+                    g.as_mut_slice()[k * I..k * I + I].copy_from_slice(&acc);
+                    // J'[(m, .), (j, k)] = Qz_z[:, j] d[k, m] + sum_n Rz[j, n] G_mn[:, k]
                     for j in 0..R {
                         let r = st.rz[(j, n)];
-                        if r == T::ZERO {
-                            continue;
-                        }
-                        for k in 0..O {
-                            let off = (j * O + k) * BI + m * I;
-                            for (x, gi) in jd[off..off + I].iter_mut().zip(&gd[k * I..k * I + I]) {
-                                *x += r * *gi;
+                        let col = &mut jd[(j * O + k) * BI + m * I..(j * O + k) * BI + m * I + I];
+                        if n == 0 {
+                            let dk = df[m * O + k];
+                            for ((x, qi), gi) in col.iter_mut().zip(&qzs[j * I1..j * I1 + I]).zip(&acc) {
+                                *x = *qi * dk + r * *gi;
                             }
+                        } else if r != T::ZERO {
+                            kernels::axpy(col, r, &acc);
                         }
                     }
                 }
                 if m < n {
                     continue;
                 }
-                // S_prev block (m, n) = G W (+ AS) - (d_n . d_m) Pi / eps
-                // (diagonal blocks: the lower triangle is all that is kept)
-                let mut blk: SMatrix<T, I, I> = if m == n { kernels::mul_lower(&g, &st.w) } else { kernels::mul(&g, &st.w) };
-                if RES {
-                    for (x, v) in blk.as_mut_slice().iter_mut().zip(asm.as_slice()) {
-                        *x += *v;
+                // S_prev block (m, n) = G W (+ AS) - (d_n . d_m) Pi / eps, column by column
+                // straight into `sp`; diagonal blocks only on (a little more than) their
+                // lower triangle, with fixed trip counts: rows h.. for the right half.
+                let f = if complement > 0 { kernels::dot(&df[n * O..n * O + O], &df[m * O..m * O + O]) * inv_eps } else { T::ZERO };
+                let gd = g.as_slice();
+                // (a macro rather than a closure: `lo` must stay a literal for the loops to
+                // unroll)
+                macro_rules! column {
+                    ($i:expr, $lo:expr) => {{
+                        let (i, lo) = ($i, $lo);
+                        let mut acc = [T::ZERO; I];
+                        if RES {
+                            acc[lo..].copy_from_slice(&asm.as_slice()[i * I + lo..i * I + I]);
+                        }
+                        if complement > 0 {
+                            if R == 1 {
+                                let q = &qzs[..I];
+                                kernels::axpy(&mut acc[lo..], f * q[i], &q[lo..]);
+                            } else {
+                                kernels::axpy(&mut acc[lo..], -f, &pi.as_slice()[i * I + lo..i * I + I]);
+                            }
+                        }
+                        for (k, wk) in wd[i * O..i * O + O].iter().enumerate() {
+                            kernels::axpy(&mut acc[lo..], *wk, &gd[k * I + lo..k * I + I]);
+                        }
+                        let off = (n * I + i) * BI + m * I;
+                        spd[off + lo..off + I].copy_from_slice(&acc[lo..]);
+                        if complement > 0 && R == 1 {
+                            // the identity part of Pi (row i >= lo)
+                            spd[off + i] -= f;
+                        }
+                    }};
+                }
+                for i in 0..I {
+                    if m == n && i >= I / 2 {
+                        column!(i, I / 2);
+                    } else {
+                        column!(i, 0);
                     }
                 }
-                if complement > 0 {
-                    let mut dd = T::ZERO;
-                    for (a, b) in df[n * O..n * O + O].iter().zip(&df[m * O..m * O + O]) {
-                        dd += *a * *b;
-                    }
-                    let f = dd * inv_eps;
-                    for (x, p) in blk.as_mut_slice().iter_mut().zip(pi.as_slice()) {
-                        *x -= *p * f;
-                    }
-                }
-                sp.fixed_view_mut::<I, I>(m * I, n * I).copy_from(&blk);
             }
         }
+        let jt = &mut st.kt;
         // Factor Tm, turning J into Y = L^{-1} P J on the way (on the transpose); then
         // S_prev -= J' Tm^{-1} J = Y' D^{-1} Y. Y is kept for the solve's forward sweep.
         // Then the lower triangle is mirrored.
