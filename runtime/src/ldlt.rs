@@ -70,6 +70,14 @@ impl core::ops::AddAssign for Inertia {
 /// lower triangle only.
 const SMALL: usize = 24;
 
+/// `col` with rows `0..=k` zeroed.
+#[inline(always)]
+fn below<T: Real, const N: usize>(col: &[T], k: usize) -> [T; N] {
+    // (compared as floats: a vector compare on SSE2, where 64-bit integer compares are not)
+    let kf = T::c(k as f64);
+    core::array::from_fn(|i| if T::c(i as f64) > kf { col[i] } else { T::ZERO })
+}
+
 /// A factored symmetric matrix `P A P' = L D L'` (Bunch-Kaufman), stored in place.
 #[derive(Clone, Copy, Debug)]
 #[repr(C)]
@@ -163,11 +171,23 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
             let absakk = a[k * N + k].abs();
             // The column's largest entry first (a branch-free scan); where it sits is only
             // needed when the diagonal entry does not win.
-            let mut colmax = T::ZERO;
-            for v in &a[k * N + k + 1..k * N + N] {
-                let x = v.abs();
-                colmax = if x > colmax { x } else { colmax };
-            }
+            let colmax = if N <= SMALL {
+                // Whole column, rows up to k zeroed, in two lanes: a fixed trip count.
+                let c = below::<T, N>(&a[k * N..k * N + N], k);
+                let mut m = [T::ZERO; 2];
+                for (i, v) in c.iter().enumerate() {
+                    let x = v.abs();
+                    m[i & 1] = if x > m[i & 1] { x } else { m[i & 1] };
+                }
+                if m[1] > m[0] { m[1] } else { m[0] }
+            } else {
+                let mut colmax = T::ZERO;
+                for v in &a[k * N + k + 1..k * N + N] {
+                    let x = v.abs();
+                    colmax = if x > colmax { x } else { colmax };
+                }
+                colmax
+            };
             if absakk.max(colmax) <= tol {
                 return Err(SingularPivot);
             }
@@ -225,16 +245,27 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
                 self.dinv[k] = r;
                 self.dinv_sub[k] = T::ZERO;
                 if N <= SMALL {
-                    // Small matrices: update whole columns (fixed length, unrolled and
-                    // vectorised; rows above j are the unused upper triangle), from a copy
-                    // of column k held in registers.
-                    let mut colk = [T::ZERO; N];
-                    colk.copy_from_slice(&a[k * N..k * N + N]);
-                    for (j, cj) in a.chunks_exact_mut(N).enumerate().skip(k + 1) {
+                    // Small matrices: fixed-length column operations (unrolled and
+                    // vectorised) from a copy of column k with rows up to k zeroed, so rows
+                    // above the diagonal of the trailing columns are scratch that is never
+                    // read; the right half of the columns skips the top half of the rows.
+                    // Column k becomes L's column, already clean.
+                    let colk = below::<T, N>(&a[k * N..k * N + N], k);
+                    for j in k + 1..N {
                         let t = r * colk[j];
-                        for (x, v) in cj.iter_mut().zip(&colk) {
-                            *x -= t * *v;
+                        let cj = &mut a[j * N..j * N + N];
+                        if j >= N / 2 {
+                            for (x, v) in cj[N / 2..].iter_mut().zip(&colk[N / 2..]) {
+                                *x -= t * *v;
+                            }
+                        } else {
+                            for (x, v) in cj.iter_mut().zip(&colk) {
+                                *x -= t * *v;
+                            }
                         }
+                    }
+                    for (x, v) in a[k * N..k * N + N].iter_mut().zip(&colk) {
+                        *x = *v * r;
                     }
                 } else {
                     // Column k is a[k*N..], column j > k lies after it.
@@ -249,9 +280,9 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
                             }
                         }
                     }
-                }
-                for v in a[k * N + k + 1..k * N + N].iter_mut() {
-                    *v *= r;
+                    for v in a[k * N + k + 1..k * N + N].iter_mut() {
+                        *v *= r;
+                    }
                 }
                 if let Some(jt) = rows.as_deref_mut() {
                     // J rows below k lose L[i, k] times row k (forward_in_place on each row).
@@ -291,16 +322,32 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
                 self.dinv_sub[k] = -d21i;
                 self.dinv_sub[k + 1] = T::ZERO;
                 a[k * N + k + 1] = T::ZERO;
-                if k + 2 < N {
+                if N <= SMALL {
+                    // As for 1x1 pivots: copies of both columns below the block, the block's
+                    // L columns W = [c0 c1] D_k^{-1} whole, fixed-length updates.
+                    let c0 = below::<T, N>(&a[k * N..k * N + N], k + 1);
+                    let c1 = below::<T, N>(&a[(k + 1) * N..(k + 1) * N + N], k + 1);
+                    let w0: [T; N] = core::array::from_fn(|i| d21i * (e11 * c0[i] - c1[i]));
+                    let w1: [T; N] = core::array::from_fn(|i| d21i * (e22 * c1[i] - c0[i]));
+                    for j in k + 2..N {
+                        let (f0, f1) = (w0[j], w1[j]);
+                        let cj = &mut a[j * N..j * N + N];
+                        let lo = if j >= N / 2 { N / 2 } else { 0 };
+                        for ((x, v0), v1) in cj[lo..].iter_mut().zip(&c0[lo..]).zip(&c1[lo..]) {
+                            *x -= *v0 * f0 + *v1 * f1;
+                        }
+                    }
+                    a[k * N..k * N + N].copy_from_slice(&w0);
+                    a[(k + 1) * N..(k + 1) * N + N].copy_from_slice(&w1);
+                } else if k + 2 < N {
                     for j in k + 2..N {
                         let (ajk, ajk1) = (a[k * N + j], a[(k + 1) * N + j]);
                         let wk = d21i * (e11 * ajk - ajk1);
                         let wkp1 = d21i * (e22 * ajk1 - ajk);
                         let (left, right) = a.split_at_mut(j * N);
-                        let lo = if N <= SMALL { 0 } else { j };
-                        let ck = &left[k * N + lo..k * N + N];
-                        let ck1 = &left[(k + 1) * N + lo..(k + 1) * N + N];
-                        for ((x, v0), v1) in right[lo..N].iter_mut().zip(ck).zip(ck1) {
+                        let ck = &left[k * N + j..k * N + N];
+                        let ck1 = &left[(k + 1) * N + j..(k + 1) * N + N];
+                        for ((x, v0), v1) in right[j..N].iter_mut().zip(ck).zip(ck1) {
                             *x -= *v0 * wk + *v1 * wkp1;
                         }
                         a[k * N + j] = wk;
@@ -321,10 +368,12 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
             }
             k += kstep;
         }
-        // Clear the diagonal (now in `dinv`) and the upper triangle (scratch of the
-        // whole-column updates), leaving exactly L - I.
-        for (j, col) in a.chunks_exact_mut(N).enumerate() {
-            col[..=j].fill(T::ZERO);
+        if N > SMALL {
+            // Clear the diagonal (now in `dinv`) and the upper triangle, leaving exactly
+            // L - I (small matrices wrote each column of L clean).
+            for (j, col) in a.chunks_exact_mut(N).enumerate() {
+                col[..=j].fill(T::ZERO);
+            }
         }
         Ok(inertia)
     }
