@@ -97,7 +97,7 @@ pub struct Ldlt<T: Real, const N: usize> {
     perm: [u32; N],
 }
 
-// SAFETY: matrices of `T: Pod` and an `i32` array: all-zero bytes are valid.
+// SAFETY: a matrix and arrays of `T: Pod` and a `u32` array: all-zero bytes are valid.
 unsafe impl<T: Real, const N: usize> bytemuck::Zeroable for Ldlt<T, N> {}
 
 /// The factorisation met a pivot that is zero or too small relative to the matrix.
