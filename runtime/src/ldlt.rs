@@ -171,11 +171,13 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
             let absakk = a[k * N + k].abs();
             // The column's largest entry first (a branch-free scan); where it sits is only
             // needed when the diagonal entry does not win.
+            // Small matrices: column k below the diagonal as a fixed-length copy (reused by
+            // the update unless an interchange changes the column).
+            let below_k = if N <= SMALL { below::<T, N>(&a[k * N..k * N + N], k) } else { [T::ZERO; N] };
             let colmax = if N <= SMALL {
                 // Whole column, rows up to k zeroed, in two lanes: a fixed trip count.
-                let c = below::<T, N>(&a[k * N..k * N + N], k);
                 let mut m = [T::ZERO; 2];
-                for (i, v) in c.iter().enumerate() {
+                for (i, v) in below_k.iter().enumerate() {
                     let x = v.abs();
                     m[i & 1] = if x > m[i & 1] { x } else { m[i & 1] };
                 }
@@ -250,7 +252,7 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
                     // above the diagonal of the trailing columns are scratch that is never
                     // read; the right half of the columns skips the top half of the rows.
                     // Column k becomes L's column, already clean.
-                    let colk = below::<T, N>(&a[k * N..k * N + N], k);
+                    let colk = if kp == k { below_k } else { below::<T, N>(&a[k * N..k * N + N], k) };
                     for j in k + 1..N {
                         let t = r * colk[j];
                         let cj = &mut a[j * N..j * N + N];

@@ -457,9 +457,12 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
             let r2 = st.rz.as_slice()[0] * st.rz.as_slice()[0];
             let (sd, cf) = (st.s.as_slice(), st.c.as_slice());
             let md = st.tm.matrix_mut().as_mut_slice();
+            // (The factorisation reads the lower triangle only: the right half of the columns
+            // skips the top half of the rows, with fixed trip counts.)
             for (kp, mcol) in md.chunks_exact_mut(RO).enumerate() {
                 let f = r2 * s1f[kp];
-                for ((x, sv), sk) in mcol.iter_mut().zip(&sd[kp * BO..kp * BO + O]).zip(s1f) {
+                let lo = if kp >= O / 2 { O / 2 } else { 0 };
+                for ((x, sv), sk) in mcol[lo..].iter_mut().zip(&sd[kp * BO + lo..kp * BO + O]).zip(&s1f[lo..]) {
                     *x = f * *sk * *sv;
                 }
                 mcol[kp] += r2 * cf[kp] + eps;
