@@ -70,11 +70,11 @@ impl core::ops::AddAssign for Inertia {
 /// lower triangle only.
 const SMALL: usize = 24;
 
-/// `col` with rows `0..=k` zeroed.
+/// `col` with rows `0..=k` zeroed (none for `k = usize::MAX`, i.e. `-1`).
 #[inline(always)]
 fn below<T: Real, const N: usize>(col: &[T], k: usize) -> [T; N] {
     // (compared as floats: a vector compare on SSE2, where 64-bit integer compares are not)
-    let kf = T::c(k as f64);
+    let kf = T::c(k as isize as f64);
     core::array::from_fn(|i| if T::c(i as f64) > kf { col[i] } else { T::ZERO })
 }
 
@@ -149,11 +149,27 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
         // Largest entry of the lower triangle, and whether all of it is finite (a NaN would
         // be skipped by the comparisons, so finiteness is folded in separately).
         let (mut scale, mut finite) = (T::ZERO, true);
-        for j in 0..N {
-            for v in &a[j * N + j..j * N + N] {
-                let x = v.abs();
-                scale = if x > scale { x } else { scale };
-                finite &= v.finite();
+        if N <= SMALL {
+            // Whole columns with the upper rows masked, in two lanes (fixed trip counts);
+            // `x * 0` is zero exactly when x is finite.
+            let (mut m, mut z) = ([T::ZERO; 2], [T::ZERO; 2]);
+            for j in 0..N {
+                let c = below::<T, N>(&a[j * N..j * N + N], j.wrapping_sub(1));
+                for (i, v) in c.iter().enumerate() {
+                    let x = v.abs();
+                    m[i & 1] = if x > m[i & 1] { x } else { m[i & 1] };
+                    z[i & 1] += *v * T::ZERO;
+                }
+            }
+            scale = if m[1] > m[0] { m[1] } else { m[0] };
+            finite = z[0] + z[1] == T::ZERO;
+        } else {
+            for j in 0..N {
+                for v in &a[j * N + j..j * N + N] {
+                    let x = v.abs();
+                    scale = if x > scale { x } else { scale };
+                    finite &= v.finite();
+                }
             }
         }
         if !finite || !scale.finite() {
@@ -616,6 +632,26 @@ mod tests {
                 let mut x = z.row(r).transpose();
                 f2.backward_in_place(x.as_mut_slice());
                 assert!((full - x).norm() < 1e-12 * (1.0 + full.norm()), "seed {seed}");
+            }
+        }
+    }
+
+    #[test]
+    fn non_finite_entries_of_the_lower_triangle_are_reported_and_the_upper_is_not_read() {
+        let mut rng = SplitMix64::new(4);
+        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            for (i, j) in [(0, 0), (5, 2), (7, 7), (7, 0)] {
+                let mut m = random_sym::<8>(&mut rng, 0.3);
+                let mut f = Ldlt::<f64, 8>::ZERO;
+                m[(i, j)] = bad;
+                assert_eq!(f.factor(&m), Err(SingularPivot), "{bad} at ({i}, {j})");
+                // the same value above the diagonal only: ignored
+                let mut m = random_sym::<8>(&mut rng, 0.3);
+                let reference = m;
+                if i != j {
+                    m[(j, i)] = bad;
+                    assert_eq!(f.factor(&m), Ldlt::<f64, 8>::ZERO.factor(&reference));
+                }
             }
         }
     }
