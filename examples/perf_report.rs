@@ -648,25 +648,27 @@ fn print_table(rows: &[Row]) {
             extra.join(" ")
         );
     }
-    // hvp / gradient ratios.
+    // Ratios of medians from this run: hvp / gradient, and each solve op / hvp.
     let find = |op: &str, r: &Row| {
         rows.iter()
             .find(|q| q.op == op && q.scalar == r.scalar && q.width == r.width && q.batch == r.batch && q.depth == r.depth)
             .map(|q| q.s.median_ns)
     };
-    let ratios: Vec<String> = rows
-        .iter()
-        .filter(|r| r.op == "gradient")
-        .filter_map(|r| {
-            find("hvp", r).map(|h| {
-                format!("{} w{} b{} d{}: {:.2}", r.scalar, r.width, r.batch, r.depth, h / r.s.median_ns)
+    for (num, den) in [("hvp", "gradient"), ("factor_solve", "hvp"), ("resolve", "hvp")] {
+        let ratios: Vec<String> = rows
+            .iter()
+            .filter(|r| r.op == den)
+            .filter_map(|r| {
+                find(num, r).map(|t| {
+                    format!("{} w{} b{} d{}: {:.2}", r.scalar, r.width, r.batch, r.depth, t / r.s.median_ns)
+                })
             })
-        })
-        .collect();
-    if !ratios.is_empty() {
-        println!("\nhvp / gradient time:");
-        for chunk in ratios.chunks(4) {
-            println!("  {}", chunk.join("   "));
+            .collect();
+        if !ratios.is_empty() {
+            println!("\n{num} / {den} time:");
+            for chunk in ratios.chunks(4) {
+                println!("  {}", chunk.join("   "));
+            }
         }
     }
 }
