@@ -4,7 +4,7 @@
 //! named per-layer records (`ws.<field>`), loops over arrays of layers (never unrolled), and
 //! fully qualified paths into `::tall_skinny::runtime`.
 
-use proc_macro2::{Ident, Span, TokenStream};
+use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 
 use crate::ast::{Act, LayerField, LayerKind, LossKind, Net};
@@ -685,40 +685,83 @@ pub(crate) fn forward_pass(cx: &Ctx, tangent: bool) -> TokenStream {
     quote!(#(#out)*)
 }
 
-pub(crate) fn gradient_backward(cx: &Ctx) -> TokenStream {
+/// What one layer element does in a backward sweep: `prelude` statements, then `next`, the
+/// expression for the new sweep state.
+pub(crate) struct Step {
+    pub(crate) prelude: TokenStream,
+    pub(crate) next: TokenStream,
+}
+
+/// The skeleton of every backward sweep (gradient, hvp, curvature, solve, apply, Gram):
+/// the layers last first, threading the variables `state` through each element, array
+/// elements in reverse inside `for i in (0..len).rev()`. `step(index, layer, in_array)`
+/// gives one element's [`Step`] (`i` is in scope when `in_array`).
+pub(crate) fn backward_sweep(
+    cx: &Ctx,
+    state: &[&str],
+    mut step: impl FnMut(usize, &Lay, bool) -> Step,
+) -> TokenStream {
+    let vars: Vec<Ident> = state.iter().map(|v| format_ident!("{v}")).collect();
+    let (tuple, rebind) = match &vars[..] {
+        [v] => (quote!(#v), quote!(let mut #v = #v;)),
+        vs => (quote!((#(#vs),*)), quote!(let (#(mut #vs),*) = (#(#vs),*);)),
+    };
     let mut out = Vec::new();
-    for l in cx.lays.iter().rev() {
-        let name = l.name;
-        let g = slice(l, quote!(grad), true);
-        let z0 = match &l.prev {
-            Some(p) => quote!(&#p.out),
-            None => quote!(&z_in),
-        };
+    for (idx, l) in cx.lays.iter().enumerate().rev() {
         match l.f.array {
             Some(len) => {
                 let len = lit(len.value);
+                let Step { prelude, next } = step(idx, l, true);
                 out.push(quote! {
-                    let mut beta = beta;
+                    #rebind
                     for i in (0..#len).rev() {
-                        let z = if i == 0 { #z0 } else { &ws.#name[i - 1].out };
-                        beta = self.#name[i].backward(z, &ws.#name[i], &beta, #g);
+                        #prelude
+                        #tuple = #next;
                     }
                 });
             }
-            None => out.push(quote! {
-                let beta = self.#name.backward(#z0, &ws.#name, &beta, #g);
-            }),
+            None => {
+                let Step { prelude, next } = step(idx, l, false);
+                out.push(quote! {
+                    #prelude
+                    let #tuple = #next;
+                });
+            }
         }
     }
+    quote!(#(#out)*)
+}
+
+/// `&<previous layer's last record>.out`, or `z` for an element after the first of an array.
+pub(crate) fn z_of(l: &Lay, in_array: bool) -> (TokenStream, TokenStream) {
+    let name = l.name;
+    let z0 = match &l.prev {
+        Some(p) => quote!(&#p.out),
+        None => quote!(&z_in),
+    };
+    if in_array {
+        (quote! { let z = if i == 0 { #z0 } else { &ws.#name[i - 1].out }; }, quote!(z))
+    } else {
+        (TokenStream::new(), z0)
+    }
+}
+
+pub(crate) fn gradient_backward(cx: &Ctx) -> TokenStream {
+    let sweep = backward_sweep(cx, &["beta"], |_, l, in_array| {
+        let name = l.name;
+        let g = slice(l, quote!(grad), true);
+        let (prelude, z) = z_of(l, in_array);
+        let at = if in_array { quote!([i]) } else { TokenStream::new() };
+        Step { prelude, next: quote!(self.#name #at.backward(#z, &ws.#name #at, &beta, #g)) }
+    });
     quote! {
-        #(#out)*
+        #sweep
         let _ = beta;
     }
 }
 
 fn hvp_backward(cx: &Ctx) -> TokenStream {
-    let mut out = Vec::new();
-    for l in cx.lays.iter().rev() {
+    let sweep = backward_sweep(cx, &["beta", "r"], |_, l, in_array| {
         let name = l.name;
         let o = slice(l, quote!(out), true);
         let v = slice(l, quote!(v), false);
@@ -726,29 +769,26 @@ fn hvp_backward(cx: &Ctx) -> TokenStream {
             Some(p) => (quote!(&#p.out), quote!(::core::option::Option::Some(&#p.y))),
             None => (quote!(&z_in), quote!(::core::option::Option::None)),
         };
-        match l.f.array {
-            Some(len) => {
-                let len = lit(len.value);
-                out.push(quote! {
-                    let (mut beta, mut r) = (beta, r);
-                    for i in (0..#len).rev() {
-                        let (z, y) = if i == 0 {
-                            (#z0, #y0)
-                        } else {
-                            (&ws.#name[i - 1].out, ::core::option::Option::Some(&ws.#name[i - 1].y))
-                        };
-                        (beta, r) = self.#name[i].backward_tangent(z, y, #v, &ws.#name[i], &beta, &r, #o);
-                    }
-                });
+        if in_array {
+            Step {
+                prelude: quote! {
+                    let (z, y) = if i == 0 {
+                        (#z0, #y0)
+                    } else {
+                        (&ws.#name[i - 1].out, ::core::option::Option::Some(&ws.#name[i - 1].y))
+                    };
+                },
+                next: quote!(self.#name[i].backward_tangent(z, y, #v, &ws.#name[i], &beta, &r, #o)),
             }
-            None => out.push(quote! {
-                let (beta, r) = self.#name.backward_tangent(#z0, #y0, #v, &ws.#name, &beta, &r, #o);
-            }),
+        } else {
+            Step {
+                prelude: TokenStream::new(),
+                next: quote!(self.#name.backward_tangent(#z0, #y0, #v, &ws.#name, &beta, &r, #o)),
+            }
         }
-    }
-    let _ = Span::call_site();
+    });
     quote! {
-        #(#out)*
+        #sweep
         let _ = (beta, r);
     }
 }

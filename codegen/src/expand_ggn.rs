@@ -7,7 +7,7 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 use crate::ast::LossKind;
-use crate::expand::{forward_pass, gradient_backward, last_element, lit, slice, zeroable_impl, Ctx};
+use crate::expand::{backward_sweep, forward_pass, gradient_backward, last_element, lit, slice, z_of, zeroable_impl, Ctx, Step};
 
 /// Operation counts of the two Gauss-Newton solves (one curvature + factor + solve), used to
 /// pick a net's default. Calibrated on this project's benchmark nets (README "Optimizers"):
@@ -144,29 +144,12 @@ pub(crate) fn ggn_items(cx: &Ctx) -> TokenStream {
     }
 
     // Gram backward: M adjoints through every stage.
-    let mut gram = Vec::new();
-    for l in cx.lays.iter().rev() {
+    let gram = backward_sweep(cx, &["r"], |_, l, in_array| {
         let name = l.name;
-        let z0 = match &l.prev {
-            Some(p) => quote!(&#p.out),
-            None => quote!(&z_in),
-        };
-        match l.f.array {
-            Some(len) => {
-                let len = lit(len.value);
-                gram.push(quote! {
-                    let mut r = r;
-                    for i in (0..#len).rev() {
-                        let z = if i == 0 { #z0 } else { &ws.#name[i - 1].out };
-                        r = self.#name[i].gram_backward(z, &ws.#name[i], &r, &mut g.gram);
-                    }
-                });
-            }
-            None => gram.push(quote! {
-                let r = self.#name.gram_backward(#z0, &ws.#name, &r, &mut g.gram);
-            }),
-        }
-    }
+        let (prelude, z) = z_of(l, in_array);
+        let at = if in_array { quote!([i]) } else { TokenStream::new() };
+        Step { prelude, next: quote!(self.#name #at.gram_backward(#z, &ws.#name #at, &r, &mut g.gram)) }
+    });
 
     // Riccati Gauss-Newton curvature: the Hessian's forward half, then every adjoint term
     // dropped (c = d = 0 in every stage).
@@ -432,7 +415,7 @@ pub(crate) fn ggn_items(cx: &Ctx) -> TokenStream {
                     }
                 }
                 g.gram = #rt::layer::zero_mat();
-                #(#gram)*
+                #gram
                 let _ = r;
                 if !#rt::real::all_finite(g.gram.as_slice()) {
                     return Err(#rt::NetError::NonFiniteResult);

@@ -4,7 +4,7 @@
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
-use crate::expand::{last_element, layer_desc, lit, slice_of, zeroable_impl, Ctx};
+use crate::expand::{backward_sweep, last_element, layer_desc, lit, slice_of, zeroable_impl, Ctx, Step};
 
 /// `Some(&<prev>.ty)` / `None`: the input tangent of element `i` (or the single stage) of
 /// layer field `idx`, read from stages under `base`.
@@ -125,25 +125,11 @@ pub(crate) fn solve_items(cx: &Ctx) -> TokenStream {
     let last = cx.lays.last().expect("a layer");
     let last_st = last_element(last.f, &quote!(st));
     let last_self = last_element(last.f, &quote!(self));
-    let mut cbwd = Vec::new();
-    for l in cx.lays.iter().rev() {
-        let name = l.name;
-        let ty = &l.ty;
-        match l.f.array {
-            Some(len) => {
-                let len = lit(len.value);
-                cbwd.push(quote! {
-                    let mut beta = beta;
-                    for i in (0..#len).rev() {
-                        beta = <#ty>::curv_backward(&mut st.#name[i], &beta);
-                    }
-                });
-            }
-            None => cbwd.push(quote! {
-                let beta = <#ty>::curv_backward(&mut st.#name, &beta);
-            }),
-        }
-    }
+    let cbwd = backward_sweep(cx, &["beta"], |_, l, in_array| {
+        let (name, ty) = (l.name, &l.ty);
+        let at = if in_array { quote!([i]) } else { TokenStream::new() };
+        Step { prelude: TokenStream::new(), next: quote!(<#ty>::curv_backward(&mut st.#name #at, &beta)) }
+    });
 
     // Factor sweep, last stage first.
     let mut fac = Vec::new();
@@ -184,27 +170,41 @@ pub(crate) fn solve_items(cx: &Ctx) -> TokenStream {
     // Solve: backward sweep for the linear terms, then forward sweep for x.
     let out_w = lit(last.f.outputs.value);
     let bl = lit(cx.b);
-    let mut sbwd = Vec::new();
+    let sbwd = backward_sweep(cx, &["s"], |_, l, in_array| {
+        let (name, ty) = (l.name, &l.ty);
+        let g = slice_of(l, quote!(b), false, &own);
+        let at = if in_array { quote!([i]) } else { TokenStream::new() };
+        Step { prelude: TokenStream::new(), next: quote!(<#ty>::solve_backward(&mut self.#name #at, #g, &s, eps)) }
+    });
+    let abwd = backward_sweep(cx, &["r"], |idx, l, in_array| {
+        let (name, ty) = (l.name, &l.ty);
+        let v = slice_of(l, quote!(v), false, &own);
+        let ao = slice_of(l, quote!(out), true, &own);
+        let (prev_ty, elem_ty) = y_in(cx, idx, &quote!(self), "ty");
+        if in_array {
+            Step {
+                prelude: quote! { let y_in = #elem_ty; },
+                next: quote!(<#ty>::apply_backward(&self.#name[i], #v, y_in, &r, eps, #ao)),
+            }
+        } else {
+            Step {
+                prelude: TokenStream::new(),
+                next: quote!(<#ty>::apply_backward(&self.#name, #v, #prev_ty, &r, eps, #ao)),
+            }
+        }
+    });
     let mut sfwd = Vec::new();
     let mut afwd = Vec::new();
-    let mut abwd = Vec::new();
     for (idx, l) in cx.lays.iter().enumerate() {
         let name = l.name;
         let ty = &l.ty;
         let g = slice_of(l, quote!(b), false, &own);
         let o = slice_of(l, quote!(x), true, &own);
         let v = slice_of(l, quote!(v), false, &own);
-        let ao = slice_of(l, quote!(out), true, &own);
-        let (prev_ty, elem_ty) = y_in(cx, idx, &quote!(self), "ty");
+        let (prev_ty, _) = y_in(cx, idx, &quote!(self), "ty");
         match l.f.array {
             Some(len) => {
                 let len = lit(len.value);
-                sbwd.push(quote! {
-                    let mut s = s;
-                    for i in (0..#len).rev() {
-                        s = <#ty>::solve_backward(&mut self.#name[i], #g, &s, eps);
-                    }
-                });
                 sfwd.push(quote! {
                     let mut y = y;
                     for i in 0..#len {
@@ -228,32 +228,17 @@ pub(crate) fn solve_items(cx: &Ctx) -> TokenStream {
                         <#ty>::apply_forward(&mut rest[0], #v, y_in);
                     }
                 });
-                abwd.push(quote! {
-                    let mut r = r;
-                    for i in (0..#len).rev() {
-                        let y_in = #elem_ty;
-                        r = <#ty>::apply_backward(&self.#name[i], #v, y_in, &r, eps, #ao);
-                    }
-                });
             }
             None => {
-                sbwd.push(quote! {
-                    let s = <#ty>::solve_backward(&mut self.#name, #g, &s, eps);
-                });
                 sfwd.push(quote! {
                     let y = ::core::option::Option::Some(<#ty>::solve_forward(&self.#name, #g, y.as_ref(), eps, #o));
                 });
                 afwd.push(quote! {
                     <#ty>::apply_forward(&mut self.#name, #v, #prev_ty);
                 });
-                abwd.push(quote! {
-                    let r = <#ty>::apply_backward(&self.#name, #v, #prev_ty, &r, eps, #ao);
-                });
             }
         }
     }
-    sbwd.reverse();
-    abwd.reverse();
     let visit = cx.lays.iter().map(|l| {
         let name = l.name;
         match l.f.array {
@@ -308,7 +293,7 @@ pub(crate) fn solve_items(cx: &Ctx) -> TokenStream {
             /// sweep for the linear terms, then a forward sweep for `x`.
             pub fn solve(&mut self, eps: #t, b: &[#t; #n], x: &mut [#t; #n]) {
                 let s = #rt::layer::zero_mat::<#t, #out_w, #bl>();
-                #(#sbwd)*
+                #sbwd
                 let _ = s;
                 let y = ::core::option::Option::None;
                 #(#sfwd)*
@@ -325,7 +310,7 @@ pub(crate) fn solve_items(cx: &Ctx) -> TokenStream {
             pub fn apply(&mut self, eps: #t, v: &[#t; #n], out: &mut [#t; #n]) {
                 #(#afwd)*
                 let r = #last_self.output_hessian_apply();
-                #(#abwd)*
+                #abwd
                 let _ = r;
             }
         }
@@ -483,7 +468,7 @@ pub(crate) fn solve_items(cx: &Ctx) -> TokenStream {
                     return Err(#rt::NetError::NonFiniteResult);
                 }
                 #last_st.set_output_hessian(|n| #loss::hess_block(&z, t, n));
-                #(#cbwd)*
+                #cbwd
                 let _ = beta;
                 curv.filled = true;
                 Ok(())
