@@ -6,7 +6,10 @@
 //! `xSYTRS` algorithm (lower storage) on an `SMatrix`: `P A P' = L D L'` with `L` unit lower
 //! triangular and `D` block diagonal with 1x1 and 2x2 blocks. Backward stable in practice
 //! (growth bounded by `(1 + 1/alpha)^(n-1)`), and Sylvester's law of inertia gives the signs
-//! of `A`'s eigenvalues from those of `D`.
+//! of `A`'s eigenvalues from those of `D`. The factors are stored ready for solving: every
+//! interchange is applied to the finished columns of `L` too (`P` is one permutation, as in
+//! `xSYTRF_RK`), `L` is kept with zeros above its diagonal and `D` as its inverse, so the
+//! solves are fixed-length loops without pivot logic.
 
 use nalgebra::SMatrix;
 
