@@ -20,7 +20,7 @@ use nalgebra::SMatrix;
 
 use crate::activation::Activation;
 use crate::layer::{Layer, Tape};
-use crate::loss::{Loss, Mse, SoftmaxCrossEntropy};
+use crate::loss::{softmax, Loss, Mse, SoftmaxCrossEntropy};
 use crate::real::Real;
 use crate::solve::Stage;
 #[allow(unused_imports)]
@@ -52,19 +52,7 @@ impl<T: Real, const C: usize, const B: usize> GgnLoss<T, C, B> for SoftmaxCrossE
     /// `C_n = (diag(sqrt p) - p sqrt(p)') / sqrt(B)`: `C C' = diag(p) - p p'` since
     /// `sum p = 1`.
     fn hess_factor(u: &SMatrix<T, C, B>, n: usize) -> SMatrix<T, C, C> {
-        let mut m = u[(0, n)];
-        for k in 1..C {
-            m = m.max(u[(k, n)]);
-        }
-        let mut p = [T::ZERO; C];
-        let mut s = T::ZERO;
-        for k in 0..C {
-            p[k] = (u[(k, n)] - m).exp();
-            s += p[k];
-        }
-        for pk in p.iter_mut() {
-            *pk /= s;
-        }
+        let (p, _) = softmax(u, n);
         let scale = T::ONE / T::c(B as f64).sqrt();
         SMatrix::from_fn(|i, j| {
             let sj = p[j].sqrt();
