@@ -150,12 +150,54 @@ impl<T: Real> StepReport<T> {
     }
 }
 
-pub(crate) fn dot<T: Real>(a: &[T], b: &[T]) -> T {
-    let mut acc = T::ZERO;
-    for (x, y) in a.iter().zip(b) {
-        acc += *x * *y;
+pub(crate) use crate::kernels::dot;
+
+/// The trial shared by Levenberg-Marquardt and damped Newton once `d = (A + lambda I)^{-1} g`
+/// is solved (`A` = G or H): the step `-d` (written back into `d`) is tried from `base`; it
+/// is accepted when the ratio of the actual to the predicted reduction exceeds `eta`. The
+/// trial point stays in the net either way; the caller restores `base` on rejection.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn damped_trial<M: Model>(
+    net: &mut M,
+    s: &mut M::Scratch,
+    x: &M::Input,
+    t: &M::Target,
+    loss0: M::Scalar,
+    lambda: M::Scalar,
+    eta: M::Scalar,
+    g: &M::Vector,
+    d: &mut M::Vector,
+    base: &M::Vector,
+    trial: &mut M::Vector,
+    factorizations: u32,
+) -> StepReport<M::Scalar> {
+    for v in d.as_mut() {
+        *v = -*v;
     }
-    acc
+    let gd = dot(g.as_ref(), d.as_ref());
+    let dd = dot(d.as_ref(), d.as_ref());
+    // With (A + lambda I) d = -g: -(g'd + d'Ad/2) = (-g'd + lambda |d|^2) / 2.
+    let pred = (lambda * dd - gd) * M::Scalar::c(0.5);
+    let trial_loss = try_point(net, s, x, t, base, d, trial);
+    let (loss1, actual) = match trial_loss {
+        Some(l) => (l, loss0 - l),
+        None => (M::Scalar::MAX, -M::Scalar::MAX),
+    };
+    let ratio = if pred > M::Scalar::ZERO { actual / pred } else { -M::Scalar::ONE };
+    let accepted = trial_loss.is_some() && pred > M::Scalar::ZERO && ratio > eta;
+    StepReport {
+        accepted,
+        loss_before: loss0,
+        loss_trial: loss1,
+        loss_after: if accepted { loss1 } else { loss0 },
+        predicted: pred,
+        actual,
+        ratio,
+        damping: lambda,
+        radius: M::Scalar::ZERO,
+        step_norm: dd.sqrt(),
+        factorizations,
+    }
 }
 
 /// The trial point `p + d` is written into the net; returns its loss or `None` when the net

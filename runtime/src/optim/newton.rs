@@ -1,7 +1,7 @@
 //! Newton on the exact Hessian with adaptive damping: `lambda` is raised until the inertia
 //! says `H + lambda I` is positive definite, then adapted from the reduction ratio.
 
-use super::{dot, nielsen, try_point, Model, StepReport};
+use super::{damped_trial, nielsen, Model, StepReport};
 use crate::error::SolveError;
 use crate::real::Real;
 #[allow(unused_imports)]
@@ -98,34 +98,9 @@ impl<M: Model> DampedNewton<M> {
                 continue;
             }
             net.hessian_solve(s, &self.g, &mut self.d)?;
-            for v in self.d.as_mut() {
-                *v = -*v;
-            }
-            let gd = dot(self.g.as_ref(), self.d.as_ref());
-            let dd = dot(self.d.as_ref(), self.d.as_ref());
-            let pred = (lambda * dd - gd) * M::Scalar::c(0.5);
-            let trial = try_point(net, s, x, t, &self.base, &self.d, &mut self.trial);
-            let (loss1, actual) = match trial {
-                Some(l) => (l, loss0 - l),
-                None => (M::Scalar::MAX, -M::Scalar::MAX),
-            };
-            let ratio = if pred > M::Scalar::ZERO { actual / pred } else { -M::Scalar::ONE };
-            let accepted = trial.is_some() && pred > M::Scalar::ZERO && ratio > c.eta;
-            report = StepReport {
-                accepted,
-                loss_before: loss0,
-                loss_trial: loss1,
-                loss_after: if accepted { loss1 } else { loss0 },
-                predicted: pred,
-                actual,
-                ratio,
-                damping: lambda,
-                radius: M::Scalar::ZERO,
-                step_norm: dd.sqrt(),
-                factorizations: k,
-            };
-            nielsen(&mut self.lambda, &mut self.nu, accepted, ratio, c.lambda_min, c.lambda_max);
-            if accepted {
+            report = damped_trial(net, s, x, t, loss0, lambda, c.eta, &self.g, &mut self.d, &self.base, &mut self.trial, k);
+            nielsen(&mut self.lambda, &mut self.nu, report.accepted, report.ratio, c.lambda_min, c.lambda_max);
+            if report.accepted {
                 return Ok(report);
             }
             net.put_params(&self.base)?;
