@@ -19,7 +19,10 @@ use tall_skinny::runtime::SplitMix64;
 
 /// A boxed `[T; N]` of zeros, allocated on the heap directly.
 fn boxed_array<T: Copy + Default, const N: usize>() -> Box<[T; N]> {
-    vec![T::default(); N].into_boxed_slice().try_into().unwrap_or_else(|_| unreachable!())
+    vec![T::default(); N]
+        .into_boxed_slice()
+        .try_into()
+        .unwrap_or_else(|_| unreachable!())
 }
 
 /// Declares net `$net` (workspace `$ws`) of depth `$depth` = `$body` + 2 and a function
@@ -51,10 +54,17 @@ macro_rules! variant {
             let mut grad = boxed_array::<$t, { $net::N_PARAMS }>();
             let mut out = boxed_array::<$t, { $net::N_PARAMS }>();
             // Once outside the timing: the calls must succeed on these inputs.
-            net.gradient_in(&mut ws, &x, &t, &mut grad).expect("gradient");
+            net.gradient_in(&mut ws, &x, &t, &mut grad)
+                .expect("gradient");
             net.hvp_in(&mut ws, &x, &t, &v, &mut out).expect("hvp");
 
-            let tag = concat!(stringify!($t), "/b", stringify!($batch), "/d", stringify!($depth));
+            let tag = concat!(
+                stringify!($t),
+                "/b",
+                stringify!($batch),
+                "/d",
+                stringify!($depth)
+            );
             c.bench_function(&format!("gradient/{tag}"), |b| {
                 b.iter(|| {
                     black_box(net.gradient_in(&mut ws, black_box(&x), black_box(&t), &mut grad))
@@ -64,8 +74,14 @@ macro_rules! variant {
             });
             c.bench_function(&format!("hvp/{tag}"), |b| {
                 b.iter(|| {
-                    black_box(net.hvp_in(&mut ws, black_box(&x), black_box(&t), black_box(&v), &mut out))
-                        .unwrap();
+                    black_box(net.hvp_in(
+                        &mut ws,
+                        black_box(&x),
+                        black_box(&t),
+                        black_box(&v),
+                        &mut out,
+                    ))
+                    .unwrap();
                     black_box(&mut out);
                 })
             });
@@ -88,7 +104,9 @@ variant!(f32_b8_d512, F32B8D512, F32B8D512Workspace, f32, 8, 512, 510);
 
 fn config() -> Criterion {
     // 24 benchmarks: keep a full `cargo bench` to a few minutes on a 2-core machine.
-    Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3))
+    Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
 }
 
 criterion_group! {

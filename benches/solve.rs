@@ -14,7 +14,10 @@ use tall_skinny::prelude::*;
 use tall_skinny::runtime::SplitMix64;
 
 fn boxed_array<const N: usize>() -> Box<[f64; N]> {
-    vec![0.0; N].into_boxed_slice().try_into().unwrap_or_else(|_| unreachable!())
+    vec![0.0; N]
+        .into_boxed_slice()
+        .try_into()
+        .unwrap_or_else(|_| unreachable!())
 }
 
 macro_rules! variant {
@@ -45,13 +48,21 @@ macro_rules! variant {
             let tag = concat!("f64/b1/d", stringify!($depth));
             c.bench_function(&format!("hvp/{tag}"), |bn| {
                 bn.iter(|| {
-                    net.hvp_in(&mut ws, black_box(&x), black_box(&t), black_box(&b), &mut out).unwrap();
+                    net.hvp_in(
+                        &mut ws,
+                        black_box(&x),
+                        black_box(&t),
+                        black_box(&b),
+                        &mut out,
+                    )
+                    .unwrap();
                     black_box(&mut out);
                 })
             });
             c.bench_function(&format!("factor_solve/{tag}"), |bn| {
                 bn.iter(|| {
-                    net.curvature_into(&mut curv, black_box(&x), black_box(&t)).unwrap();
+                    net.curvature_into(&mut curv, black_box(&x), black_box(&t))
+                        .unwrap();
                     let mut f = curv.factor(eps).unwrap();
                     f.solve(black_box(&b), &mut out).unwrap();
                     black_box(&mut out);

@@ -26,7 +26,8 @@ pub struct Regressor {
 const TARGET_MSE: f64 = 1e-6;
 
 fn data() -> ([[f64; 1]; BATCH], [[f64; 1]; BATCH]) {
-    let x: [[f64; 1]; BATCH] = core::array::from_fn(|n| [-1.0 + 2.0 * n as f64 / (BATCH - 1) as f64]);
+    let x: [[f64; 1]; BATCH] =
+        core::array::from_fn(|n| [-1.0 + 2.0 * n as f64 / (BATCH - 1) as f64]);
     let t = x.map(|[v]| [(3.0 * v).sin() + 0.5 * v * v - 0.3 * (5.0 * v).cos() * v]);
     (x, t)
 }
@@ -104,22 +105,40 @@ fn main() {
         Regressor::BATCH,
         Regressor::GGN_METHOD
     );
-    println!("initial MSE {:.3e}\n", 2.0 * Regressor::init(1).loss(&x, &t).unwrap());
+    println!(
+        "initial MSE {:.3e}\n",
+        2.0 * Regressor::init(1).loss(&x, &t).unwrap()
+    );
     let mut rows = Vec::new();
 
     let mut lm = LevenbergMarquardt::<Regressor>::new(LmConfig::default());
-    rows.push(run("Levenberg-Marquardt (Gauss-Newton)", 1000, |n, s| lm.step(n, s, &x, &t)));
+    rows.push(run("Levenberg-Marquardt (Gauss-Newton)", 1000, |n, s| {
+        lm.step(n, s, &x, &t)
+    }));
     let mut newton = DampedNewton::<Regressor>::new(NewtonConfig::default());
-    rows.push(run("Newton, adaptive damping (exact H)", 1000, |n, s| newton.step(n, s, &x, &t)));
+    rows.push(run("Newton, adaptive damping (exact H)", 1000, |n, s| {
+        newton.step(n, s, &x, &t)
+    }));
     let mut tr = TrustRegion::<Regressor>::new(TrustRegionConfig::default());
-    rows.push(run("trust-region Newton (More-Sorensen)", 1000, |n, s| tr.step(n, s, &x, &t)));
+    rows.push(run("trust-region Newton (More-Sorensen)", 1000, |n, s| {
+        tr.step(n, s, &x, &t)
+    }));
     for lr in [1e-3, 3e-3, 1e-2] {
-        let mut adam = Adam::<Regressor>::new(AdamConfig { lr, ..Default::default() });
-        rows.push(run(&format!("Adam lr {lr:.0e}"), 50_000, |n, s| adam.step(n, s, &x, &t)));
+        let mut adam = Adam::<Regressor>::new(AdamConfig {
+            lr,
+            ..Default::default()
+        });
+        rows.push(run(&format!("Adam lr {lr:.0e}"), 50_000, |n, s| {
+            adam.step(n, s, &x, &t)
+        }));
     }
     for lr in [1e-2, 3e-2] {
         let mut sgd = Sgd::<Regressor>::new(SgdConfig { lr, momentum: 0.9 });
-        rows.push(run(&format!("SGD lr {lr:.0e}, momentum 0.9"), 50_000, |n, s| sgd.step(n, s, &x, &t)));
+        rows.push(run(
+            &format!("SGD lr {lr:.0e}, momentum 0.9"),
+            50_000,
+            |n, s| sgd.step(n, s, &x, &t),
+        ));
     }
 
     #[cfg(feature = "argmin")]

@@ -70,7 +70,8 @@ macro_rules! measure {
         const N: usize = $net::N_PARAMS;
         let net = $net::init(1);
         let mut rng = tall_skinny::runtime::SplitMix64::new(2);
-        let x: [[f64; $net::INPUTS]; $net::BATCH] = core::array::from_fn(|_| core::array::from_fn(|_| rng.symmetric()));
+        let x: [[f64; $net::INPUTS]; $net::BATCH] =
+            core::array::from_fn(|_| core::array::from_fn(|_| rng.symmetric()));
         let t = <$net as HasWs>::targets(&mut rng);
         let mut g: Box<[f64; N]> = vec![0.0; N].try_into().unwrap();
         let mut ws = tall_skinny::boxed_zeroed::<<$net as HasWs>::Ws>();
@@ -89,10 +90,16 @@ macro_rules! measure {
             tr.push(s.elapsed().as_secs_f64());
             let s = Instant::now();
             net.ggn_woodbury_into(&mut ggn, &x, &t).unwrap();
-            net.ggn_woodbury_solve(&mut ggn, eps, &g, &mut out_w).unwrap();
+            net.ggn_woodbury_solve(&mut ggn, eps, &g, &mut out_w)
+                .unwrap();
             tw.push(s.elapsed().as_secs_f64());
         }
-        let diff: f64 = out_r.iter().zip(out_w.iter()).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt()
+        let diff: f64 = out_r
+            .iter()
+            .zip(out_w.iter())
+            .map(|(a, b)| (a - b).powi(2))
+            .sum::<f64>()
+            .sqrt()
             / out_r.iter().map(|a| a * a).sum::<f64>().sqrt();
         let (r, w) = (median(tr), median(tw));
         println!(
@@ -146,9 +153,39 @@ impl HasWs for W8B8O2 {
 fn main() {
     println!("| net (depth 64, width 8 unless stated) | N | Riccati | Woodbury | Riccati / Woodbury | GGN_METHOD | relative difference |");
     println!("|---|---|---|---|---|---|---|");
-    measure!("batch 1, 8 outputs (M = 8)", W8B1, W8B1Curvature, W8B1Ggn, 200);
-    measure!("batch 8, 8 outputs (M = 64)", W8B8, W8B8Curvature, W8B8Ggn, 15);
-    measure!("batch 8, 2 outputs (M = 16)", W8B8O2, W8B8O2Curvature, W8B8O2Ggn, 15);
-    measure!("width 4, depth 8, batch 16, 10 classes (M = 160)", W4B16C10, W4B16C10Curvature, W4B16C10Ggn, 30);
-    measure!("width 2, depth 8, batch 32, 10 classes (M = 320)", W2B32C10, W2B32C10Curvature, W2B32C10Ggn, 15);
+    measure!(
+        "batch 1, 8 outputs (M = 8)",
+        W8B1,
+        W8B1Curvature,
+        W8B1Ggn,
+        200
+    );
+    measure!(
+        "batch 8, 8 outputs (M = 64)",
+        W8B8,
+        W8B8Curvature,
+        W8B8Ggn,
+        15
+    );
+    measure!(
+        "batch 8, 2 outputs (M = 16)",
+        W8B8O2,
+        W8B8O2Curvature,
+        W8B8O2Ggn,
+        15
+    );
+    measure!(
+        "width 4, depth 8, batch 16, 10 classes (M = 160)",
+        W4B16C10,
+        W4B16C10Curvature,
+        W4B16C10Ggn,
+        30
+    );
+    measure!(
+        "width 2, depth 8, batch 32, 10 classes (M = 320)",
+        W2B32C10,
+        W2B32C10Curvature,
+        W2B32C10Ggn,
+        15
+    );
 }

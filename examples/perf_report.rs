@@ -20,14 +20,14 @@
 //!   residual of the (unrefined) solve. f64 only.
 //! * `resolve`: a further `solve` with the existing factorisation. f64 only.
 //! * `dense_solve`: solve `(H + eps I) x = g` (g the gradient, eps = 1e-3) the dense way:
-//!   build H from N `hvp` calls, then nalgebra's pivoted LU ([`tall_skinny::baselines`]).
+//!   build H from N `hvp` calls, then nalgebra's pivoted LU ([`tall_skinny_baselines`]).
 //!   The Hessian build is included in the time. Only f64, batch 1, N <= 2500.
 //! * `cg_solve`: the same system by conjugate gradients on `hvp`, to relative residual 1e-10
 //!   or 2000 iterations. H is indefinite, so CG can break down (non-positive curvature) or
 //!   stall; then MINRES is run as well, and the time covers both (what a user who tries CG
 //!   first pays). The row says which method produced the answer (`method`), its iteration
 //!   count, whether it converged and the true relative residual. Only f64, batch 1.
-//! * `paper_solve`: the paper's own method ([`tall_skinny::baselines::paper_solve`]): the
+//! * `paper_solve`: the paper's own method ([`tall_skinny_baselines::paper_solve`]): the
 //!   curvature pass, copying out every stage's dense derivative blocks, then block LU of the
 //!   interleaved block-tridiagonal system, all in the time. Only f64, batch 1; skipped (with
 //!   a note on stderr) where one call takes more than 1 s.
@@ -48,9 +48,9 @@ use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use tall_skinny::baselines::{self, KrylovReport, Outcome};
 use tall_skinny::prelude::*;
 use tall_skinny::runtime::SplitMix64;
+use tall_skinny_baselines::{self as baselines, KrylovReport, Outcome};
 
 /// The shift of every solve: `(H + EPS I) x = g`.
 const EPS: f64 = 1e-3;
@@ -144,7 +144,9 @@ struct Ctx {
 
 impl Ctx {
     fn selected(&self, op: &str) -> bool {
-        self.ops.as_ref().is_none_or(|ops| ops.iter().any(|o| o == op))
+        self.ops
+            .as_ref()
+            .is_none_or(|ops| ops.iter().any(|o| o == op))
     }
 
     /// Median wall time per call of `f` (see the module docs for the procedure).
@@ -192,7 +194,12 @@ impl Ctx {
         } else {
             0.5 * (times[runs / 2 - 1] + times[runs / 2])
         };
-        Sample { median_ns, runs, calls_per_run: k, extra: Vec::new() }
+        Sample {
+            median_ns,
+            runs,
+            calls_per_run: k,
+            extra: Vec::new(),
+        }
     }
 }
 
@@ -201,14 +208,21 @@ static FAILURES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new(
 
 fn record_failure(what: String) {
     eprintln!("perf_report: {what} FAILED (see the panic message above); continuing");
-    FAILURES.lock().unwrap_or_else(|e| e.into_inner()).push(what);
+    FAILURES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(what);
 }
 
 /// Exits with status 1 after listing the failed ops, if any.
 fn exit_on_failures() {
     let failed = FAILURES.lock().unwrap_or_else(|e| e.into_inner());
     if !failed.is_empty() {
-        eprintln!("perf_report: {} op(s) failed: {}", failed.len(), failed.join(", "));
+        eprintln!(
+            "perf_report: {} op(s) failed: {}",
+            failed.len(),
+            failed.join(", ")
+        );
         std::process::exit(1);
     }
 }
@@ -259,7 +273,10 @@ impl Scalar for f32 {
 
 /// A boxed `[T; N]` of zeros, allocated on the heap directly.
 fn boxed_array<T: Copy + Default, const N: usize>() -> Box<[T; N]> {
-    vec![T::default(); N].into_boxed_slice().try_into().unwrap_or_else(|_| unreachable!())
+    vec![T::default(); N]
+        .into_boxed_slice()
+        .try_into()
+        .unwrap_or_else(|_| unreachable!())
 }
 
 fn krylov_fields(s: Sample, method: &'static str, rep: &KrylovReport) -> Sample {
@@ -296,7 +313,9 @@ macro_rules! ops {
         ];
 
         fn gradient(fx: &mut Fixture, cx: &Ctx) -> Option<Sample> {
-            let Fixture { net, ws, x, t, out, .. } = fx;
+            let Fixture {
+                net, ws, x, t, out, ..
+            } = fx;
             Some(cx.time(|| {
                 black_box(net.gradient_in(ws, black_box(x), black_box(t), out)).unwrap();
                 black_box(&mut **out);
@@ -304,7 +323,15 @@ macro_rules! ops {
         }
 
         fn hvp(fx: &mut Fixture, cx: &Ctx) -> Option<Sample> {
-            let Fixture { net, ws, x, t, v, out, .. } = fx;
+            let Fixture {
+                net,
+                ws,
+                x,
+                t,
+                v,
+                out,
+                ..
+            } = fx;
             Some(cx.time(|| {
                 black_box(net.hvp_in(ws, black_box(x), black_box(t), black_box(v), out)).unwrap();
                 black_box(&mut **out);
@@ -319,9 +346,12 @@ macro_rules! ops {
             <T as Scalar>::as_f64(&fx.g[..])?;
             let mut curv = tall_skinny::boxed_zeroed::<NetCurvature>();
             let eps = T::from_f64(EPS);
-            let Fixture { net, x, t, g, out, .. } = fx;
+            let Fixture {
+                net, x, t, g, out, ..
+            } = fx;
             let s = cx.time(|| {
-                net.curvature_into(&mut curv, black_box(x), black_box(t)).unwrap();
+                net.curvature_into(&mut curv, black_box(x), black_box(t))
+                    .unwrap();
                 let mut f = curv.factor(eps).unwrap();
                 f.solve(black_box(g), out).unwrap();
                 black_box(&mut **out);
@@ -339,7 +369,9 @@ macro_rules! ops {
             <T as Scalar>::as_f64(&fx.g[..])?;
             let mut curv = tall_skinny::boxed_zeroed::<NetCurvature>();
             let eps = T::from_f64(EPS);
-            let Fixture { net, x, t, g, out, .. } = fx;
+            let Fixture {
+                net, x, t, g, out, ..
+            } = fx;
             net.curvature_into(&mut curv, x, t).unwrap();
             let mut f = curv.factor(eps).unwrap();
             let s = cx.time(|| {
@@ -363,7 +395,9 @@ macro_rules! ops {
                 return None;
             }
             let b = T::as_f64(&fx.g[..])?.to_vec();
-            let Fixture { net, ws, x: xin, t, .. } = fx;
+            let Fixture {
+                net, ws, x: xin, t, ..
+            } = fx;
             // One untimed call for the quality of the (deterministic) answer.
             let mut x = vec![0.0; N];
             let t0 = Instant::now();
@@ -382,18 +416,25 @@ macro_rules! ops {
                 return None;
             }
             let b = T::as_f64(&fx.g[..])?.to_vec();
-            let Fixture { net, ws, x: xin, t, .. } = fx;
+            let Fixture {
+                net, ws, x: xin, t, ..
+            } = fx;
             let mut curv = tall_skinny::boxed_zeroed::<NetCurvature>();
             let mut run = || -> Vec<f64> {
                 net.curvature_into(&mut curv, xin, t).expect("curvature");
-                let blocks = baselines::PaperBlocks::collect(|f| curv.stages.for_each_stage(f)).expect("blocks");
+                let blocks = baselines::PaperBlocks::collect(|f| curv.stages.for_each_stage(f))
+                    .expect("blocks");
                 baselines::paper_solve(&blocks, EPS, &b).expect("paper_solve")
             };
             let t0 = Instant::now();
             let x = run();
             let first = t0.elapsed();
             if first > PAPER_MAX_CALL {
-                eprintln!("  paper_solve d{}: skipped, one call took {:.1} s", Net::DEPTH, first.as_secs_f64());
+                eprintln!(
+                    "  paper_solve d{}: skipped, one call took {:.1} s",
+                    Net::DEPTH,
+                    first.as_secs_f64()
+                );
                 return None;
             }
             let s = cx.time_after(Some(first), || {
@@ -408,15 +449,19 @@ macro_rules! ops {
                 return None;
             }
             let b = T::as_f64(&fx.g[..])?.to_vec();
-            let Fixture { net, ws, x: xin, t, .. } = fx;
+            let Fixture {
+                net, ws, x: xin, t, ..
+            } = fx;
             let mut x = vec![0.0; N];
             // CG first; MINRES when CG did not converge.
             let mut run = |x: &mut [f64]| -> (KrylovReport, Option<KrylovReport>) {
-                let cg = baselines::cg(hvp_op(net, ws, xin, t), EPS, &b, x, RTOL, KRYLOV_CAP).unwrap();
+                let cg =
+                    baselines::cg(hvp_op(net, ws, xin, t), EPS, &b, x, RTOL, KRYLOV_CAP).unwrap();
                 if cg.converged() {
                     return (cg, None);
                 }
-                let mr = baselines::minres(hvp_op(net, ws, xin, t), EPS, &b, x, RTOL, KRYLOV_CAP).unwrap();
+                let mr = baselines::minres(hvp_op(net, ws, xin, t), EPS, &b, x, RTOL, KRYLOV_CAP)
+                    .unwrap();
                 (cg, Some(mr))
             };
             let t0 = Instant::now();
@@ -490,7 +535,15 @@ macro_rules! case {
                     v.iter_mut().for_each(|vi| *vi = draw());
                     let mut g = boxed_array::<T, N>();
                     net.gradient_in(&mut ws, &x, &t, &mut g).expect("gradient");
-                    Fixture { net, ws, x, t, v, g, out: boxed_array() }
+                    Fixture {
+                        net,
+                        ws,
+                        x,
+                        t,
+                        v,
+                        g,
+                        out: boxed_array(),
+                    }
                 }
             }
 
@@ -537,7 +590,8 @@ macro_rules! case {
                     }
                     // A failing op (its panic message is on stderr) is recorded and the
                     // report goes on with the next one; the exit code is 1 at the end.
-                    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut fx, cx)));
+                    let res =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut fx, cx)));
                     match res {
                         Ok(Some(s)) => emit(Row {
                             op,
@@ -549,7 +603,12 @@ macro_rules! case {
                             s,
                         }),
                         Ok(None) => {}
-                        Err(_) => record_failure(format!("{op} {} b{} d{}", <T as Scalar>::NAME, BATCH, $depth)),
+                        Err(_) => record_failure(format!(
+                            "{op} {} b{} d{}",
+                            <T as Scalar>::NAME,
+                            BATCH,
+                            $depth
+                        )),
                     }
                 }
             }
@@ -621,7 +680,12 @@ fn fmt_time(ns: f64) -> String {
 }
 
 fn print_table(rows: &[Row]) {
-    let op_order = |op: &str| f64_b1_d8::OPS.iter().position(|(o, _)| *o == op).unwrap_or(usize::MAX);
+    let op_order = |op: &str| {
+        f64_b1_d8::OPS
+            .iter()
+            .position(|(o, _)| *o == op)
+            .unwrap_or(usize::MAX)
+    };
     let mut rows: Vec<&Row> = rows.iter().collect();
     rows.sort_by_key(|r| (op_order(r.op), r.scalar != "f64", r.width, r.batch, r.depth));
     println!(
@@ -634,7 +698,11 @@ fn print_table(rows: &[Row]) {
             println!();
         }
         last = r.op;
-        let extra: Vec<String> = r.s.extra.iter().map(|(k, v)| format!("{k}={}", v.text())).collect();
+        let extra: Vec<String> =
+            r.s.extra
+                .iter()
+                .map(|(k, v)| format!("{k}={}", v.text()))
+                .collect();
         println!(
             "{:<12} {:>6} {:>5} {:>5} {:>5} {:>6} {:>12} {:>9}  {}",
             r.op,
@@ -651,16 +719,33 @@ fn print_table(rows: &[Row]) {
     // Ratios of medians from this run: hvp / gradient, and each solve op / hvp.
     let find = |op: &str, r: &Row| {
         rows.iter()
-            .find(|q| q.op == op && q.scalar == r.scalar && q.width == r.width && q.batch == r.batch && q.depth == r.depth)
+            .find(|q| {
+                q.op == op
+                    && q.scalar == r.scalar
+                    && q.width == r.width
+                    && q.batch == r.batch
+                    && q.depth == r.depth
+            })
             .map(|q| q.s.median_ns)
     };
-    for (num, den) in [("hvp", "gradient"), ("factor_solve", "hvp"), ("resolve", "hvp")] {
+    for (num, den) in [
+        ("hvp", "gradient"),
+        ("factor_solve", "hvp"),
+        ("resolve", "hvp"),
+    ] {
         let ratios: Vec<String> = rows
             .iter()
             .filter(|r| r.op == den)
             .filter_map(|r| {
                 find(num, r).map(|t| {
-                    format!("{} w{} b{} d{}: {:.2}", r.scalar, r.width, r.batch, r.depth, t / r.s.median_ns)
+                    format!(
+                        "{} w{} b{} d{}: {:.2}",
+                        r.scalar,
+                        r.width,
+                        r.batch,
+                        r.depth,
+                        t / r.s.median_ns
+                    )
                 })
             })
             .collect();
@@ -680,7 +765,9 @@ fn plot(rows: &[Row], path: &std::path::Path) -> Result<(), Box<dyn std::error::
     use plotters::prelude::*;
 
     let converged = |r: &Row| {
-        !r.s.extra.iter().any(|(k, v)| *k == "converged" && matches!(v, Val::Bool(false)))
+        !r.s.extra
+            .iter()
+            .any(|(k, v)| *k == "converged" && matches!(v, Val::Bool(false)))
     };
     // (op, [(depth, ns, converged)])
     type Series<'a> = Vec<(&'a str, Vec<(f64, f64, bool)>)>;
@@ -727,7 +814,10 @@ fn plot(rows: &[Row], path: &std::path::Path) -> Result<(), Box<dyn std::error::
     // The legend gets its own panel on the right, so it never hides a curve.
     let (plot_area, legend_area) = root.split_horizontally(800);
     let mut chart = ChartBuilder::on(&plot_area)
-        .caption("median time per call vs depth (width 8, batch 1, f64)", ("sans-serif", 22))
+        .caption(
+            "median time per call vs depth (width 8, batch 1, f64)",
+            ("sans-serif", 22),
+        )
         .margin(15)
         .x_label_area_size(50)
         .y_label_area_size(75)
@@ -748,7 +838,10 @@ fn plot(rows: &[Row], path: &std::path::Path) -> Result<(), Box<dyn std::error::
     let grey = RGBColor(150, 150, 150);
     if let Some((_, p)) = series.iter().find(|(op, _)| *op == "hvp") {
         let (xa, ya, _) = p[0];
-        chart.draw_series(LineSeries::new([(xa, ya), (x1, ya * x1 / xa)], grey.stroke_width(1)))?;
+        chart.draw_series(LineSeries::new(
+            [(xa, ya), (x1, ya * x1 / xa)],
+            grey.stroke_width(1),
+        ))?;
         legend.push(("∝ depth (through hvp's first point)".into(), grey, 1));
     }
     let colors = [
@@ -764,21 +857,33 @@ fn plot(rows: &[Row], path: &std::path::Path) -> Result<(), Box<dyn std::error::
     let mut any_unconverged = false;
     for (op, pts) in &series {
         // Colour by the op's place in `OPS`, so an op keeps its colour whichever ops ran.
-        let i = f64_b1_d8::OPS.iter().position(|(o, _)| o == op).unwrap_or(0);
+        let i = f64_b1_d8::OPS
+            .iter()
+            .position(|(o, _)| o == op)
+            .unwrap_or(0);
         let c = colors[i % colors.len()];
         any_unconverged |= pts.iter().any(|p| !p.2);
-        chart.draw_series(LineSeries::new(pts.iter().map(|&(x, y, _)| (x, y)), c.stroke_width(2)))?;
+        chart.draw_series(LineSeries::new(
+            pts.iter().map(|&(x, y, _)| (x, y)),
+            c.stroke_width(2),
+        ))?;
         chart.draw_series(pts.iter().map(|&(x, y, ok)| {
             let style = if ok { c.filled() } else { WHITE.filled() };
             Circle::new((x, y), 5, style)
         }))?;
-        chart.draw_series(pts.iter().map(|&(x, y, _)| Circle::new((x, y), 5, c.stroke_width(2))))?;
+        chart.draw_series(
+            pts.iter()
+                .map(|&(x, y, _)| Circle::new((x, y), 5, c.stroke_width(2))),
+        )?;
         legend.push((op.to_string(), c, 2));
     }
     let font = ("sans-serif", 16).into_font();
     let mut y = 60;
     for (label, c, w) in &legend {
-        legend_area.draw(&PathElement::new(vec![(10, y), (45, y)], c.stroke_width(*w)))?;
+        legend_area.draw(&PathElement::new(
+            vec![(10, y), (45, y)],
+            c.stroke_width(*w),
+        ))?;
         if *w > 1 {
             legend_area.draw(&Circle::new((27, y), 5, c.filled()))?;
         }
@@ -788,8 +893,16 @@ fn plot(rows: &[Row], path: &std::path::Path) -> Result<(), Box<dyn std::error::
     if any_unconverged {
         y += 8;
         legend_area.draw(&Circle::new((27, y), 5, BLACK.stroke_width(2)))?;
-        legend_area.draw(&Text::new("hollow: solve did not reach", (55, y - 8), font.clone()))?;
-        legend_area.draw(&Text::new("its tolerance (iteration cap)", (55, y + 12), font.clone()))?;
+        legend_area.draw(&Text::new(
+            "hollow: solve did not reach",
+            (55, y - 8),
+            font.clone(),
+        ))?;
+        legend_area.draw(&Text::new(
+            "its tolerance (iteration cap)",
+            (55, y + 12),
+            font.clone(),
+        ))?;
     }
     root.present()?;
     Ok(())
@@ -797,7 +910,10 @@ fn plot(rows: &[Row], path: &std::path::Path) -> Result<(), Box<dyn std::error::
 
 fn main() {
     let mut json = false;
-    let mut cx = Ctx { budget: Duration::from_millis(600), ops: None };
+    let mut cx = Ctx {
+        budget: Duration::from_millis(600),
+        ops: None,
+    };
     let mut svg = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/perf/scaling.svg");
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -806,12 +922,24 @@ fn main() {
             "--quick" => cx.budget = Duration::from_millis(60),
             "--ops" => {
                 let list = args.next().unwrap_or_default();
-                cx.ops = Some(list.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect());
+                cx.ops = Some(
+                    list.split(',')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect(),
+                );
             }
             "--svg" => svg = PathBuf::from(args.next().unwrap_or_default()),
             "-h" | "--help" => {
                 println!("usage: perf_report [--json] [--quick] [--ops a,b,...] [--svg PATH]");
-                println!("ops: {}", f64_b1_d8::OPS.iter().map(|(o, _)| *o).collect::<Vec<_>>().join(", "));
+                println!(
+                    "ops: {}",
+                    f64_b1_d8::OPS
+                        .iter()
+                        .map(|(o, _)| *o)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
                 return;
             }
             other => {
@@ -823,7 +951,10 @@ fn main() {
     if let Some(ops) = &cx.ops {
         let known: Vec<&str> = f64_b1_d8::OPS.iter().map(|(o, _)| *o).collect();
         if let Some(bad) = ops.iter().find(|o| !known.contains(&o.as_str())) {
-            eprintln!("perf_report: unknown op {bad:?}; known: {}", known.join(", "));
+            eprintln!(
+                "perf_report: unknown op {bad:?}; known: {}",
+                known.join(", ")
+            );
             std::process::exit(2);
         }
     }
@@ -862,7 +993,10 @@ fn main() {
     );
     match plot(&rows, &svg) {
         Ok(()) => println!("plot: {}", svg.display()),
-        Err(e) => eprintln!("perf_report: could not write the plot {}: {e}", svg.display()),
+        Err(e) => eprintln!(
+            "perf_report: could not write the plot {}: {e}",
+            svg.display()
+        ),
     }
     println!("total {:.1} s", started.elapsed().as_secs_f64());
     exit_on_failures();

@@ -16,7 +16,12 @@ pub struct Policy {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let net = Policy::init(42);
-    let x = [[0.5, -1.0, 0.25], [0.1, 0.2, 0.3], [-0.7, 0.4, 0.9], [1.0, 0.0, -0.5]];
+    let x = [
+        [0.5, -1.0, 0.25],
+        [0.1, 0.2, 0.3],
+        [-0.7, 0.4, 0.9],
+        [1.0, 0.0, -0.5],
+    ];
     let t = [[0.3, -0.1], [0.0, 0.5], [-0.4, 0.2], [0.8, -0.6]];
 
     let mut grad = [0.0; Policy::N_PARAMS];
@@ -63,7 +68,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         norm += hv[i].powi(2);
     }
     println!("|H v|          {:.12e}", norm.sqrt());
-    println!("HVP check      relative difference to central differences: {:.2e}", (err / norm).sqrt());
+    println!(
+        "HVP check      relative difference to central differences: {:.2e}",
+        (err / norm).sqrt()
+    );
 
     // The exact damped Newton direction (H + eps I)^{-1} g, in time linear in depth. The
     // curvature storage lives on the heap without a stack copy.
@@ -77,7 +85,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Independent check of the residual with the network's own hvp.
     let mut hs = [0.0; Policy::N_PARAMS];
     net.hvp(&x, &t, &step, &mut hs)?;
-    let r: f64 = (0..Policy::N_PARAMS).map(|i| (hs[i] + eps * step[i] - grad[i]).powi(2)).sum();
+    let r: f64 = (0..Policy::N_PARAMS)
+        .map(|i| (hs[i] + eps * step[i] - grad[i]).powi(2))
+        .sum();
     println!(
         "Newton step    |(H + {eps:e} I)^-1 g| = {:.6e}, relative residual {residual:.2e} (by hvp: {:.2e})",
         step.iter().map(|s| s * s).sum::<f64>().sqrt(),

@@ -54,7 +54,10 @@ fn thread_cpu_time() -> f64 {
         fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
     }
     const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
-    let mut ts = Timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: `ts` is a valid, writable timespec.
     unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
@@ -92,13 +95,19 @@ fn main() {
     const TICKS: usize = 20_000;
     const DT: f64 = 0.01;
     const WINDOW: usize = 2_000;
-    let stride: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(25);
+    let stride: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(25);
     #[allow(non_snake_case)]
     let STRIDE = stride.max(1);
     // Everything the loop touches, allocated up front.
     let mut net = Box::new(Plant::init(3));
     let mut scratch = tall_skinny::boxed_zeroed::<PlantScratch>();
-    let mut lm = Box::new(LevenbergMarquardt::<Plant>::new(LmConfig { max_trials: 1, ..LmConfig::default() }));
+    let mut lm = Box::new(LevenbergMarquardt::<Plant>::new(LmConfig {
+        max_trials: 1,
+        ..LmConfig::default()
+    }));
     let mut latencies: Vec<f64> = Vec::with_capacity(TICKS);
     let mut cpu_times: Vec<f64> = Vec::with_capacity(TICKS);
     let mut errors: Vec<f64> = Vec::with_capacity(TICKS);
@@ -126,7 +135,8 @@ fn main() {
     for k in 0..TICKS {
         // Excitation: a sum of slow sines (what the controller would apply).
         let time = k as f64 * DT;
-        let u = 2.0 * (0.7 * time).sin() + 1.5 * (1.9 * time + 0.5).sin() + 0.8 * (4.3 * time).sin();
+        let u =
+            2.0 * (0.7 * time).sin() + 1.5 * (1.9 * time + 0.5).sin() + 0.8 * (4.3 * time).sin();
         let x = [theta, omega, u];
         // The plant's true derivative at this tick (measured by finite differences of the
         // integrated trajectory in practice; here exact).
@@ -158,7 +168,8 @@ fn main() {
             let pred = net.forward(&probe).unwrap_or([[f64::NAN; 2]; B]);
             let mut se = 0.0;
             for n in 0..B {
-                se += (pred[n][0] - probe_truth[n][0]).powi(2) + (pred[n][1] - probe_truth[n][1]).powi(2);
+                se += (pred[n][0] - probe_truth[n][0]).powi(2)
+                    + (pred[n][1] - probe_truth[n][1]).powi(2);
             }
             held_out.push((se / B as f64).sqrt());
         }
@@ -194,19 +205,33 @@ fn main() {
     println!("step latency (wall clock):  p50 {p50:.1} µs, p99 {p99:.1} µs, max {max:.1} µs");
     println!("step latency (thread CPU):  p50 {c50:.1} µs, p99 {c99:.1} µs, max {cmax:.1} µs");
     println!("heap allocations inside the loop: {allocs_in_loop}");
-    println!("\nprediction error |f_net(x) - f(x)|: one step ahead on each new sample before the model");
-    println!("sees it (RMS and max per window of {WINDOW} ticks), and RMS on 8 fixed held-out states");
+    println!(
+        "\nprediction error |f_net(x) - f(x)|: one step ahead on each new sample before the model"
+    );
+    println!(
+        "sees it (RMS and max per window of {WINDOW} ticks), and RMS on 8 fixed held-out states"
+    );
     println!("at the end of the window:");
     println!("| ticks | one-step RMS | one-step max | held-out RMS |");
     println!("|---|---|---|---|");
     for (w, chunk) in errors.chunks(WINDOW).enumerate() {
         let rms = (chunk.iter().map(|e| e * e).sum::<f64>() / chunk.len() as f64).sqrt();
         let max = chunk.iter().cloned().fold(0.0, f64::max);
-        let h = held_out.get(w).map_or("-".to_string(), |v| format!("{v:.3e}"));
-        println!("| {}-{} | {:.3e} | {:.3e} | {h} |", w * WINDOW + B, w * WINDOW + B + chunk.len(), rms, max);
+        let h = held_out
+            .get(w)
+            .map_or("-".to_string(), |v| format!("{v:.3e}"));
+        println!(
+            "| {}-{} | {:.3e} | {:.3e} | {h} |",
+            w * WINDOW + B,
+            w * WINDOW + B + chunk.len(),
+            rms,
+            max
+        );
     }
     if failed > 0 || allocs_in_loop > 0 {
-        eprintln!("FAILED: {failed} steps returned an error, {allocs_in_loop} allocations in the loop");
+        eprintln!(
+            "FAILED: {failed} steps returned an error, {allocs_in_loop} allocations in the loop"
+        );
         std::process::exit(1);
     }
 }

@@ -53,7 +53,11 @@ where
             v: M::zero_vector(),
             out: M::zero_vector(),
         };
-        NetProblem { shared: Rc::new(RefCell::new(shared)), x: Rc::new(x), t: Rc::new(t) }
+        NetProblem {
+            shared: Rc::new(RefCell::new(shared)),
+            x: Rc::new(x),
+            t: Rc::new(t),
+        }
     }
 }
 
@@ -90,7 +94,8 @@ impl<M: Model<Scalar = f64>> CostFunction for NetProblem<M> {
         let mut s = self.shared.borrow_mut();
         Self::load(&mut s, param)?;
         let Shared { net, scratch, .. } = &mut *s;
-        net.loss_in(scratch, &self.x, &self.t).map_err(|e| Error::msg(e.to_string()))
+        net.loss_in(scratch, &self.x, &self.t)
+            .map_err(|e| Error::msg(e.to_string()))
     }
 }
 
@@ -100,8 +105,11 @@ impl<M: Model<Scalar = f64>> Gradient for NetProblem<M> {
     fn gradient(&self, param: &Vec<f64>) -> Result<Vec<f64>, Error> {
         let mut s = self.shared.borrow_mut();
         Self::load(&mut s, param)?;
-        let Shared { net, scratch, out, .. } = &mut *s;
-        net.gradient_into(scratch, &self.x, &self.t, out).map_err(|e| Error::msg(e.to_string()))?;
+        let Shared {
+            net, scratch, out, ..
+        } = &mut *s;
+        net.gradient_into(scratch, &self.x, &self.t, out)
+            .map_err(|e| Error::msg(e.to_string()))?;
         Ok(out.as_ref().to_vec())
     }
 }
@@ -117,7 +125,12 @@ pub struct HessianOperator<M: Model<Scalar = f64>> {
 
 impl<M: Model<Scalar = f64>> Clone for HessianOperator<M> {
     fn clone(&self) -> Self {
-        HessianOperator { shared: self.shared.clone(), x: self.x.clone(), t: self.t.clone(), at: self.at.clone() }
+        HessianOperator {
+            shared: self.shared.clone(),
+            x: self.x.clone(),
+            t: self.t.clone(),
+            at: self.at.clone(),
+        }
     }
 }
 
@@ -128,7 +141,13 @@ impl<M: Model<Scalar = f64>> ArgminDot<Vec<f64>, Vec<f64>> for HessianOperator<M
         if NetProblem::<M>::load(&mut s, &self.at).is_err() || v.len() != M::N_PARAMS {
             return std::vec![f64::NAN; v.len()];
         }
-        let Shared { net, scratch, v: vv, out, .. } = &mut *s;
+        let Shared {
+            net,
+            scratch,
+            v: vv,
+            out,
+            ..
+        } = &mut *s;
         vv.as_mut().copy_from_slice(v);
         match net.hvp_into(scratch, &self.x, &self.t, vv, out) {
             Ok(()) => out.as_ref().to_vec(),
@@ -144,6 +163,11 @@ impl<M: Model<Scalar = f64>> Hessian for NetProblem<M> {
         if param.len() != M::N_PARAMS {
             return Err(Error::msg("parameter vector has the wrong length"));
         }
-        Ok(HessianOperator { shared: self.shared.clone(), x: self.x.clone(), t: self.t.clone(), at: param.clone() })
+        Ok(HessianOperator {
+            shared: self.shared.clone(),
+            x: self.x.clone(),
+            t: self.t.clone(),
+            at: param.clone(),
+        })
     }
 }

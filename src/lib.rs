@@ -78,8 +78,6 @@ pub use tall_skinny_runtime::{NetError, SolveError};
 #[cfg(feature = "std")]
 pub use tall_skinny_runtime::boxed_zeroed;
 
-#[cfg(feature = "std")] pub mod baselines;
-
 #[cfg(feature = "argmin")]
 pub mod argmin_support;
 

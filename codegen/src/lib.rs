@@ -1,30 +1,25 @@
-//! The logic of `#[tall_skinny_net]`, as plain functions on token streams.
+//! The logic of `#[tall_skinny_net]`, `#[activation]` and `#[loss]`, as plain functions on
+//! token streams.
 //!
-//! [`expand`](fn@expand) is the whole macro: `proc_macro2::TokenStream` in, `syn::Result<TokenStream>`
-//! out, so it can be unit-tested, golden-tested and fuzzed outside the compiler. The
-//! `tall-skinny-macros` crate is a thin wrapper around it.
+//! [`expand`](fn@expand) is the whole `#[tall_skinny_net]` macro: `proc_macro2::TokenStream`
+//! in, `syn::Result<TokenStream>` out, so it can be unit-tested, golden-tested and fuzzed
+//! outside the compiler. The `tall-skinny-macros` crate is a thin wrapper around it.
 //!
-//! [`expand_activation`](fn@expand_activation) and [`expand_loss`] are `#[activation]` and
-//! `#[loss]`: a scalar function becomes a type whose derivatives are differentiated from
-//! its body at compile time ([`symbolic`]: the expression DAG, simplifier, differentiation
-//! and emission; [`mod@expand_activation`]: parsing the body and writing the items).
-//!
-//! The steps of `#[tall_skinny_net]`, one file each: [`attr`] parses the attribute arguments, [`ast`] parses the
-//! struct into the model of a network, [`check`] validates it (widths that chain, a loss
-//! that comes last, ...), and [`expand`](mod@expand) writes the code. Every step collects all the errors it
-//! finds ([`errors::Errors`]) so a user sees every mistake of a declaration at once.
+//! - [`net`]: the network macro, one step per module: [`net::attr`] parses the attribute
+//!   arguments, [`net::ast`] parses the struct into the model of a network, [`net::check`]
+//!   validates it (widths that chain, a loss that comes last, ...), and [`net::expand`]
+//!   writes the code. Every step collects all the errors it finds ([`errors::Errors`]) so a
+//!   user sees every mistake of a declaration at once.
+//! - [`scalar_fn`]: [`expand_activation`](fn@expand_activation) and [`expand_loss`]
+//!   (`#[activation]` and `#[loss]`): a scalar function becomes a type whose derivatives are
+//!   differentiated from its body at compile time ([`scalar_fn::symbolic`]: the expression
+//!   DAG, simplifier, differentiation and emission).
 
-pub mod ast;
-pub mod attr;
-pub mod check;
 pub mod errors;
-pub mod expand;
-pub mod expand_activation;
-mod expand_ggn;
-mod expand_solve;
-pub mod symbolic;
+pub mod net;
+pub mod scalar_fn;
 
-pub use expand_activation::{
+pub use scalar_fn::{
     expand_activation, expand_activation_or_error, expand_loss, expand_loss_or_error,
 };
 
@@ -32,11 +27,11 @@ use proc_macro2::TokenStream;
 
 /// Expands `#[tall_skinny_net(attr)] item`.
 pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
-    let args = attr::parse_args(attr);
+    let args = net::attr::parse_args(attr);
     let item: syn::Item = syn::parse2(item)?;
-    let net = ast::Net::from_item(&item, args)?;
-    check::check(&net)?;
-    Ok(expand::expand(&net))
+    let net = net::ast::Net::from_item(&item, args)?;
+    net::check::check(&net)?;
+    Ok(net::expand::expand(&net))
 }
 
 /// What the proc macro emits when [`expand`](fn@expand) fails: the errors, plus a minimal stand-in for

@@ -927,7 +927,7 @@ fn valid_declarations_expand_to_code_that_parses() {
 
 #[test]
 fn the_model_reports_sizes() {
-    use tall_skinny_codegen::{ast::Net, attr::parse_args};
+    use tall_skinny_codegen::net::{ast::Net, attr::parse_args};
     let item: syn::Item = syn::parse2(net(quote!(
         inp: Dense<3, 16, Tanh>,
         body: [Residual<16, Tanh>; 32],

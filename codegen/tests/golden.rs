@@ -116,7 +116,9 @@ fn huber_expansion_matches_the_golden_file() {
 }
 
 fn check_golden(file: &str, actual: String) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(file);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(file);
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&path, &actual).expect("write the golden file");
         eprintln!("updated {}", path.display());

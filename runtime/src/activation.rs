@@ -170,11 +170,19 @@ impl Activation for Relu {
     #[inline(always)]
     fn value<T: Real>(x: T) -> T {
         // Written so that NaN propagates (`NaN <= 0` is false).
-        if x <= T::ZERO { T::ZERO } else { x }
+        if x <= T::ZERO {
+            T::ZERO
+        } else {
+            x
+        }
     }
     #[inline(always)]
     fn d1<T: Real>(x: T) -> (T, T) {
-        if x <= T::ZERO { (T::ZERO, T::ZERO) } else { (x, T::ONE) }
+        if x <= T::ZERO {
+            (T::ZERO, T::ZERO)
+        } else {
+            (x, T::ONE)
+        }
     }
     #[inline(always)]
     fn d2<T: Real>(x: T) -> (T, T, T) {
@@ -276,8 +284,16 @@ mod tests {
             let fd = (A::value(x + h) - A::value(x - h)) / (2.0 * h);
             let fdd = (A::d1(x + h).1 - A::d1(x - h).1) / (2.0 * h);
             let scale = 1.0 + f.abs();
-            assert!((fd - d).abs() < 1e-8 * scale, "{} f' at {x}: {d} vs {fd}", A::NAME);
-            assert!((fdd - dd).abs() < 1e-8 * scale, "{} f'' at {x}: {dd} vs {fdd}", A::NAME);
+            assert!(
+                (fd - d).abs() < 1e-8 * scale,
+                "{} f' at {x}: {d} vs {fd}",
+                A::NAME
+            );
+            assert!(
+                (fdd - dd).abs() < 1e-8 * scale,
+                "{} f'' at {x}: {dd} vs {fdd}",
+                A::NAME
+            );
         }
     }
 
@@ -300,7 +316,10 @@ mod tests {
             assert!(Softplus::d2(x).0.is_finite());
             assert!(Silu::d2(x).1.is_finite());
             let (f, d, dd) = Gelu::d2(x);
-            assert!(f.is_finite() && d.is_finite() && dd.is_finite(), "gelu at {x}");
+            assert!(
+                f.is_finite() && d.is_finite() && dd.is_finite(),
+                "gelu at {x}"
+            );
         }
     }
 }

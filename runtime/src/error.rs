@@ -10,7 +10,11 @@ pub enum NetError {
     /// A regression target entry is NaN or infinite.
     NonFiniteTarget { sample: usize, index: usize },
     /// A class label is not below the number of classes.
-    LabelOutOfRange { sample: usize, label: usize, classes: usize },
+    LabelOutOfRange {
+        sample: usize,
+        label: usize,
+        classes: usize,
+    },
     /// A parameter is NaN or infinite (index into the flat parameter vector).
     NonFiniteParameter { index: usize },
     /// An entry of a direction or right-hand side vector is NaN or infinite.

@@ -9,7 +9,7 @@
 //! - **Woodbury** (`ggn_woodbury_into` + `ggn_woodbury_solve`): with `Hl = C C'` (`C`
 //!   block diagonal over samples, `M = outputs * batch` columns) and `U = J' C`,
 //!   `(G + eps I)^{-1} b = (b - U (eps I + U'U)^{-1} U' b) / eps`. `U'U` is accumulated stage
-//!   by stage from `M` back-propagated adjoints ([`Layer::gram_backward`]), then factored by
+//!   by stage from `M` back-propagated adjoints ([`crate::stage::gram`]), then factored by
 //!   Cholesky (`M x M`); a solve is one forward-tangent and one backward pass. Per stage
 //!   `O(M^2 O)`, plus `O(M^3)` once.
 //!
@@ -18,11 +18,8 @@
 
 use nalgebra::SMatrix;
 
-use crate::activation::Activation;
-use crate::layer::{Layer, Tape};
 use crate::loss::{softmax, Loss, Mse, SoftmaxCrossEntropy};
 use crate::real::Real;
-use crate::solve::Stage;
 #[allow(unused_imports)]
 use nalgebra::{ComplexField, RealField};
 
@@ -132,123 +129,19 @@ pub fn factor_apply<T: Real, const O: usize, const B: usize>(
     let mut out = SMatrix::<T, O, B>::zeros();
     for n in 0..B {
         let col = y.column(n);
-        let r = if transpose { c[n].tr_mul(&col) } else { c[n] * col };
+        let r = if transpose {
+            c[n].tr_mul(&col)
+        } else {
+            c[n] * col
+        };
         out.set_column(n, &r);
     }
     out
 }
 
-impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, const RES: bool>
-    Layer<T, A, I, O, BIAS, RES>
-{
-    /// Gauss-Newton Gram matrix, one stage: given `M` adjoints `r` of the stage output (column
-    /// `a` belongs to sample `a / (M / B)` and is zero on every other sample, so only that
-    /// sample's block is stored), adds this stage's part of `J J'` restricted to them,
-    /// `gram[a][b] += (delta_a . delta_b) ([z_n; 1] . [z_m; 1])`, to the lower triangle of
-    /// `gram`, and returns the adjoints of the stage input (`J_l' r` without the parameter
-    /// part). `z` is the stage input and `tape` its forward record.
-    pub fn gram_backward<const B: usize, const M: usize>(
-        &self,
-        z: &SMatrix<T, I, B>,
-        tape: &Tape<T, O, B>,
-        r: &SMatrix<T, O, M>,
-        gram: &mut SMatrix<T, M, M>,
-    ) -> SMatrix<T, I, M> {
-        let per = M / B;
-        let mut delta = *r;
-        for a in 0..M {
-            let n = a / per;
-            for k in 0..O {
-                delta[(k, a)] *= tape.d1[(k, n)];
-            }
-        }
-        // zz[n][m] = z_n . z_m (+ 1 with a bias)
-        let ztz = z.tr_mul(z);
-        let bias = if BIAS { T::ONE } else { T::ZERO };
-        let dd = delta.as_slice();
-        for b in 0..M {
-            let db = &dd[b * O..b * O + O];
-            let mb = b / per;
-            for a in b..M {
-                let da = &dd[a * O..a * O + O];
-                let mut acc = T::ZERO;
-                for k in 0..O {
-                    acc += da[k] * db[k];
-                }
-                gram[(a, b)] += acc * (ztz[(a / per, mb)] + bias);
-            }
-        }
-        let mut r_in = self.w.tr_mul(&delta);
-        if RES {
-            for (o, x) in r_in.as_mut_slice().iter_mut().zip(r.as_slice()) {
-                *o += *x;
-            }
-        }
-        r_in
-    }
-}
-
-/// Drops every adjoint (`beta`) term of a stage filled by the Hessian's curvature pass
-/// (`c = beta act''` and `d = beta act'` set to zero): what remains are the Gauss-Newton
-/// blocks, so the same factor sweep and solve work on `G + eps I`.
-pub fn drop_adjoint_terms<
-    T: Real,
-    const I: usize,
-    const O: usize,
-    const B: usize,
-    const I1: usize,
-    const R: usize,
-    const BO: usize,
-    const BI: usize,
-    const RO: usize,
->(
-    st: &mut Stage<T, I, O, B, I1, R, BO, BI, RO>,
-) {
-    st.c = SMatrix::zeros();
-    st.d = SMatrix::zeros();
-}
-
-/// In-place Cholesky of the lower triangle of the `M x M` matrix `a` (`a = L L'`; `a` becomes
-/// `L`, zero above the diagonal), by nalgebra's `Cholesky`. Fails when a pivot is not
-/// positive (NaN included) or the factor is not finite; `a` is then unchanged.
-pub fn cholesky_in_place<T: Real, const M: usize>(a: &mut SMatrix<T, M, M>) -> Result<(), ()> {
-    let l = nalgebra::Cholesky::new(*a).ok_or(())?.unpack();
-    if !crate::real::all_finite(l.as_slice()) {
-        return Err(());
-    }
-    *a = l;
-    Ok(())
-}
-
-/// Solves `L L' x = b` in place with the factor of [`cholesky_in_place`].
-pub fn cholesky_solve<T: Real, const M: usize>(l: &SMatrix<T, M, M>, b: &mut [T]) {
-    let mut v = nalgebra::SVectorViewMut::<T, M>::from_slice(b);
-    // The diagonal is positive (checked when factoring), so neither solve can fail.
-    l.solve_lower_triangular_mut(&mut v);
-    l.tr_solve_lower_triangular_mut(&mut v);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cholesky_solves_spd() {
-        let mut rng = crate::rng::SplitMix64::new(3);
-        let x = SMatrix::<f64, 5, 5>::from_fn(|_, _| rng.symmetric());
-        let a = x * x.transpose() + SMatrix::<f64, 5, 5>::identity() * 0.1;
-        let mut l = a;
-        cholesky_in_place(&mut l).unwrap();
-        let b = [1.0, -2.0, 0.5, 3.0, 0.25];
-        let mut y = b;
-        cholesky_solve(&l, &mut y);
-        let r = a * nalgebra::SVector::<f64, 5>::from_column_slice(&y);
-        for i in 0..5 {
-            assert!((r[i] - b[i]).abs() < 1e-12);
-        }
-        let mut neg = -a;
-        assert!(cholesky_in_place(&mut neg).is_err());
-    }
 
     #[test]
     fn psd_factor_keeps_the_positive_part() {
@@ -259,9 +152,14 @@ mod tests {
         let eig = nalgebra::SymmetricEigen::new(h);
         let mut lp = eig.eigenvalues;
         lp.apply(|l| *l = l.max(0.0));
-        let hp = eig.eigenvectors * SMatrix::<f64, 4, 4>::from_diagonal(&lp) * eig.eigenvectors.transpose();
+        let hp = eig.eigenvectors
+            * SMatrix::<f64, 4, 4>::from_diagonal(&lp)
+            * eig.eigenvectors.transpose();
         assert!((c * c.transpose() - hp).norm() < 1e-12 * h.norm());
-        assert!(eig.eigenvalues.min() < 0.0, "the test needs an indefinite h");
+        assert!(
+            eig.eigenvalues.min() < 0.0,
+            "the test needs an indefinite h"
+        );
     }
 
     #[test]

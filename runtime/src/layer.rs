@@ -124,7 +124,11 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
     const SHAPE_OK: () = assert!(!RES || I == O, "a residual layer needs I == O");
 
     /// All zeros; usable in `const` and `static` items.
-    pub const ZERO: Self = Self { w: zero_mat(), b: zero_mat(), act: PhantomData };
+    pub const ZERO: Self = Self {
+        w: zero_mat(),
+        b: zero_mat(),
+        act: PhantomData,
+    };
 
     /// Scaled uniform initialisation: `W` entries uniform with variance `gain^2 / I`
     /// (LeCun), bias 0. Deterministic in the generator state.
@@ -161,13 +165,16 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
             }
         }
         if BIAS {
-            self.b.as_mut_slice().copy_from_slice(&src[O * I..O * I + O]);
+            self.b
+                .as_mut_slice()
+                .copy_from_slice(&src[O * I..O * I + O]);
         }
     }
 
     /// Index of the first non-finite parameter, if any (in this layer's flat layout).
     pub fn first_non_finite(&self) -> Option<usize> {
-        if crate::real::all_finite(self.w.as_slice()) && crate::real::all_finite(self.b.as_slice()) {
+        if crate::real::all_finite(self.w.as_slice()) && crate::real::all_finite(self.b.as_slice())
+        {
             return None;
         }
         for k in 0..O {

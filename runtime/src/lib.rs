@@ -13,23 +13,22 @@ extern crate alloc;
 pub mod activation;
 pub mod error;
 pub mod ggn;
-pub mod kernels;
-pub mod ldlt;
 pub mod layer;
+pub mod linalg;
 pub mod loss;
 pub mod optim;
 pub mod real;
 pub mod rng;
-pub mod solve;
+pub mod stage;
 
 pub use activation::{Activation, Gelu, Identity, Relu, Sigmoid, Silu, Sin, Softplus, Tanh};
 pub use error::{NetError, SolveError};
-pub use ldlt::Inertia;
-pub use solve::Stage;
 pub use layer::{Dense, DenseNoBias, Layer, Residual, Tape};
+pub use linalg::ldlt::Inertia;
 pub use loss::{ElementwiseLoss, Loss, Mse, SoftmaxCrossEntropy};
 pub use real::Real;
 pub use rng::SplitMix64;
+pub use stage::Stage;
 
 pub use bytemuck;
 pub use nalgebra;

@@ -97,7 +97,10 @@ impl<T: Real, const O: usize, const B: usize> Loss<T, O, B> for Mse<O> {
 
 /// Softmax of column `n` of `u` and its log-sum-exp, computed without overflow.
 #[inline]
-pub(crate) fn softmax<T: Real, const C: usize, const B: usize>(u: &SMatrix<T, C, B>, n: usize) -> ([T; C], T) {
+pub(crate) fn softmax<T: Real, const C: usize, const B: usize>(
+    u: &SMatrix<T, C, B>,
+    n: usize,
+) -> ([T; C], T) {
     let mut m = u[(0, n)];
     for k in 1..C {
         m = m.max(u[(k, n)]);
@@ -119,7 +122,11 @@ impl<T: Real, const C: usize, const B: usize> Loss<T, C, B> for SoftmaxCrossEntr
 
     fn check(t: &Self::Target) -> Result<(), NetError> {
         match t.iter().position(|&label| label >= C) {
-            Some(sample) => Err(NetError::LabelOutOfRange { sample, label: t[sample], classes: C }),
+            Some(sample) => Err(NetError::LabelOutOfRange {
+                sample,
+                label: t[sample],
+                classes: C,
+            }),
             None => Ok(()),
         }
     }

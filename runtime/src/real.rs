@@ -56,7 +56,10 @@ impl_real!(f64);
 pub fn all_finite<T: Real>(xs: &[T]) -> bool {
     let mut acc = [T::ZERO; 8];
     let chunks = xs.chunks_exact(8);
-    let mut ok = chunks.remainder().iter().fold(true, |ok, x| ok & x.finite());
+    let mut ok = chunks
+        .remainder()
+        .iter()
+        .fold(true, |ok, x| ok & x.finite());
     for c in chunks {
         for (a, x) in acc.iter_mut().zip(c) {
             *a += *x * T::ZERO;
@@ -87,7 +90,8 @@ mod tests {
         for len in 0..40 {
             let mut xs = [0.0f64; 40];
             for (i, x) in xs.iter_mut().enumerate() {
-                *x = (i as f64 - 7.5) * if i % 3 == 0 { 1e-310 } else { 1e300 }; // huge and subnormal
+                *x = (i as f64 - 7.5) * if i % 3 == 0 { 1e-310 } else { 1e300 };
+                // huge and subnormal
             }
             assert!(all_finite(&xs[..len]));
             for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {

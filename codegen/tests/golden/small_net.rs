@@ -635,7 +635,7 @@ impl SmallNetStages {
     /// (for baselines and tests; the solve never forms them).
     pub fn for_each_stage(
         &self,
-        f: &mut dyn FnMut(&dyn ::tall_skinny::runtime::solve::StageView<f64>),
+        f: &mut dyn FnMut(&dyn ::tall_skinny::runtime::stage::StageView<f64>),
     ) {
         f(&self.inp);
         for stage in self.body.iter() {
@@ -1233,11 +1233,11 @@ impl SmallNet {
             .set_output_hessian(|n| <::tall_skinny::runtime::Mse<
                 1,
             > as ::tall_skinny::runtime::Loss<f64, 1, 2>>::hess_block(&z, t, n));
-        ::tall_skinny::runtime::ggn::drop_adjoint_terms(&mut st.inp);
+        ::tall_skinny::runtime::stage::gram::drop_adjoint_terms(&mut st.inp);
         for stage in st.body.iter_mut() {
-            ::tall_skinny::runtime::ggn::drop_adjoint_terms(stage);
+            ::tall_skinny::runtime::stage::gram::drop_adjoint_terms(stage);
         }
-        ::tall_skinny::runtime::ggn::drop_adjoint_terms(&mut st.head);
+        ::tall_skinny::runtime::stage::gram::drop_adjoint_terms(&mut st.head);
         curv.filled = true;
         Ok(())
     }
@@ -1400,7 +1400,7 @@ impl SmallNet {
     ) {
         let y = self.ggn_jv(ws, z_in, b);
         let mut w = ::tall_skinny::runtime::ggn::factor_apply(c, &y, true);
-        ::tall_skinny::runtime::ggn::cholesky_solve(chol, w.as_mut_slice());
+        ::tall_skinny::runtime::linalg::cholesky::cholesky_solve(chol, w.as_mut_slice());
         let beta = ::tall_skinny::runtime::ggn::factor_apply(c, &w, false);
         self.ggn_jtv(ws, z_in, beta, x);
         let inv = 1.0 / eps;
@@ -1458,7 +1458,7 @@ impl SmallNet {
                 g.chol[(q, q)] += eps;
             }
             g.factored = false;
-            ::tall_skinny::runtime::ggn::cholesky_in_place(&mut g.chol)
+            ::tall_skinny::runtime::linalg::cholesky::cholesky_in_place(&mut g.chol)
                 .map_err(|_| ::tall_skinny::runtime::SolveError::Singular {
                     stage: 0,
                 })?;

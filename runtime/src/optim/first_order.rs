@@ -17,7 +17,10 @@ pub struct SgdConfig<T> {
 
 impl<T: Real> Default for SgdConfig<T> {
     fn default() -> Self {
-        SgdConfig { lr: T::c(1e-2), momentum: T::c(0.9) }
+        SgdConfig {
+            lr: T::c(1e-2),
+            momentum: T::c(0.9),
+        }
     }
 }
 
@@ -35,7 +38,12 @@ pub struct Sgd<M: Model> {
 impl<M: Model> Sgd<M> {
     /// A fresh optimizer (zero velocity).
     pub fn new(config: SgdConfig<M::Scalar>) -> Self {
-        Sgd { config, g: M::zero_vector(), v: M::zero_vector(), p: M::zero_vector() }
+        Sgd {
+            config,
+            g: M::zero_vector(),
+            v: M::zero_vector(),
+            p: M::zero_vector(),
+        }
     }
 
     /// One step on the batch `(x, t)`; the report's losses are the loss before the step.
@@ -50,7 +58,13 @@ impl<M: Model> Sgd<M> {
         let loss = net.gradient_into(s, x, t, &mut self.g)?;
         net.get_params(&mut self.p);
         let mut n2 = M::Scalar::ZERO;
-        for ((p, v), g) in self.p.as_mut().iter_mut().zip(self.v.as_mut()).zip(self.g.as_ref()) {
+        for ((p, v), g) in self
+            .p
+            .as_mut()
+            .iter_mut()
+            .zip(self.v.as_mut())
+            .zip(self.g.as_ref())
+        {
             *v = c.momentum * *v - c.lr * *g;
             *p += *v;
             n2 += *v * *v;
@@ -75,7 +89,12 @@ pub struct AdamConfig<T> {
 
 impl<T: Real> Default for AdamConfig<T> {
     fn default() -> Self {
-        AdamConfig { lr: T::c(1e-3), beta1: T::c(0.9), beta2: T::c(0.999), eps: T::c(1e-8) }
+        AdamConfig {
+            lr: T::c(1e-3),
+            beta1: T::c(0.9),
+            beta2: T::c(0.999),
+            eps: T::c(1e-8),
+        }
     }
 }
 
@@ -125,7 +144,13 @@ impl<M: Model> Adam<M> {
         self.b2t *= c.beta2;
         let (bc1, bc2) = (M::Scalar::ONE - self.b1t, M::Scalar::ONE - self.b2t);
         let mut n2 = M::Scalar::ZERO;
-        let it = self.p.as_mut().iter_mut().zip(self.m.as_mut()).zip(self.v.as_mut()).zip(self.g.as_ref());
+        let it = self
+            .p
+            .as_mut()
+            .iter_mut()
+            .zip(self.m.as_mut())
+            .zip(self.v.as_mut())
+            .zip(self.g.as_ref());
         for (((p, m), v), g) in it {
             *m = c.beta1 * *m + (M::Scalar::ONE - c.beta1) * *g;
             *v = c.beta2 * *v + (M::Scalar::ONE - c.beta2) * *g * *g;

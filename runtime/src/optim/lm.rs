@@ -91,15 +91,42 @@ impl<M: Model> LevenbergMarquardt<M> {
                 Ok(()) => {}
                 Err(SolveError::Singular { .. } | SolveError::NonFiniteResult) => {
                     // Numerically singular at this damping: a failed trial, raise lambda.
-                    nielsen(&mut self.lambda, &mut self.nu, false, M::Scalar::ZERO, c.lambda_min, c.lambda_max);
+                    nielsen(
+                        &mut self.lambda,
+                        &mut self.nu,
+                        false,
+                        M::Scalar::ZERO,
+                        c.lambda_min,
+                        c.lambda_max,
+                    );
                     report.damping = lambda;
                     report.factorizations = k + 1;
                     continue;
                 }
                 Err(e) => return Err(e),
             }
-            report = damped_trial(net, s, x, t, loss0, lambda, c.eta, &self.g, &mut self.d, &self.base, &mut self.trial, k + 1);
-            nielsen(&mut self.lambda, &mut self.nu, report.accepted, report.ratio, c.lambda_min, c.lambda_max);
+            report = damped_trial(
+                net,
+                s,
+                x,
+                t,
+                loss0,
+                lambda,
+                c.eta,
+                &self.g,
+                &mut self.d,
+                &self.base,
+                &mut self.trial,
+                k + 1,
+            );
+            nielsen(
+                &mut self.lambda,
+                &mut self.nu,
+                report.accepted,
+                report.ratio,
+                c.lambda_min,
+                c.lambda_max,
+            );
             if report.accepted {
                 return Ok(report);
             }

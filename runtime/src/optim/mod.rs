@@ -22,7 +22,7 @@ pub use trust_region::{Subproblem, TrustRegion, TrustRegionConfig};
 
 use crate::error::{NetError, SolveError};
 use crate::ggn::GgnMethod;
-use crate::ldlt::Inertia;
+use crate::linalg::ldlt::Inertia;
 use crate::real::Real;
 #[allow(unused_imports)]
 use nalgebra::{ComplexField, RealField};
@@ -56,7 +56,12 @@ pub trait Model {
     /// Sets the flat parameters (rejects non-finite ones, leaving the net unchanged).
     fn put_params(&mut self, p: &Self::Vector) -> Result<(), NetError>;
     /// The batch loss.
-    fn loss_in(&self, s: &mut Self::Scratch, x: &Self::Input, t: &Self::Target) -> Result<Self::Scalar, NetError>;
+    fn loss_in(
+        &self,
+        s: &mut Self::Scratch,
+        x: &Self::Input,
+        t: &Self::Target,
+    ) -> Result<Self::Scalar, NetError>;
     /// The batch loss and its gradient.
     fn gradient_into(
         &self,
@@ -85,7 +90,12 @@ pub trait Model {
         out: &mut Self::Vector,
     ) -> Result<(), NetError>;
     /// Prepares the Gauss-Newton curvature `G` at `(x, t)`.
-    fn ggn_prepare(&self, s: &mut Self::Scratch, x: &Self::Input, t: &Self::Target) -> Result<(), NetError>;
+    fn ggn_prepare(
+        &self,
+        s: &mut Self::Scratch,
+        x: &Self::Input,
+        t: &Self::Target,
+    ) -> Result<(), NetError>;
     /// `out = (G + lambda I)^{-1} b` with the prepared curvature (refined to working accuracy).
     fn ggn_solve(
         &self,
@@ -95,13 +105,32 @@ pub trait Model {
         out: &mut Self::Vector,
     ) -> Result<(), SolveError>;
     /// Prepares the exact Hessian's per-stage blocks at `(x, t)`.
-    fn hessian_prepare(&self, s: &mut Self::Scratch, x: &Self::Input, t: &Self::Target) -> Result<(), NetError>;
+    fn hessian_prepare(
+        &self,
+        s: &mut Self::Scratch,
+        x: &Self::Input,
+        t: &Self::Target,
+    ) -> Result<(), NetError>;
     /// Factors `H + lambda I` (the prepared Hessian) and returns its inertia.
-    fn hessian_factor(&self, s: &mut Self::Scratch, lambda: Self::Scalar) -> Result<Inertia, SolveError>;
+    fn hessian_factor(
+        &self,
+        s: &mut Self::Scratch,
+        lambda: Self::Scalar,
+    ) -> Result<Inertia, SolveError>;
     /// `out = (H + lambda I)^{-1} b` with the last factorisation (refined).
-    fn hessian_solve(&self, s: &mut Self::Scratch, b: &Self::Vector, out: &mut Self::Vector) -> Result<(), SolveError>;
+    fn hessian_solve(
+        &self,
+        s: &mut Self::Scratch,
+        b: &Self::Vector,
+        out: &mut Self::Vector,
+    ) -> Result<(), SolveError>;
     /// `out = H v` (no shift) from the prepared Hessian's stored blocks.
-    fn hessian_apply(&self, s: &mut Self::Scratch, v: &Self::Vector, out: &mut Self::Vector) -> Result<(), SolveError>;
+    fn hessian_apply(
+        &self,
+        s: &mut Self::Scratch,
+        v: &Self::Vector,
+        out: &mut Self::Vector,
+    ) -> Result<(), SolveError>;
 }
 
 /// What one optimizer step did.
@@ -150,7 +179,7 @@ impl<T: Real> StepReport<T> {
     }
 }
 
-pub(crate) use crate::kernels::dot;
+pub(crate) use crate::linalg::kernels::dot;
 
 /// The trial shared by Levenberg-Marquardt and damped Newton once `d = (A + lambda I)^{-1} g`
 /// is solved (`A` = G or H): the step `-d` (written back into `d`) is tried from `base`; it
@@ -183,7 +212,11 @@ pub(crate) fn damped_trial<M: Model>(
         Some(l) => (l, loss0 - l),
         None => (M::Scalar::MAX, -M::Scalar::MAX),
     };
-    let ratio = if pred > M::Scalar::ZERO { actual / pred } else { -M::Scalar::ONE };
+    let ratio = if pred > M::Scalar::ZERO {
+        actual / pred
+    } else {
+        -M::Scalar::ONE
+    };
     let accepted = trial_loss.is_some() && pred > M::Scalar::ZERO && ratio > eta;
     StepReport {
         accepted,
@@ -223,7 +256,14 @@ pub(crate) fn try_point<M: Model>(
 
 /// The damping update of Nielsen (1999) used by LM and damped Newton: on acceptance
 /// `lambda *= max(1/3, 1 - (2 rho - 1)^3)`, on rejection `lambda *= nu, nu *= 2`.
-pub(crate) fn nielsen<T: Real>(lambda: &mut T, nu: &mut T, accepted: bool, ratio: T, min: T, max: T) {
+pub(crate) fn nielsen<T: Real>(
+    lambda: &mut T,
+    nu: &mut T,
+    accepted: bool,
+    ratio: T,
+    min: T,
+    max: T,
+) {
     let two = T::c(2.0);
     if accepted {
         let x = two * ratio - T::ONE;

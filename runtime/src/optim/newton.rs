@@ -89,7 +89,9 @@ impl<M: Model> DampedNewton<M> {
             };
             if !pd {
                 // Indefinite: raise the shift (geometrically, from at least lambda_min).
-                self.lambda = (lambda * M::Scalar::c(4.0)).max(c.lambda_min).min(c.lambda_max);
+                self.lambda = (lambda * M::Scalar::c(4.0))
+                    .max(c.lambda_min)
+                    .min(c.lambda_max);
                 report.factorizations = k;
                 report.damping = lambda;
                 if lambda >= c.lambda_max {
@@ -98,8 +100,28 @@ impl<M: Model> DampedNewton<M> {
                 continue;
             }
             net.hessian_solve(s, &self.g, &mut self.d)?;
-            report = damped_trial(net, s, x, t, loss0, lambda, c.eta, &self.g, &mut self.d, &self.base, &mut self.trial, k);
-            nielsen(&mut self.lambda, &mut self.nu, report.accepted, report.ratio, c.lambda_min, c.lambda_max);
+            report = damped_trial(
+                net,
+                s,
+                x,
+                t,
+                loss0,
+                lambda,
+                c.eta,
+                &self.g,
+                &mut self.d,
+                &self.base,
+                &mut self.trial,
+                k,
+            );
+            nielsen(
+                &mut self.lambda,
+                &mut self.nu,
+                report.accepted,
+                report.ratio,
+                c.lambda_min,
+                c.lambda_max,
+            );
             if report.accepted {
                 return Ok(report);
             }

@@ -10,9 +10,9 @@
 use super::{dot, try_point, Model, StepReport};
 use crate::error::SolveError;
 use crate::real::Real;
+use crate::rng::SplitMix64;
 #[allow(unused_imports)]
 use nalgebra::{ComplexField, RealField};
-use crate::rng::SplitMix64;
 
 /// Settings of [`TrustRegion`].
 #[derive(Clone, Copy, Debug)]
@@ -120,7 +120,12 @@ impl<M: Model> TrustRegion<M> {
         g: &M::Vector,
         radius: M::Scalar,
     ) -> Result<Subproblem<M::Scalar>, SolveError> {
-        let b = Bufs { p: &mut self.p, w: &mut self.w, z: &mut self.z, hz: &mut self.hz };
+        let b = Bufs {
+            p: &mut self.p,
+            w: &mut self.w,
+            z: &mut self.z,
+            hz: &mut self.hz,
+        };
         solve_subproblem(net, s, g, radius, M::Scalar::ZERO, &self.config, b)
     }
 
@@ -138,7 +143,12 @@ impl<M: Model> TrustRegion<M> {
         net.get_params(&mut self.base);
         net.hessian_prepare(s, x, t)?;
         let radius = self.radius;
-        let b = Bufs { p: &mut self.p, w: &mut self.w, z: &mut self.z, hz: &mut self.hz };
+        let b = Bufs {
+            p: &mut self.p,
+            w: &mut self.w,
+            z: &mut self.z,
+            hz: &mut self.hz,
+        };
         let sub = solve_subproblem(net, s, &self.g, radius, self.lambda, &c, b)?;
         if sub.converged && sub.lambda.finite() {
             self.lambda = sub.lambda;
@@ -149,7 +159,11 @@ impl<M: Model> TrustRegion<M> {
             None => (M::Scalar::MAX, -M::Scalar::MAX),
         };
         let pred = sub.predicted;
-        let ratio = if pred > M::Scalar::ZERO { actual / pred } else { -M::Scalar::ONE };
+        let ratio = if pred > M::Scalar::ZERO {
+            actual / pred
+        } else {
+            -M::Scalar::ONE
+        };
         let accepted = trial.is_some() && pred > M::Scalar::ZERO && ratio > c.eta;
         if ratio < M::Scalar::c(0.25) {
             self.radius = M::Scalar::c(0.25) * sub.step_norm.min(radius);
@@ -224,7 +238,11 @@ fn solve_subproblem<M: Model>(
         }
     };
     // Start from the warm shift (the previous step's), or from 0 (the Newton step).
-    let mut lam = if warm > zero && warm.finite() { warm } else { zero };
+    let mut lam = if warm > zero && warm.finite() {
+        warm
+    } else {
+        zero
+    };
     let mut tried_zero = lam == zero;
     // The last positive-definite shift and whether `p` holds its step.
     let mut have_p = false;
@@ -303,7 +321,11 @@ fn solve_subproblem<M: Model>(
         if !(lam_new > lo && lam_new < hi) || !lam_new.finite() {
             // Below the bracket from a warm start: the interior (lambda = 0) is still to be
             // tried.
-            lam_new = if lo == zero && !tried_zero && lam_new <= lo { zero } else { next(lo, hi) };
+            lam_new = if lo == zero && !tried_zero && lam_new <= lo {
+                zero
+            } else {
+                next(lo, hi)
+            };
         }
         tried_zero |= lam_new == zero;
         lam = lam_new;

@@ -1,0 +1,713 @@
+//! Symmetric-indefinite `L D L'` factorisation with Bunch-Kaufman partial pivoting, on
+//! fixed-size matrices, with the inertia read off `D`.
+//!
+//! nalgebra offers LU (which does not give the inertia) and Cholesky (definite matrices
+//! only) but no symmetric-indefinite factorisation, so this is the LAPACK `xSYTF2` /
+//! `xSYTRS` algorithm (lower storage) on an `SMatrix`: `P A P' = L D L'` with `L` unit lower
+//! triangular and `D` block diagonal with 1x1 and 2x2 blocks. Backward stable in practice
+//! (growth bounded by `(1 + 1/alpha)^(n-1)`), and Sylvester's law of inertia gives the signs
+//! of `A`'s eigenvalues from those of `D`. The factors are stored ready for solving: every
+//! interchange is applied to the finished columns of `L` too (`P` is one permutation, as in
+//! `xSYTRF_RK`), `L` is kept with zeros above its diagonal and `D` as its inverse, so the
+//! solves are fixed-length loops without pivot logic.
+
+use nalgebra::SMatrix;
+
+use crate::real::Real;
+
+/// Counts of negative, zero and positive eigenvalues of a symmetric matrix.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Inertia {
+    /// Negative eigenvalues.
+    pub negative: usize,
+    /// Zero eigenvalues.
+    pub zero: usize,
+    /// Positive eigenvalues.
+    pub positive: usize,
+}
+
+// SAFETY: three `usize`s; all-zero bytes are a valid value.
+unsafe impl bytemuck::Zeroable for Inertia {}
+
+impl Inertia {
+    /// No eigenvalues at all.
+    pub const ZERO: Self = Self {
+        negative: 0,
+        zero: 0,
+        positive: 0,
+    };
+
+    /// True when every eigenvalue is positive (the matrix is positive definite).
+    pub fn is_positive_definite(&self) -> bool {
+        self.negative == 0 && self.zero == 0
+    }
+
+    /// `count` eigenvalues all equal to `value`.
+    pub fn of_scalar<T: Real>(value: T, count: usize) -> Self {
+        let mut out = Self::ZERO;
+        if value > T::ZERO {
+            out.positive = count;
+        } else if value < T::ZERO {
+            out.negative = count;
+        } else {
+            out.zero = count;
+        }
+        out
+    }
+}
+
+impl core::ops::Add for Inertia {
+    type Output = Inertia;
+    fn add(self, o: Inertia) -> Inertia {
+        Inertia {
+            negative: self.negative + o.negative,
+            zero: self.zero + o.zero,
+            positive: self.positive + o.positive,
+        }
+    }
+}
+
+impl core::ops::AddAssign for Inertia {
+    fn add_assign(&mut self, o: Inertia) {
+        *self = *self + o;
+    }
+}
+
+/// Up to this size, updates run over whole columns (fixed trip counts) rather than the
+/// lower triangle only.
+const SMALL: usize = 24;
+
+/// `col` with rows `0..=k` zeroed (none for `k = usize::MAX`, i.e. `-1`).
+#[inline(always)]
+fn below<T: Real, const N: usize>(col: &[T], k: usize) -> [T; N] {
+    // (compared as floats: a vector compare on SSE2, where 64-bit integer compares are not)
+    let kf = T::c(k as isize as f64);
+    core::array::from_fn(|i| if T::c(i as f64) > kf { col[i] } else { T::ZERO })
+}
+
+/// A factored symmetric matrix `P A P' = L D L'` (Bunch-Kaufman), stored in place.
+#[derive(Clone, Copy, Debug)]
+#[repr(C)]
+pub struct Ldlt<T: Real, const N: usize> {
+    /// Before factoring, the matrix (its lower triangle). Once factored, `L` strictly below
+    /// the diagonal and exact zeros on and above it, so the solves run fixed-length column
+    /// operations with no masks.
+    a: SMatrix<T, N, N>,
+    /// Diagonal of `D^{-1}`.
+    dinv: [T; N],
+    /// Subdiagonal of `D^{-1}`: entry `(k + 1, k)` for a 2x2 block in rows `k, k + 1`, else
+    /// zero.
+    dinv_sub: [T; N],
+    /// `P` as a gather, `(P b)[i] = b[perm[i]]`. Every interchange is applied to the
+    /// already computed columns of `L` as well (as in LAPACK's `xSYTRF_RK`), so one
+    /// permutation up front replaces the interleaved swaps of the `xSYTRF` format.
+    perm: [u32; N],
+}
+
+// SAFETY: a matrix and arrays of `T: Pod` and a `u32` array: all-zero bytes are valid.
+unsafe impl<T: Real, const N: usize> bytemuck::Zeroable for Ldlt<T, N> {}
+
+/// The factorisation met a pivot that is zero or too small relative to the matrix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SingularPivot;
+
+impl<T: Real, const N: usize> Ldlt<T, N> {
+    /// An empty (zero) factorisation; usable in `const` and `static` items.
+    pub const ZERO: Self = Self {
+        a: crate::layer::zero_mat(),
+        dinv: [T::ZERO; N],
+        dinv_sub: [T::ZERO; N],
+        perm: [0; N],
+    };
+
+    /// Factors the symmetric matrix `m` (only its lower triangle is read) in place of
+    /// `self`, and returns its inertia. A pivot block whose size is below
+    /// `eps_mach * max|m_ij|` counts as singular.
+    pub fn factor(&mut self, m: &SMatrix<T, N, N>) -> Result<Inertia, SingularPivot> {
+        self.a = *m;
+        self.factor_in_place()
+    }
+
+    /// The matrix to factor, to be filled in place (lower triangle) before
+    /// [`Self::factor_in_place`]; saves a copy.
+    pub fn matrix_mut(&mut self) -> &mut SMatrix<T, N, N> {
+        &mut self.a
+    }
+
+    /// [`Self::factor`] of the matrix already in [`Self::matrix_mut`].
+    pub fn factor_in_place(&mut self) -> Result<Inertia, SingularPivot> {
+        self.factor_impl::<1>(None)
+    }
+
+    /// [`Self::factor_in_place`] that also turns `J = jt'` into `L^{-1} P J` as it goes (what
+    /// [`Self::forward_in_place`] does to one vector, on all `M` columns of `J` at once, as
+    /// contiguous column operations on `jt`): each pivot's row operations on `J` are independent of the
+    /// next pivot's search, so they fill the latency of the factorisation's sequential
+    /// pivot chain instead of running as a second pass. On `Err`, `jt` is unspecified.
+    pub fn factor_in_place_with_rows<const M: usize>(
+        &mut self,
+        jt: &mut SMatrix<T, M, N>,
+    ) -> Result<Inertia, SingularPivot> {
+        self.factor_impl(Some(jt))
+    }
+
+    fn factor_impl<const M: usize>(
+        &mut self,
+        mut rows: Option<&mut SMatrix<T, M, N>>,
+    ) -> Result<Inertia, SingularPivot> {
+        // Column-major storage: entry (i, j) at i + j * N. Only the lower triangle is used.
+        let a = self.a.as_mut_slice();
+        // Largest entry of the lower triangle, and whether all of it is finite (a NaN would
+        // be skipped by the comparisons, so finiteness is folded in separately).
+        let (mut scale, mut finite) = (T::ZERO, true);
+        if N <= SMALL {
+            // Whole columns with the upper rows masked, in two lanes (fixed trip counts);
+            // `x * 0` is zero exactly when x is finite.
+            let (mut m, mut z) = ([T::ZERO; 2], [T::ZERO; 2]);
+            for j in 0..N {
+                let c = below::<T, N>(&a[j * N..j * N + N], j.wrapping_sub(1));
+                for (i, v) in c.iter().enumerate() {
+                    let x = v.abs();
+                    m[i & 1] = if x > m[i & 1] { x } else { m[i & 1] };
+                    z[i & 1] += *v * T::ZERO;
+                }
+            }
+            scale = if m[1] > m[0] { m[1] } else { m[0] };
+            finite = z[0] + z[1] == T::ZERO;
+        } else {
+            for j in 0..N {
+                for v in &a[j * N + j..j * N + N] {
+                    let x = v.abs();
+                    scale = if x > scale { x } else { scale };
+                    finite &= v.finite();
+                }
+            }
+        }
+        if !finite || !scale.finite() {
+            return Err(SingularPivot);
+        }
+        // A pivot block below the rounding of the largest entry is numerically zero.
+        let tol = T::EPSILON * scale;
+        let alpha = T::c(0.640_388_203_202_208_4); // (1 + sqrt(17)) / 8
+        let mut inertia = Inertia::ZERO;
+        for (i, p) in self.perm.iter_mut().enumerate() {
+            *p = i as u32;
+        }
+        let mut k = 0;
+        while k < N {
+            let absakk = a[k * N + k].abs();
+            // The column's largest entry first (a branch-free scan); where it sits is only
+            // needed when the diagonal entry does not win.
+            // Small matrices: column k below the diagonal as a fixed-length copy (reused by
+            // the update unless an interchange changes the column).
+            let below_k = if N <= SMALL {
+                below::<T, N>(&a[k * N..k * N + N], k)
+            } else {
+                [T::ZERO; N]
+            };
+            let colmax = if N <= SMALL {
+                // Whole column, rows up to k zeroed, in two lanes: a fixed trip count.
+                let mut m = [T::ZERO; 2];
+                for (i, v) in below_k.iter().enumerate() {
+                    let x = v.abs();
+                    m[i & 1] = if x > m[i & 1] { x } else { m[i & 1] };
+                }
+                if m[1] > m[0] {
+                    m[1]
+                } else {
+                    m[0]
+                }
+            } else {
+                let mut colmax = T::ZERO;
+                for v in &a[k * N + k + 1..k * N + N] {
+                    let x = v.abs();
+                    colmax = if x > colmax { x } else { colmax };
+                }
+                colmax
+            };
+            if absakk.max(colmax) <= tol {
+                return Err(SingularPivot);
+            }
+            let (kp, kstep) = if absakk >= alpha * colmax {
+                (k, 1)
+            } else {
+                let imax = k
+                    + 1
+                    + a[k * N + k + 1..k * N + N]
+                        .iter()
+                        .position(|v| v.abs() == colmax)
+                        .unwrap_or(0);
+                let mut rowmax = T::ZERO;
+                for j in k..imax {
+                    rowmax = rowmax.max(a[imax + j * N].abs());
+                }
+                for v in &a[imax * N + imax + 1..imax * N + N] {
+                    rowmax = rowmax.max(v.abs());
+                }
+                if absakk >= alpha * colmax * (colmax / rowmax) {
+                    (k, 1)
+                } else if a[imax * N + imax].abs() >= alpha * rowmax {
+                    (imax, 1)
+                } else {
+                    (imax, 2)
+                }
+            };
+            let kk = k + kstep - 1;
+            if kp != kk {
+                // Symmetric interchange of rows/columns kk and kp in the trailing block.
+                for i in kp + 1..N {
+                    a.swap(i + kk * N, i + kp * N);
+                }
+                for j in kk + 1..kp {
+                    a.swap(j + kk * N, kp + j * N);
+                }
+                a.swap(kk + kk * N, kp + kp * N);
+                if kstep == 2 {
+                    a.swap(k + 1 + k * N, kp + k * N);
+                }
+                // ... and in the finished columns of L, so that P is one permutation.
+                for j in 0..k {
+                    a.swap(kk + j * N, kp + j * N);
+                }
+                self.perm.swap(kk, kp);
+                if let Some(jt) = rows.as_deref_mut() {
+                    let data = jt.as_mut_slice();
+                    for r in 0..M {
+                        data.swap(kk * M + r, kp * M + r);
+                    }
+                }
+            }
+            if kstep == 1 {
+                let d = a[k * N + k];
+                if d.abs() <= tol {
+                    return Err(SingularPivot);
+                }
+                inertia += Inertia::of_scalar(d, 1);
+                let r = T::ONE / d;
+                self.dinv[k] = r;
+                self.dinv_sub[k] = T::ZERO;
+                if N <= SMALL {
+                    // Small matrices: fixed-length column operations (unrolled and
+                    // vectorised) from a copy of column k with rows up to k zeroed, so rows
+                    // above the diagonal of the trailing columns are scratch that is never
+                    // read; the right half of the columns skips the top half of the rows.
+                    // Column k becomes L's column, already clean.
+                    let colk = if kp == k {
+                        below_k
+                    } else {
+                        below::<T, N>(&a[k * N..k * N + N], k)
+                    };
+                    for j in k + 1..N {
+                        let t = r * colk[j];
+                        let cj = &mut a[j * N..j * N + N];
+                        if j >= N / 2 {
+                            for (x, v) in cj[N / 2..].iter_mut().zip(&colk[N / 2..]) {
+                                *x -= t * *v;
+                            }
+                        } else {
+                            for (x, v) in cj.iter_mut().zip(&colk) {
+                                *x -= t * *v;
+                            }
+                        }
+                    }
+                    for (x, v) in a[k * N..k * N + N].iter_mut().zip(&colk) {
+                        *x = *v * r;
+                    }
+                } else {
+                    // Column k is a[k*N..], column j > k lies after it.
+                    for j in k + 1..N {
+                        let (left, right) = a.split_at_mut(j * N);
+                        let ajk = left[k * N + j];
+                        if ajk != T::ZERO {
+                            let t = r * ajk;
+                            let colk = &left[k * N + j..k * N + N];
+                            for (x, v) in right[j..N].iter_mut().zip(colk) {
+                                *x -= t * *v;
+                            }
+                        }
+                    }
+                    for v in a[k * N + k + 1..k * N + N].iter_mut() {
+                        *v *= r;
+                    }
+                }
+                if let Some(jt) = rows.as_deref_mut() {
+                    // J rows below k lose L[i, k] times row k (forward_in_place on each row).
+                    let data = jt.as_mut_slice();
+                    for i in k + 1..N {
+                        let l = a[k * N + i];
+                        if l == T::ZERO {
+                            continue;
+                        }
+                        let (lo, hi) = data.split_at_mut(i * M);
+                        let src = &lo[k * M..k * M + M];
+                        for (x, y) in hi[..M].iter_mut().zip(src) {
+                            *x -= l * *y;
+                        }
+                    }
+                }
+            } else {
+                let (d11, d21, d22) = (a[k * N + k], a[k * N + k + 1], a[(k + 1) * N + k + 1]);
+                // Eigenvalue signs of the 2x2 block from its determinant and trace.
+                let det = d11 * d22 - d21 * d21;
+                if det.abs() <= tol * tol || d21 == T::ZERO {
+                    return Err(SingularPivot);
+                }
+                if det < T::ZERO {
+                    inertia.negative += 1;
+                    inertia.positive += 1;
+                } else {
+                    inertia += Inertia::of_scalar(d11 + d22, 2);
+                }
+                // D_k^{-1} in LAPACK `xSYTRS`'s scaled form: with e11 = d22 / d21 and
+                // e22 = d11 / d21, D_k^{-1} = f [e11, -1; -1, e22], f = 1 / ((e11 e22 - 1) d21).
+                let e11 = d22 / d21;
+                let e22 = d11 / d21;
+                let d21i = T::ONE / ((e11 * e22 - T::ONE) * d21);
+                self.dinv[k] = e11 * d21i;
+                self.dinv[k + 1] = e22 * d21i;
+                self.dinv_sub[k] = -d21i;
+                self.dinv_sub[k + 1] = T::ZERO;
+                a[k * N + k + 1] = T::ZERO;
+                if N <= SMALL {
+                    // As for 1x1 pivots: copies of both columns below the block, the block's
+                    // L columns W = [c0 c1] D_k^{-1} whole, fixed-length updates.
+                    let c0 = below::<T, N>(&a[k * N..k * N + N], k + 1);
+                    let c1 = below::<T, N>(&a[(k + 1) * N..(k + 1) * N + N], k + 1);
+                    let w0: [T; N] = core::array::from_fn(|i| d21i * (e11 * c0[i] - c1[i]));
+                    let w1: [T; N] = core::array::from_fn(|i| d21i * (e22 * c1[i] - c0[i]));
+                    for j in k + 2..N {
+                        let (f0, f1) = (w0[j], w1[j]);
+                        let cj = &mut a[j * N..j * N + N];
+                        let lo = if j >= N / 2 { N / 2 } else { 0 };
+                        for ((x, v0), v1) in cj[lo..].iter_mut().zip(&c0[lo..]).zip(&c1[lo..]) {
+                            *x -= *v0 * f0 + *v1 * f1;
+                        }
+                    }
+                    a[k * N..k * N + N].copy_from_slice(&w0);
+                    a[(k + 1) * N..(k + 1) * N + N].copy_from_slice(&w1);
+                } else if k + 2 < N {
+                    for j in k + 2..N {
+                        let (ajk, ajk1) = (a[k * N + j], a[(k + 1) * N + j]);
+                        let wk = d21i * (e11 * ajk - ajk1);
+                        let wkp1 = d21i * (e22 * ajk1 - ajk);
+                        let (left, right) = a.split_at_mut(j * N);
+                        let ck = &left[k * N + j..k * N + N];
+                        let ck1 = &left[(k + 1) * N + j..(k + 1) * N + N];
+                        for ((x, v0), v1) in right[j..N].iter_mut().zip(ck).zip(ck1) {
+                            *x -= *v0 * wk + *v1 * wkp1;
+                        }
+                        a[k * N + j] = wk;
+                        a[(k + 1) * N + j] = wkp1;
+                    }
+                }
+                if let Some(jt) = rows.as_deref_mut() {
+                    let data = jt.as_mut_slice();
+                    let (lo, hi) = data.split_at_mut((k + 2) * M);
+                    let (s0, s1) = (&lo[k * M..k * M + M], &lo[(k + 1) * M..(k + 1) * M + M]);
+                    for (i, ci) in hi.chunks_exact_mut(M).enumerate() {
+                        let (l0, l1) = (a[k * N + k + 2 + i], a[(k + 1) * N + k + 2 + i]);
+                        for ((x, y0), y1) in ci.iter_mut().zip(s0).zip(s1) {
+                            *x -= l0 * *y0 + l1 * *y1;
+                        }
+                    }
+                }
+            }
+            k += kstep;
+        }
+        if N > SMALL {
+            // Clear the diagonal (now in `dinv`) and the upper triangle, leaving exactly
+            // L - I (small matrices wrote each column of L clean).
+            for (j, col) in a.chunks_exact_mut(N).enumerate() {
+                col[..=j].fill(T::ZERO);
+            }
+        }
+        Ok(inertia)
+    }
+
+    /// Solves `A x = b` in place (`b` of length `N`), with the factors from [`Self::factor`].
+    pub fn solve_in_place(&self, b: &mut [T]) {
+        self.forward_in_place(b, true);
+        self.backward_in_place(b);
+    }
+
+    /// `b <- L^{-1} P b`, then `b <- D^{-1} b` when `apply_d`: with `y = L^{-1} P b`,
+    /// `b' A^{-1} c = y_b' D^{-1} y_c`, which gives `J' A^{-1} J` as a symmetric product.
+    #[inline(always)]
+    pub fn forward_in_place(&self, b: &mut [T], apply_d: bool) {
+        let mut t: [T; N] = core::array::from_fn(|i| b[self.perm[i] as usize]);
+        let cols = &self.a.data.0;
+        // Column k of L times t[k] off the rows below; small matrices take the whole
+        // (zero-padded) column, a fixed trip count. The last column has nothing below.
+        for k in 0..N.saturating_sub(1) {
+            let lo = if N <= SMALL { 0 } else { k + 1 };
+            let tk = t[k];
+            for i in lo..N {
+                t[i] -= cols[k][i] * tk;
+            }
+        }
+        if apply_d {
+            self.d_apply(&mut t);
+        }
+        b.copy_from_slice(&t);
+    }
+
+    /// `t <- D^{-1} t` from the stored diagonal and subdiagonal of `D^{-1}`.
+    #[inline(always)]
+    fn d_apply(&self, t: &mut [T; N]) {
+        let mut y: [T; N] = core::array::from_fn(|k| self.dinv[k] * t[k]);
+        for k in 1..N {
+            let s = self.dinv_sub[k - 1];
+            y[k - 1] += s * t[k];
+            y[k] += s * t[k - 1];
+        }
+        *t = y;
+    }
+
+    /// `J <- D^{-1} J` on the rows of `J = jt'` (see [`Self::factor_in_place_with_rows`]).
+    pub fn d_solve_rows<const M: usize>(&self, jt: &mut SMatrix<T, M, N>) {
+        let data = jt.as_mut_slice();
+        let mut k = 0;
+        while k < N {
+            let s = self.dinv_sub[k];
+            if s == T::ZERO || k + 1 == N {
+                let r = self.dinv[k];
+                for x in data[k * M..k * M + M].iter_mut() {
+                    *x *= r;
+                }
+                k += 1;
+            } else {
+                let (d0, d1) = (self.dinv[k], self.dinv[k + 1]);
+                let (lo, hi) = data.split_at_mut((k + 1) * M);
+                let (c0, c1) = (&mut lo[k * M..k * M + M], &mut hi[..M]);
+                for (x0, x1) in c0.iter_mut().zip(c1.iter_mut()) {
+                    (*x0, *x1) = (d0 * *x0 + s * *x1, s * *x0 + d1 * *x1);
+                }
+                k += 2;
+            }
+        }
+    }
+
+    /// `s <- s - Y' D^{-1} Y` for `Y = L^{-1} P J`, given `jt = Y'` (after
+    /// [`Self::factor_in_place_with_rows`]): the Schur-complement update `s - J' A^{-1} J`. Updates the
+    /// lower triangle of `s` (for small `M`, a little more: see below); callers mirror it.
+    pub fn sub_quadratic_rows<const M: usize>(
+        &self,
+        jt: &SMatrix<T, M, N>,
+        s: &mut SMatrix<T, M, M>,
+    ) {
+        // Z = Y' D^{-1} (M x N), then column c of s loses sum_k Z[c, k] Y'[:, k], accumulated
+        // in a register-sized array.
+        let mut z = *jt;
+        self.d_solve_rows(&mut z);
+        let (yd, zd) = (jt.as_slice(), z.as_slice());
+        let sd = s.as_mut_slice();
+        // Rows lo.. of column c, with lo known at compile time for small matrices (so the
+        // trip counts stay fixed): 0 for the left half of the columns, M / 2 for the right
+        // half. Large matrices take exactly the lower triangle.
+        let column = |c: usize, lo: usize, scol: &mut [T]| {
+            let mut acc = [T::ZERO; M];
+            for (k, ycol) in yd.chunks_exact(M).enumerate() {
+                let f = zd[k * M + c];
+                for (x, y) in acc[lo..].iter_mut().zip(&ycol[lo..]) {
+                    *x += f * *y;
+                }
+            }
+            for (x, a) in scol[lo..].iter_mut().zip(&acc[lo..]) {
+                *x -= *a;
+            }
+        };
+        for (c, scol) in sd.chunks_exact_mut(M).enumerate() {
+            if M > SMALL {
+                column(c, c, scol);
+            } else if c < M / 2 {
+                column(c, 0, scol);
+            } else {
+                column(c, M / 2, scol);
+            }
+        }
+    }
+
+    /// `b <- D^{-1} b` alone (after `forward_in_place(b, false)`).
+    #[inline(always)]
+    pub fn d_solve_in_place(&self, b: &mut [T]) {
+        let mut t = [T::ZERO; N];
+        t.copy_from_slice(b);
+        self.d_apply(&mut t);
+        b.copy_from_slice(&t);
+    }
+
+    /// `b <- P' L'^{-1} b`: the second half of [`Self::solve_in_place`].
+    #[inline(always)]
+    pub fn backward_in_place(&self, b: &mut [T]) {
+        let mut t = [T::ZERO; N];
+        t.copy_from_slice(b);
+        let cols = &self.a.data.0;
+        // t[k] -= L[k+1.., k] . t[k+1..], bottom up; small matrices take the whole
+        // (zero-padded) column.
+        for k in (0..N.saturating_sub(1)).rev() {
+            let lo = if N <= SMALL { 0 } else { k + 1 };
+            t[k] -= crate::linalg::kernels::dot(&cols[k][lo..], &t[lo..]);
+        }
+        for (p, v) in self.perm.iter().zip(&t) {
+            b[*p as usize] = *v;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::SplitMix64;
+
+    fn random_sym<const N: usize>(rng: &mut SplitMix64, shift: f64) -> SMatrix<f64, N, N> {
+        let mut m = SMatrix::<f64, N, N>::zeros();
+        for i in 0..N {
+            for j in 0..=i {
+                let v = rng.symmetric();
+                m[(i, j)] = v;
+                m[(j, i)] = v;
+            }
+            m[(i, i)] += shift;
+        }
+        m
+    }
+
+    fn check<const N: usize>(seed: u64, shift: f64) {
+        let mut rng = SplitMix64::new(seed);
+        let m = random_sym::<N>(&mut rng, shift);
+        let mut f = Ldlt::<f64, N>::ZERO;
+        let inertia = f.factor(&m).expect("nonsingular");
+        let b = SMatrix::<f64, N, 1>::from_fn(|_, _| rng.symmetric());
+        let mut x = b;
+        f.solve_in_place(x.as_mut_slice());
+        let res = (m * x - b).norm() / (m.norm() * x.norm() + b.norm());
+        assert!(res < 1e-14 * N as f64, "residual {res}");
+        let eig = nalgebra::DMatrix::from_column_slice(N, N, m.as_slice())
+            .symmetric_eigen()
+            .eigenvalues;
+        let neg = eig.iter().filter(|&&e| e < 0.0).count();
+        assert_eq!(inertia.negative, neg, "inertia {inertia:?} eig {eig}");
+        assert_eq!(inertia.positive, N - neg);
+    }
+
+    #[test]
+    fn solves_and_counts_signs() {
+        for seed in 0..200 {
+            check::<1>(seed, 0.0);
+            check::<2>(seed, 0.0);
+            check::<5>(seed, 0.3);
+            check::<8>(seed, -0.5);
+            check::<13>(seed, 0.0);
+            check::<30>(seed, 0.2);
+        }
+    }
+
+    #[test]
+    fn two_by_two_pivots_are_exercised() {
+        // Zero diagonal forces 2x2 pivots.
+        let m = SMatrix::<f64, 4, 4>::new(
+            0.0, 1.0, 2.0, 0.5, 1.0, 0.0, 0.3, 1.0, 2.0, 0.3, 0.0, 0.7, 0.5, 1.0, 0.7, 0.0,
+        );
+        let mut f = Ldlt::<f64, 4>::ZERO;
+        let inertia = f.factor(&m).unwrap();
+        assert!(f.dinv_sub.iter().any(|&s| s != 0.0), "expected a 2x2 pivot");
+        let b = SMatrix::<f64, 4, 1>::new(1.0, -2.0, 0.5, 3.0);
+        let mut x = b;
+        f.solve_in_place(x.as_mut_slice());
+        assert!((m * x - b).norm() < 1e-13);
+        let eig = nalgebra::DMatrix::from_column_slice(4, 4, m.as_slice())
+            .symmetric_eigen()
+            .eigenvalues;
+        assert_eq!(inertia.negative, eig.iter().filter(|&&e| e < 0.0).count());
+    }
+
+    #[test]
+    fn split_solve_gives_the_quadratic_form() {
+        let mut rng = SplitMix64::new(9);
+        let m = random_sym::<7>(&mut rng, 0.1);
+        let mut f = Ldlt::<f64, 7>::ZERO;
+        f.factor(&m).unwrap();
+        let b = SMatrix::<f64, 7, 1>::from_fn(|_, _| rng.symmetric());
+        let c = SMatrix::<f64, 7, 1>::from_fn(|_, _| rng.symmetric());
+        let mut x = c;
+        f.solve_in_place(x.as_mut_slice());
+        let direct = b.dot(&x);
+        let (mut yb, mut yc) = (b, c);
+        f.forward_in_place(yb.as_mut_slice(), false);
+        f.forward_in_place(yc.as_mut_slice(), false);
+        f.d_solve_in_place(yc.as_mut_slice());
+        let split = yb.dot(&yc);
+        assert!(
+            (direct - split).abs() < 1e-12 * (1.0 + direct.abs()),
+            "{direct} vs {split}"
+        );
+    }
+
+    #[test]
+    fn fused_row_solves_match_the_vector_solves() {
+        for seed in 0..100 {
+            let mut rng = SplitMix64::new(seed);
+            let m = random_sym::<7>(&mut rng, if seed % 2 == 0 { 0.0 } else { 0.4 });
+            let jt = SMatrix::<f64, 5, 7>::from_fn(|_, _| rng.symmetric());
+            let (mut f1, mut f2) = (Ldlt::<f64, 7>::ZERO, Ldlt::<f64, 7>::ZERO);
+            *f2.matrix_mut() = m;
+            let mut y = jt;
+            let r1 = f1.factor(&m);
+            let r2 = f2.factor_in_place_with_rows(&mut y);
+            assert_eq!(r1, r2);
+            if r1.is_err() {
+                continue;
+            }
+            assert_eq!(f1.perm, f2.perm);
+            // Each row of J against the vector path: L^{-1} P j, then D^{-1}, then P' L'^{-T}.
+            let mut z = y;
+            f2.d_solve_rows(&mut z);
+            for r in 0..5 {
+                let mut half = jt.row(r).transpose();
+                f1.forward_in_place(half.as_mut_slice(), false);
+                assert!(
+                    (half - y.row(r).transpose()).norm() <= 1e-14 * (1.0 + half.norm()),
+                    "seed {seed}"
+                );
+                let mut full = jt.row(r).transpose();
+                f1.solve_in_place(full.as_mut_slice());
+                let mut x = z.row(r).transpose();
+                f2.backward_in_place(x.as_mut_slice());
+                assert!(
+                    (full - x).norm() < 1e-12 * (1.0 + full.norm()),
+                    "seed {seed}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn non_finite_entries_of_the_lower_triangle_are_reported_and_the_upper_is_not_read() {
+        let mut rng = SplitMix64::new(4);
+        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            for (i, j) in [(0, 0), (5, 2), (7, 7), (7, 0)] {
+                let mut m = random_sym::<8>(&mut rng, 0.3);
+                let mut f = Ldlt::<f64, 8>::ZERO;
+                m[(i, j)] = bad;
+                assert_eq!(f.factor(&m), Err(SingularPivot), "{bad} at ({i}, {j})");
+                // the same value above the diagonal only: ignored
+                let mut m = random_sym::<8>(&mut rng, 0.3);
+                let reference = m;
+                if i != j {
+                    m[(j, i)] = bad;
+                    let mut fresh = Ldlt::<f64, 8>::ZERO;
+                    assert_eq!(f.factor(&m), fresh.factor(&reference));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn singular_is_reported() {
+        let m = SMatrix::<f64, 3, 3>::new(1.0, 2.0, 3.0, 2.0, 4.0, 6.0, 3.0, 6.0, 9.0);
+        let mut f = Ldlt::<f64, 3>::ZERO;
+        assert_eq!(f.factor(&m), Err(SingularPivot));
+        let z = SMatrix::<f64, 3, 3>::zeros();
+        assert_eq!(f.factor(&z), Err(SingularPivot));
+    }
+}

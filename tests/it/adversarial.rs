@@ -1,0 +1,682 @@
+//! Behaviour on adversarial input: one test per row of the table in README ("Behaviour on
+//! adversarial input"). Each asserts the documented outcome: the exact error variant, or a
+//! finite result checked against an independent reference (the dense Hessian from `hvp`
+//! columns solved by partial-pivoting LU, or the plain-f64 reference evaluator and central
+//! differences), never a NaN or infinity inside `Ok`, never a panic, never a hang.
+//!
+//! Rows that expose a bug in the solver (runtime/src/stage/, runtime/src/linalg/ldlt.rs) are `#[ignore]`d with
+//! the reason, and listed as bugs in the table.
+
+#[allow(unused_macros, unused_imports)]
+use crate::common::{ref_loss, Act, Kind, LayerSpec, LossSpec, Spec, Target};
+use crate::solve_common::{cond, dense_from_hvp, lu_solve, rel_err, sym_eigenvalues, Mat};
+use tall_skinny::boxed_zeroed;
+use tall_skinny::prelude::*;
+use tall_skinny::runtime::{Inertia, SplitMix64};
+
+// ---------------------------------------------------------------------------------------------
+// Nets
+
+/// N 66, batch 2 (stage input rank 2 < I + 1: H is singular).
+#[tall_skinny_net(batch = 2)]
+pub struct Small {
+    inp: Dense<3, 4, Tanh>,
+    body: [Residual<4, Tanh>; 2],
+    head: Dense<4, 2, Identity>,
+    loss: Mse<2>,
+}
+
+/// N 29, batch 8 (every stage has full input rank: H can be non-singular).
+#[tall_skinny_net(batch = 8)]
+pub struct Wide {
+    inp: Dense<2, 3, Sigmoid>,
+    body: Residual<3, Softplus>,
+    head: Dense<3, 2, Identity>,
+    loss: Mse<2>,
+}
+
+/// N 27, batch 3, softmax.
+#[tall_skinny_net(batch = 3)]
+pub struct Soft {
+    inp: Dense<2, 4, Gelu>,
+    head: DenseNoBias<4, 3, Identity>,
+    loss: SoftmaxCrossEntropy<3>,
+}
+
+/// N 22, batch 4, a Relu layer that can be killed.
+#[tall_skinny_net(batch = 4)]
+pub struct ReluNet {
+    inp: Dense<2, 4, Relu>,
+    head: Dense<4, 2, Identity>,
+    loss: Mse<2>,
+}
+
+/// N 12, batch 2, f32.
+#[tall_skinny_net(batch = 2, scalar = f32)]
+pub struct Small32 {
+    inp: Dense<2, 2, Tanh>,
+    head: Dense<2, 2, Identity>,
+    loss: Mse<2>,
+}
+
+fn spec_small() -> Spec {
+    let l = |kind, i, o, act| LayerSpec {
+        kind,
+        inputs: i,
+        outputs: o,
+        act,
+    };
+    Spec::new(
+        vec![
+            vec![l(Kind::Dense, 3, 4, Act::Tanh)],
+            vec![l(Kind::Residual, 4, 4, Act::Tanh); 2],
+            vec![l(Kind::Dense, 4, 2, Act::Identity)],
+        ],
+        LossSpec::Mse(2),
+        2,
+    )
+}
+
+fn rand_vec<const N: usize>(seed: u64, scale: f64) -> [f64; N] {
+    let mut rng = SplitMix64::new(seed);
+    core::array::from_fn(|_| scale * (2.0 * rng.next_f64() - 1.0))
+}
+
+fn rand_batch<const W: usize, const B: usize>(seed: u64, scale: f64) -> [[f64; W]; B] {
+    let mut rng = SplitMix64::new(seed);
+    core::array::from_fn(|_| core::array::from_fn(|_| scale * (2.0 * rng.next_f64() - 1.0)))
+}
+
+fn all_finite(v: &[f64]) -> bool {
+    v.iter().all(|x| x.is_finite())
+}
+
+/// The dense `H` of a net at `(x, t)` from `N` hvp columns, and its eigenvalues.
+macro_rules! dense_h {
+    ($net:expr, $x:expr, $t:expr, $n:expr) => {{
+        let (h, _) = dense_from_hvp($n, |v, out| {
+            let v: &[f64; { $n }] = v.try_into().unwrap();
+            let out: &mut [f64; { $n }] = out.try_into().unwrap();
+            $net.hvp($x, $t, v, out).unwrap();
+        });
+        let eig = sym_eigenvalues(&h);
+        (h, eig)
+    }};
+}
+
+/// Asserts `x` solves `(H + eps I) x = b` as well as its conditioning allows:
+/// `|x - x_LU| / |x_LU| <= 100 sqrt(N) u cond(H + eps I)`.
+fn assert_solves(h: &Mat, eig: &[f64], eps: f64, b: &[f64], x: &[f64]) -> f64 {
+    assert!(all_finite(x), "non-finite entry in Ok result");
+    let x_lu = lu_solve(h, eps, b);
+    let c = cond(eig, eps);
+    let err = rel_err(x, &x_lu);
+    let bar = 100.0 * (x.len() as f64).sqrt() * f64::EPSILON / 2.0 * c;
+    assert!(
+        err <= bar.min(1.0),
+        "rel err {err:e} vs LU, bar {bar:e} (cond {c:e})"
+    );
+    err
+}
+
+// ---------------------------------------------------------------------------------------------
+// Weights
+
+#[test]
+fn saturated_activations_weights_times_100() {
+    let mut net = Small::init(1);
+    let mut p = [0.0; Small::N_PARAMS];
+    net.params(&mut p);
+    for v in p.iter_mut() {
+        *v *= 100.0;
+    }
+    net.set_params(&p).unwrap();
+    let x = rand_batch::<3, 2>(2, 1.0);
+    let t = rand_batch::<2, 2>(3, 1.0);
+    // loss against the reference evaluator
+    let tt = Target::Mse(t.iter().flatten().copied().collect());
+    let xx: Vec<f64> = x.iter().flatten().copied().collect();
+    let l = net.loss(&x, &t).unwrap();
+    let l_ref = ref_loss(&spec_small(), &p, &xx, &tt);
+    assert!((l - l_ref).abs() <= 1e-12 * l_ref.abs(), "{l} vs {l_ref}");
+    let mut g = [0.0; Small::N_PARAMS];
+    net.gradient(&x, &t, &mut g).unwrap();
+    assert!(all_finite(&g));
+    let (h, eig) = dense_h!(net, &x, &t, Small::N_PARAMS);
+    let b = rand_vec::<{ Small::N_PARAMS }>(4, 1.0);
+    let nh = eig.iter().map(|l| l.abs()).fold(0.0, f64::max);
+    for eps in [1e-2 * nh, 1.0] {
+        let mut xs = [0.0; Small::N_PARAMS];
+        net.hessian_solve(&x, &t, eps, &b, &mut xs).unwrap();
+        assert_solves(&h, &eig, eps, &b, &xs);
+    }
+}
+
+#[test]
+fn all_zero_weights() {
+    let net = Small::ZERO;
+    let x = rand_batch::<3, 2>(2, 1.0);
+    let t = rand_batch::<2, 2>(3, 1.0);
+    let mut g = [0.0; Small::N_PARAMS];
+    let l = net.gradient(&x, &t, &mut g).unwrap();
+    // outputs are all 0: loss = |t|^2 / (2B)
+    let want: f64 = t.iter().flatten().map(|v| v * v).sum::<f64>() / 4.0;
+    assert!((l - want).abs() <= 1e-15 * want);
+    assert!(all_finite(&g));
+    let (h, eig) = dense_h!(net, &x, &t, Small::N_PARAMS);
+    let b = rand_vec::<{ Small::N_PARAMS }>(4, 1.0);
+    // eps = 0: H is singular (batch 2 < 4 inputs + 1): a Singular error
+    let mut xs = [0.0; Small::N_PARAMS];
+    assert!(matches!(
+        net.hessian_solve(&x, &t, 0.0, &b, &mut xs),
+        Err(SolveError::Singular { .. })
+    ));
+    // eps > 0: the correct solution
+    let mut xs = [0.0; Small::N_PARAMS];
+    net.hessian_solve(&x, &t, 1e-3, &b, &mut xs).unwrap();
+    assert_solves(&h, &eig, 1e-3, &b, &xs);
+}
+
+/// Every Relu of the first layer is dead (bias -100): those parameters have zero gradient
+/// and zero rows in H, so H is exactly singular at any batch.
+fn dead_relu() -> (ReluNet, [[f64; 2]; 4], [[f64; 2]; 4]) {
+    let mut net = ReluNet::init(5);
+    let mut p = [0.0; ReluNet::N_PARAMS];
+    net.params(&mut p);
+    for k in 0..4 {
+        p[8 + k] = -100.0; // inp.b
+    }
+    net.set_params(&p).unwrap();
+    (net, rand_batch::<2, 4>(6, 1.0), rand_batch::<2, 4>(7, 1.0))
+}
+
+#[test]
+fn dead_relu_layer_gradient_is_exactly_zero_there() {
+    let (net, x, t) = dead_relu();
+    let mut g = [0.0; ReluNet::N_PARAMS];
+    net.gradient(&x, &t, &mut g).unwrap();
+    assert!(g[..12].iter().all(|v| *v == 0.0), "{g:?}");
+    assert!(all_finite(&g));
+}
+
+#[test]
+fn dead_relu_eps_zero_is_singular() {
+    let (net, x, t) = dead_relu();
+    let b = rand_vec::<{ ReluNet::N_PARAMS }>(8, 1.0);
+    let mut xs = [0.0; ReluNet::N_PARAMS];
+    let r = net.hessian_solve(&x, &t, 0.0, &b, &mut xs);
+    assert!(matches!(r, Err(SolveError::Singular { .. })), "{r:?}");
+}
+
+#[test]
+fn dead_relu_eps_positive_is_correct() {
+    let (net, x, t) = dead_relu();
+    let (h, eig) = dense_h!(net, &x, &t, ReluNet::N_PARAMS);
+    let b = rand_vec::<{ ReluNet::N_PARAMS }>(8, 1.0);
+    for eps in [1.0, 1e-3, 1e-6] {
+        let mut xs = [0.0; ReluNet::N_PARAMS];
+        net.hessian_solve(&x, &t, eps, &b, &mut xs).unwrap();
+        assert_solves(&h, &eig, eps, &b, &xs);
+        // on the dead parameters the solve is exactly b / eps (H is zero there)
+        for k in 0..12 {
+            assert!(
+                (xs[k] - b[k] / eps).abs() <= 1e-12 * (b[k] / eps).abs(),
+                "{k}"
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// eps
+
+fn small_problem() -> (Small, [[f64; 3]; 2], [[f64; 2]; 2], [f64; Small::N_PARAMS]) {
+    (
+        Small::init(11),
+        rand_batch::<3, 2>(12, 1.0),
+        rand_batch::<2, 2>(13, 1.0),
+        rand_vec::<{ Small::N_PARAMS }>(14, 1.0),
+    )
+}
+
+fn wide_problem() -> (Wide, [[f64; 2]; 8], [[f64; 2]; 8], [f64; Wide::N_PARAMS]) {
+    (
+        Wide::init(21),
+        rand_batch::<2, 8>(22, 1.0),
+        rand_batch::<2, 8>(23, 1.0),
+        rand_vec::<{ Wide::N_PARAMS }>(24, 1.0),
+    )
+}
+
+#[test]
+fn eps_non_finite_is_an_error() {
+    let (net, x, t, b) = small_problem();
+    let mut curv = net.curvature(&x, &t).unwrap();
+    for eps in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        assert!(matches!(curv.factor(eps), Err(SolveError::NonFiniteEps)));
+        let mut xs = [0.0; Small::N_PARAMS];
+        assert_eq!(
+            net.hessian_solve(&x, &t, eps, &b, &mut xs).map(|_| ()),
+            Err(SolveError::NonFiniteEps)
+        );
+    }
+}
+
+#[test]
+fn eps_zero_on_singular_h_is_singular() {
+    let (net, x, t, b) = small_problem();
+    let mut xs = [0.0; Small::N_PARAMS];
+    let r = net.hessian_solve(&x, &t, 0.0, &b, &mut xs);
+    println!("eps 0, singular H: {r:?}");
+    assert!(matches!(r, Err(SolveError::Singular { .. })), "{r:?}");
+}
+
+/// Negative eps is a legitimate shift: the solve of `(H + eps I) x = b` with `H + eps I`
+/// indefinite, and the inertia counts its negative eigenvalues.
+#[test]
+fn eps_negative_solves_the_shifted_system() {
+    let (net, x, t, b) = wide_problem();
+    let (h, eig) = dense_h!(net, &x, &t, Wide::N_PARAMS);
+    for eps in [-1e-3, -0.1] {
+        let mut xs = [0.0; Wide::N_PARAMS];
+        let inertia = net.hessian_solve(&x, &t, eps, &b, &mut xs).unwrap();
+        assert_solves(&h, &eig, eps, &b, &xs);
+        let neg = eig.iter().filter(|l| *l + eps < 0.0).count();
+        assert_eq!(
+            inertia,
+            Inertia {
+                negative: neg,
+                zero: 0,
+                positive: eig.len() - neg
+            }
+        );
+    }
+}
+
+/// eps = 1e-300: on a net whose H is non-singular the answer is H^{-1} b; on a singular H
+/// the true answer (of size |b| / eps ~ 1e300) is not representable in any useful sense.
+#[test]
+fn eps_1e_minus_300() {
+    let (net, x, t, b) = wide_problem();
+    let (h, eig) = dense_h!(net, &x, &t, Wide::N_PARAMS);
+    let mut xs = [0.0; Wide::N_PARAMS];
+    let r = net.hessian_solve(&x, &t, 1e-300, &b, &mut xs);
+    match r {
+        Ok(_) => {
+            assert_solves(&h, &eig, 1e-300, &b, &xs);
+        }
+        Err(e) => panic!("non-singular H, eps 1e-300: {e:?}"),
+    }
+    let (net, x, t, b) = small_problem();
+    let mut xs = [0.0; Small::N_PARAMS];
+    let r = net.hessian_solve(&x, &t, 1e-300, &b, &mut xs);
+    println!("singular H, eps 1e-300: {r:?}");
+    assert!(
+        matches!(
+            r,
+            Err(SolveError::Singular { .. }) | Err(SolveError::NonFiniteResult)
+        ),
+        "singular H, eps 1e-300: {r:?}"
+    );
+}
+
+/// |eps| = 1e300 up to f64::MAX, either sign: (H + eps I)^{-1} b = b / eps to within
+/// |H| / |eps| (the answer is tiny, down to subnormal numbers at f64::MAX, where the
+/// absolute spacing 5e-324 limits it).
+#[test]
+fn eps_huge_either_sign() {
+    let (net, x, t, b) = small_problem();
+    for eps in [1e300, -1e300, f64::MAX, -f64::MAX] {
+        let mut xs = [0.0; Small::N_PARAMS];
+        net.hessian_solve(&x, &t, eps, &b, &mut xs).unwrap();
+        assert!(all_finite(&xs));
+        for i in 0..b.len() {
+            let want = b[i] / eps;
+            assert!(
+                (xs[i] - want).abs() <= 1e-14 * want.abs() + 1e-320,
+                "eps {eps:e}, {i}: {} vs {want}",
+                xs[i]
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inputs, targets, vectors
+
+#[test]
+fn tiny_inputs_are_exact() {
+    let (net, _, t, _) = small_problem();
+    let x = rand_batch::<3, 2>(30, 1e-300);
+    let mut g = [0.0; Small::N_PARAMS];
+    let l = net.gradient(&x, &t, &mut g).unwrap();
+    assert!(all_finite(&g) && l.is_finite());
+    // x ~ 1e-300 contributes nothing at f64 precision: same as x = 0
+    let mut g0 = [0.0; Small::N_PARAMS];
+    let l0 = net.gradient(&[[0.0; 3]; 2], &t, &mut g0).unwrap();
+    assert!((l - l0).abs() <= 1e-15 * l0.abs());
+    // (the first layer's W gradient is proportional to x: ~1e-300 instead of 0)
+    let g0_max = g0.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    for i in 0..g.len() {
+        assert!((g[i] - g0[i]).abs() <= 1e-15 * g0_max, "{i}");
+    }
+    let b = rand_vec::<{ Small::N_PARAMS }>(31, 1.0);
+    let (h, eig) = dense_h!(net, &x, &t, Small::N_PARAMS);
+    let mut xs = [0.0; Small::N_PARAMS];
+    net.hessian_solve(&x, &t, 1e-2, &b, &mut xs).unwrap();
+    assert_solves(&h, &eig, 1e-2, &b, &xs);
+}
+
+/// Huge inputs: saturating first layer (tanh) gives a finite, correct answer; an Identity
+/// first layer overflows the loss: NonFiniteResult.
+#[test]
+fn huge_inputs() {
+    let (net, _, t, _) = small_problem();
+    let x = rand_batch::<3, 2>(32, 1e300);
+    let mut g = [0.0; Small::N_PARAMS];
+    let l = net.gradient(&x, &t, &mut g).unwrap();
+    assert!(l.is_finite() && all_finite(&g));
+    let xx: Vec<f64> = x.iter().flatten().copied().collect();
+    let tt = Target::Mse(t.iter().flatten().copied().collect());
+    let mut p = [0.0; Small::N_PARAMS];
+    net.params(&mut p);
+    let l_ref = ref_loss(&spec_small(), &p, &xx, &tt);
+    assert!((l - l_ref).abs() <= 1e-13 * l_ref.abs(), "{l} vs {l_ref}");
+
+    let mut s = Soft::init(3);
+    let mut p = [0.0; Soft::N_PARAMS];
+    s.params(&mut p);
+    s.set_params(&p).unwrap();
+    for scale in [1e300, 1e308] {
+        let x = rand_batch::<2, 3>(33, scale);
+        let mut g = [0.0; Soft::N_PARAMS];
+        let r = s.gradient(&x, &[0, 1, 2], &mut g);
+        println!("softmax net, inputs {scale:e}: {r:?}");
+        match r {
+            Ok(l) => {
+                assert!(l.is_finite() && all_finite(&g));
+                assert_eq!(s.loss(&x, &[0, 1, 2]), Ok(l));
+            }
+            Err(e) => assert_eq!(e, NetError::NonFiniteResult),
+        }
+    }
+}
+
+#[test]
+fn non_finite_inputs() {
+    let (net, x, t, b) = small_problem();
+    for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        let mut xb = x;
+        xb[1][2] = bad;
+        let want = NetError::NonFiniteInput {
+            sample: 1,
+            index: 2,
+        };
+        assert_eq!(net.loss(&xb, &t), Err(want));
+        assert_eq!(
+            net.gradient(&xb, &t, &mut [0.0; Small::N_PARAMS]),
+            Err(want)
+        );
+        assert_eq!(net.hvp(&xb, &t, &b, &mut [0.0; Small::N_PARAMS]), Err(want));
+        assert_eq!(
+            net.hessian_solve(&xb, &t, 1.0, &b, &mut [0.0; Small::N_PARAMS])
+                .map(|_| ()),
+            Err(SolveError::Net(want))
+        );
+    }
+}
+
+#[test]
+fn non_finite_targets() {
+    let (net, x, t, b) = small_problem();
+    for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        let mut tb = t;
+        tb[0][1] = bad;
+        let want = NetError::NonFiniteTarget {
+            sample: 0,
+            index: 1,
+        };
+        assert_eq!(net.loss(&x, &tb), Err(want));
+        assert_eq!(
+            net.gradient(&x, &tb, &mut [0.0; Small::N_PARAMS]),
+            Err(want)
+        );
+        assert_eq!(net.hvp(&x, &tb, &b, &mut [0.0; Small::N_PARAMS]), Err(want));
+        assert_eq!(
+            net.hessian_solve(&x, &tb, 1.0, &b, &mut [0.0; Small::N_PARAMS])
+                .map(|_| ()),
+            Err(SolveError::Net(want))
+        );
+    }
+}
+
+#[test]
+fn non_finite_parameters() {
+    let (net, x, t, b) = small_problem();
+    let mut p = [0.0; Small::N_PARAMS];
+    net.params(&mut p);
+    for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        let mut n2 = Small::init(11);
+        let mut pb = p;
+        pb[40] = bad;
+        let want = NetError::NonFiniteParameter { index: 40 };
+        assert_eq!(n2.set_params(&pb), Err(want));
+        // written straight into a public field: every call reports it
+        n2.head.b[1] = bad;
+        let want = NetError::NonFiniteParameter {
+            index: Small::OFFSET_HEAD + 9,
+        };
+        assert_eq!(n2.check_params(), Err(want));
+        assert_eq!(n2.loss(&x, &t), Err(want));
+        assert_eq!(n2.gradient(&x, &t, &mut [0.0; Small::N_PARAMS]), Err(want));
+        assert_eq!(n2.hvp(&x, &t, &b, &mut [0.0; Small::N_PARAMS]), Err(want));
+        assert_eq!(
+            n2.hessian_solve(&x, &t, 1.0, &b, &mut [0.0; Small::N_PARAMS])
+                .map(|_| ()),
+            Err(SolveError::Net(want))
+        );
+    }
+}
+
+#[test]
+fn non_finite_v_and_b() {
+    let (net, x, t, b) = small_problem();
+    for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        let mut vb = b;
+        vb[7] = bad;
+        let want = NetError::NonFiniteVector { index: 7 };
+        assert_eq!(net.hvp(&x, &t, &vb, &mut [0.0; Small::N_PARAMS]), Err(want));
+        assert_eq!(
+            net.hessian_solve(&x, &t, 1.0, &vb, &mut [0.0; Small::N_PARAMS])
+                .map(|_| ()),
+            Err(SolveError::Net(want))
+        );
+        let mut curv = net.curvature(&x, &t).unwrap();
+        let mut f = curv.factor(1.0).unwrap();
+        let mut out = [0.0; Small::N_PARAMS];
+        let r = f.solve_refined(&vb, &mut out, 2);
+        assert_eq!(r.map(|_| ()), Err(SolveError::Net(want)), "solve_refined");
+    }
+}
+
+#[test]
+fn huge_v_and_b_overflow_cleanly() {
+    let (net, x, t, b) = small_problem();
+    let vb = b.map(|v| v * 1e308);
+    let r = net.hvp(&x, &t, &vb, &mut [0.0; Small::N_PARAMS]);
+    println!("v ~ 1e308: {r:?}");
+    assert!(
+        matches!(r, Err(NetError::NonFiniteResult)) || r.is_ok(),
+        "{r:?}"
+    );
+    let mut out = [0.0; Small::N_PARAMS];
+    let r = net.hessian_solve(&x, &t, 1e-3, &vb, &mut out);
+    println!("b ~ 1e308: {r:?}");
+    match r {
+        Ok(_) => assert!(all_finite(&out)),
+        Err(e) => assert_eq!(e, SolveError::NonFiniteResult),
+    }
+}
+
+#[test]
+fn labels_out_of_range() {
+    let s = Soft::init(3);
+    let x = rand_batch::<2, 3>(40, 1.0);
+    let v = rand_vec::<{ Soft::N_PARAMS }>(41, 1.0);
+    for bad in [3, 4, usize::MAX] {
+        let lab = [0, bad, 1];
+        let want = NetError::LabelOutOfRange {
+            sample: 1,
+            label: bad,
+            classes: 3,
+        };
+        assert_eq!(s.loss(&x, &lab), Err(want));
+        assert_eq!(s.gradient(&x, &lab, &mut [0.0; Soft::N_PARAMS]), Err(want));
+        assert_eq!(s.hvp(&x, &lab, &v, &mut [0.0; Soft::N_PARAMS]), Err(want));
+        assert_eq!(
+            s.hessian_solve(&x, &lab, 1.0, &v, &mut [0.0; Soft::N_PARAMS])
+                .map(|_| ()),
+            Err(SolveError::Net(want))
+        );
+    }
+}
+
+#[test]
+fn f32_saturated_and_huge_eps() {
+    let mut net = Small32::init(50);
+    let mut p = [0.0f32; Small32::N_PARAMS];
+    net.params(&mut p);
+    net.set_params(&p.map(|v| v * 100.0)).unwrap();
+    let x = [[0.3f32, -0.7], [1.0, 0.5]];
+    let t = [[0.1f32, 0.2], [-0.3, 0.4]];
+    let b = [1.0f32; Small32::N_PARAMS];
+    for eps in [1e-3f32, 1.0, 1e30, f32::MAX] {
+        let mut xs = [0.0f32; Small32::N_PARAMS];
+        let r = net.hessian_solve(&x, &t, eps, &b, &mut xs);
+        println!("f32 saturated, eps {eps:e}: {r:?}");
+        match r {
+            Ok(_) => assert!(xs.iter().all(|v| v.is_finite()), "eps {eps}"),
+            Err(e) => assert!(
+                matches!(e, SolveError::Singular { .. } | SolveError::NonFiniteResult),
+                "eps {eps}: {e:?}"
+            ),
+        }
+    }
+    let mut curv = boxed_zeroed::<Small32Curvature>();
+    net.curvature_into(&mut curv, &x, &t).unwrap();
+    assert!(matches!(
+        curv.factor(f32::NAN),
+        Err(SolveError::NonFiniteEps)
+    ));
+}
+
+/// The smallest eps there is (the subnormal 5e-324), and -1e-300: on a non-singular H the
+/// answer is H^{-1} b; on a singular H a Singular error (1 / eps overflows).
+#[test]
+fn eps_subnormal_and_tiny_negative() {
+    for eps in [5e-324, -1e-300] {
+        let (net, x, t, b) = wide_problem();
+        let (h, eig) = dense_h!(net, &x, &t, Wide::N_PARAMS);
+        let mut xs = [0.0; Wide::N_PARAMS];
+        let r = net.hessian_solve(&x, &t, eps, &b, &mut xs);
+        println!("non-singular H, eps {eps:e}: {r:?}");
+        r.unwrap();
+        assert_solves(&h, &eig, eps, &b, &xs);
+        let (net, x, t, b) = small_problem();
+        let mut xs = [0.0; Small::N_PARAMS];
+        let r = net.hessian_solve(&x, &t, eps, &b, &mut xs);
+        println!("singular H, eps {eps:e}: {r:?}");
+        assert!(matches!(r, Err(SolveError::Singular { .. })), "{r:?}");
+    }
+    // f32: the smallest positive f32
+    let net = Small32::init(51);
+    let x = [[0.3f32, -0.7], [1.0, 0.5]];
+    let t = [[0.1f32, 0.2], [-0.3, 0.4]];
+    let mut xs = [0.0f32; Small32::N_PARAMS];
+    let r = net.hessian_solve(&x, &t, 1e-45, &[1.0; Small32::N_PARAMS], &mut xs);
+    println!("f32 singular H, eps 1e-45: {r:?}");
+    assert!(matches!(r, Err(SolveError::Singular { .. })), "{r:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Curvature storage that does not describe the problem
+
+/// `factor` on curvature storage that `curvature_into` never filled (all zeros, as `ZERO` /
+/// `boxed_zeroed` give it) is `NoCurvature`, not a solve of `H = 0` (which would return
+/// `b / eps` without complaint); so is `factor` after a `curvature_into` that failed, even
+/// when the storage held a good curvature before.
+#[test]
+fn factor_on_unfilled_curvature_is_an_error() {
+    let mut curv = boxed_zeroed::<SmallCurvature>();
+    assert_eq!(curv.factor(1.0).map(|_| ()), Err(SolveError::NoCurvature));
+    let s = Small::init(5);
+    let x = rand_batch::<{ Small::INPUTS }, { Small::BATCH }>(63, 1.0);
+    let t = rand_batch::<{ Small::OUTPUTS }, { Small::BATCH }>(64, 1.0);
+    s.curvature_into(&mut curv, &x, &t).unwrap();
+    assert!(curv.factor(1.0).is_ok());
+    let mut bad = x;
+    bad[0][0] = f64::NAN;
+    assert!(s.curvature_into(&mut curv, &bad, &t).is_err());
+    assert_eq!(curv.factor(1.0).map(|_| ()), Err(SolveError::NoCurvature));
+    // The same for both Gauss-Newton forms.
+    assert!(s.ggn_curvature_into(&mut curv, &bad, &t).is_err());
+    assert_eq!(curv.factor(1.0).map(|_| ()), Err(SolveError::NoCurvature));
+    let mut g = boxed_zeroed::<SmallGgn>();
+    let b = rand_vec::<{ Small::N_PARAMS }>(65, 1.0);
+    let mut out = [0.0; Small::N_PARAMS];
+    assert_eq!(
+        s.ggn_woodbury_solve(&mut g, 1.0, &b, &mut out),
+        Err(SolveError::NoCurvature)
+    );
+    s.ggn_woodbury_into(&mut g, &x, &t).unwrap();
+    assert!(s.ggn_woodbury_solve(&mut g, 1.0, &b, &mut out).is_ok());
+    assert!(s.ggn_woodbury_into(&mut g, &bad, &t).is_err());
+    assert_eq!(
+        s.ggn_woodbury_solve(&mut g, 1.0, &b, &mut out),
+        Err(SolveError::NoCurvature)
+    );
+}
+
+/// After a `curvature_into` that failed part-way with non-finite intermediate values (inputs
+/// ~ 1e308 into a softmax net), `factor` reports an error (the stored blocks hold infinities).
+#[test]
+fn factor_after_curvature_overflow_in_the_forward_pass_is_an_error() {
+    let s = Soft::init(3);
+    let x = rand_batch::<2, 3>(61, 1.0);
+    let lab = [0, 1, 2];
+    let mut curv = boxed_zeroed::<SoftCurvature>();
+    s.curvature_into(&mut curv, &x, &lab).unwrap();
+    let huge = rand_batch::<2, 3>(62, 1e308);
+    assert_eq!(
+        s.curvature_into(&mut curv, &huge, &lab),
+        Err(NetError::NonFiniteResult)
+    );
+    let r = curv.factor(1.0).map(|_| ());
+    assert_eq!(r, Err(SolveError::NoCurvature));
+}
+
+/// Inputs from 1e150 to 1e200 through Relu and Identity layers: where `curvature_into` fails
+/// (`NonFiniteResult` from the loss, at 3e154 and above, after the forward pass wrote its
+/// blocks), the next `factor` is `NoCurvature`, never a solution from a mix of two
+/// problems' blocks. Where it succeeds (up to 1e154), `H` ~ 1e300 makes `H + I` numerically
+/// singular: `Singular`.
+#[test]
+fn factor_after_failed_curvature_is_an_error() {
+    let net = ReluNet::init(5);
+    let x = rand_batch::<2, 4>(63, 1.0);
+    let t = rand_batch::<2, 4>(64, 1.0);
+    let mut curv = boxed_zeroed::<ReluNetCurvature>();
+    net.curvature_into(&mut curv, &x, &t).unwrap();
+    for scale in [
+        1e150, 1e152, 1e153, 3e153, 1e154, 3e154, 1e155, 1e160, 1e200,
+    ] {
+        net.curvature_into(&mut curv, &x, &t).unwrap();
+        let huge = rand_batch::<2, 4>(65, scale);
+        let r1 = net.curvature_into(&mut curv, &huge, &t);
+        let r = curv.factor(1.0).map(|_| ());
+        println!("scale {scale:e}: curvature_into {r1:?}, factor {r:?}");
+        if r1.is_err() {
+            assert_eq!(r, Err(SolveError::NoCurvature), "scale {scale:e}");
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! The integration tests, one test binary (one link instead of one per file).
+//!
+//! `cargo test --test it <module>::` runs one file's tests, e.g. `cargo test --test it solve::`.
+//! References shared by several files: [`common`] (an independent evaluator of a declared
+//! network, generic over num-dual's dual numbers) and [`solve_common`] (dense Hessians, a
+//! pivoted LU, symmetric eigenvalues).
+
+#![allow(dead_code)]
+
+mod common;
+mod solve_common;
+
+mod adversarial;
+mod custom_activations;
+mod derivative_props;
+mod derivatives;
+mod ggn;
+mod optim;
+mod paper_baseline;
+mod random_archs;
+mod runtime_errors;
+mod solve;
+mod ui;
