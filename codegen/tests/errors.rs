@@ -382,7 +382,10 @@ fn custom_activation_and_loss_paths_are_accepted() {
     )
     .unwrap()
     .to_string();
-    assert!(out.contains("Dense < f64 , Softsign , 2 , 8 >"), "{out}");
+    assert!(
+        out.contains("Layer < f64 , Softsign , 2 , 8 , true , false >"),
+        "{out}"
+    );
     assert!(out.contains("loss : losses :: Huber < 8 >"), "{out}");
     assert!(out.contains("loss : losses :: Huber :: < 8 >"), "{out}");
     // A one-argument unknown type that is not the last field is still an unknown layer.
@@ -920,7 +923,7 @@ fn valid_declarations_expand_to_code_that_parses() {
         let has_ws = file
             .items
             .iter()
-            .any(|i| matches!(i, syn::Item::Struct(s) if s.ident == ws));
+            .any(|i| matches!(i, syn::Item::Type(s) if s.ident == ws));
         assert!(has_ws, "no `{ws}` in the expansion");
     }
 }

@@ -143,6 +143,16 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
         self.b = zero_mat();
     }
 
+    /// The same weights with the activation erased: what the passes over recorded tapes need
+    /// (the tangent and adjoint passes read `act'` from the tape).
+    pub fn erased(&self) -> Layer<T, crate::activation::Identity, I, O, BIAS, RES> {
+        Layer {
+            w: self.w,
+            b: self.b,
+            act: PhantomData,
+        }
+    }
+
     /// Writes this layer's parameters to `out` (length `N_PARAMS`) in the flat layout.
     pub fn write_params(&self, out: &mut [T]) {
         debug_assert_eq!(out.len(), Self::N_PARAMS);

@@ -625,14 +625,19 @@ fn factor_on_unfilled_curvature_is_an_error() {
     let b = rand_vec::<{ Small::N_PARAMS }>(65, 1.0);
     let mut out = [0.0; Small::N_PARAMS];
     assert_eq!(
-        s.ggn_woodbury_solve(&mut g, 1.0, &b, &mut out),
+        g.factor(1.0)
+            .and_then(|mut f| f.solve_refined(&b, &mut out, 2).map(|_| ())),
         Err(SolveError::NoCurvature)
     );
     s.ggn_woodbury_into(&mut g, &x, &t).unwrap();
-    assert!(s.ggn_woodbury_solve(&mut g, 1.0, &b, &mut out).is_ok());
+    assert!(g
+        .factor(1.0)
+        .and_then(|mut f| f.solve_refined(&b, &mut out, 2).map(|_| ()))
+        .is_ok());
     assert!(s.ggn_woodbury_into(&mut g, &bad, &t).is_err());
     assert_eq!(
-        s.ggn_woodbury_solve(&mut g, 1.0, &b, &mut out),
+        g.factor(1.0)
+            .and_then(|mut f| f.solve_refined(&b, &mut out, 2).map(|_| ())),
         Err(SolveError::NoCurvature)
     );
 }

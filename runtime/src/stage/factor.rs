@@ -48,7 +48,7 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
         Self::factor_impl::<B, I1, R, BO, BI, RO>(st, eps, None)
     }
 
-    fn factor_impl<
+    pub(crate) fn factor_impl<
         const B: usize,
         const I1: usize,
         const R: usize,
