@@ -945,3 +945,80 @@ fn the_model_reports_sizes() {
         (3 * 16 + 16) + 32 * (16 * 16 + 16) + 16 * 16 + (16 * 2 + 2)
     );
 }
+
+// ---- #[activation] and #[loss] -----------------------------------------------------------
+
+#[test]
+fn unsupported_constructs_are_each_reported_and_the_list_once() {
+    let err = tall_skinny_codegen::expand_activation(
+        quote!(),
+        quote!(
+            fn kitchen_sink(x: f64) -> f64 {
+                let mut acc = x % 2.0;
+                for _ in 0..3 {
+                    acc = acc + 1.0;
+                }
+                println!("{acc}");
+                let p = x.powf(x);
+                let k = if x > 0.0 && x < 1.0 { x } else { 0.0 };
+                let c = x as i64;
+                acc + p + k + helper(x) + c as f64 + kitchen_sink(x - 1.0)
+            }
+        ),
+    )
+    .unwrap_err();
+    let msgs: Vec<String> = err.into_iter().map(|e| e.to_string()).collect();
+    let what = [
+        "the operator `%`",
+        "the statement `for",
+        "the macro `println!`",
+        "`powf` with an exponent that depends on the argument",
+        "`&&` in a condition",
+        "a cast to `i64`",
+        "the call of `helper`",
+        "`kitchen_sink` calls itself",
+    ];
+    assert_eq!(msgs.len(), what.len(), "{msgs:#?}");
+    for (m, w) in msgs.iter().zip(what) {
+        assert!(m.contains(w), "{m:?} should be about {w}");
+        assert!(m.contains("`kitchen_sink`"), "{m}");
+    }
+    let listing: Vec<usize> = (0..msgs.len())
+        .filter(|&i| msgs[i].contains("supported: float literals"))
+        .collect();
+    assert_eq!(
+        listing,
+        [0],
+        "the list is in the first message only: {msgs:#?}"
+    );
+    for m in &msgs[1..msgs.len() - 1] {
+        assert!(
+            m.contains(
+                "rewrite it with the constructs listed at the first error of `kitchen_sink`"
+            ),
+            "{m}"
+        );
+    }
+    assert!(
+        msgs[7].contains("write the function without calling itself"),
+        "{}",
+        msgs[7]
+    );
+    // Alone, recursion lists them.
+    let err = tall_skinny_codegen::expand_loss(
+        quote!(),
+        quote!(
+            fn again(y: f64, t: f64) -> f64 {
+                again(y, t)
+            }
+        ),
+    )
+    .unwrap_err();
+    let msgs: Vec<String> = err.into_iter().map(|e| e.to_string()).collect();
+    assert_eq!(msgs.len(), 1, "{msgs:#?}");
+    assert!(
+        msgs[0].contains("calls itself") && msgs[0].contains("supported: "),
+        "{}",
+        msgs[0]
+    );
+}
