@@ -86,9 +86,57 @@ fn residual_array_with_the_wrong_width() {
         &[
             "`inp` gives 8 outputs",
             "`body` takes 16 inputs",
-            "`body: [Residual<8, Tanh>; 4]`",
+            // `body: [Residual<8, Tanh>; 4]` would not chain with `head`.
+            "make `inp` give 16 outputs: `Dense<2, 16, Tanh>`",
         ],
     );
+}
+
+#[test]
+fn chain_fixes_do_not_break_the_next_link() {
+    // Giving `body` 8 inputs would also give it 8 outputs, which `head` does not take.
+    let msg = one_error(
+        quote!(),
+        net(quote!(
+            inp: Dense<2, 8, Tanh>,
+            body: [Residual<16, Tanh>; 4],
+            head: Dense<16, 1, Identity>,
+            loss: Mse<1>
+        )),
+        &["make `inp` give 16 outputs: `Dense<2, 16, Tanh>`"],
+    );
+    assert!(!msg.contains("`body: [Residual<8, Tanh>; 4]`"), "{msg}");
+    // Neither side can change alone: a layer between them.
+    one_error(
+        quote!(),
+        net(quote!(
+            inp: Dense<2, 8, Tanh>,
+            a: Residual<8, Tanh>,
+            b: Residual<16, Tanh>,
+            head: Dense<16, 1, Identity>,
+            loss: Mse<1>
+        )),
+        &["add a layer between them, e.g. `b_in: Dense<8, 16, Identity>` before `b`"],
+    );
+    // The elements of an array of dense layers feed each other: its outputs cannot change
+    // alone.
+    let msg = one_error(
+        quote!(),
+        net(quote!(
+            inp: Dense<2, 8, Tanh>,
+            body: [Dense<8, 8, Tanh>; 3],
+            out: Dense<4, 1, Identity>,
+            loss: Mse<1>
+        )),
+        &["write `out: Dense<8, 1, Identity>`"],
+    );
+    assert!(!msg.contains("make `body`"), "{msg}");
+    let msg = one_error(
+        quote!(),
+        net(quote!(inp: Dense<2, 8, Tanh>, body: [Dense<8, 8, Tanh>; 3], loss: Mse<4>)),
+        &["write `loss: Mse<8>`"],
+    );
+    assert!(!msg.contains("make `body`"), "{msg}");
 }
 
 #[test]
