@@ -232,6 +232,7 @@ fn expand(kind: Kind, attr: TokenStream, item: TokenStream) -> syn::Result<Token
                 fn_name: &f.sig.ident,
                 kind,
                 names: &mut names,
+                listed: false,
             };
             let mut scopes: Vec<(String, Bound)> = sig
                 .args
@@ -442,14 +443,30 @@ struct Lower<'a> {
     fn_name: &'a Ident,
     kind: Kind,
     names: &'a mut HashMap<Id, String>,
+    /// Whether an error of this function has listed the supported constructs.
+    listed: bool,
 }
 
 impl Lower<'_> {
+    /// Records that `what` (at `tokens`) cannot be differentiated. The first such error of
+    /// the function lists what can be ([`SUPPORTED`]); the others refer to it, so a body with
+    /// several unsupported constructs gets every one reported, each on its own tokens, and
+    /// the list once.
     fn unsupported(&mut self, tokens: impl ToTokens, what: String) -> Id {
-        self.errors.spanned(
-            tokens,
-            format!("{what} in {} `{}`: the body is differentiated symbolically at compile time, and only some constructs can be; {SUPPORTED}", self.kind.attr(), self.fn_name),
-        );
+        let (attr, name) = (self.kind.attr(), self.fn_name);
+        let msg = if self.listed {
+            format!(
+                "{what} in {attr} `{name}`: this cannot be differentiated symbolically either; \
+                 rewrite it with the constructs listed at the first error of `{name}`"
+            )
+        } else {
+            self.listed = true;
+            format!(
+                "{what} in {attr} `{name}`: the body is differentiated symbolically at compile \
+                 time, and only some constructs can be; {SUPPORTED}"
+            )
+        };
+        self.errors.spanned(tokens, msg);
         self.g.constant(0.0)
     }
 
@@ -640,10 +657,17 @@ impl Lower<'_> {
                     .map(|s| s.ident.to_string())
                     .collect();
                 if segs.last().map(String::as_str) == Some(self.fn_name.to_string().as_str()) {
+                    let supported = if self.listed {
+                        String::new()
+                    } else {
+                        self.listed = true;
+                        format!(" ({SUPPORTED})")
+                    };
                     self.errors.spanned(
                         c,
                         format!(
-                            "`{}` calls itself: {} cannot differentiate recursion at compile time; write the function without calling itself ({SUPPORTED})",
+                            "`{}` calls itself: {} cannot differentiate recursion at compile \
+                             time; write the function without calling itself{supported}",
                             self.fn_name,
                             self.kind.attr()
                         ),
