@@ -121,7 +121,7 @@ pub fn psd_factor<T: Real, const O: usize>(h: &SMatrix<T, O, O>) -> SMatrix<T, O
 }
 
 /// `out = C y` per sample (`C` block diagonal, blocks `c[n]`), for an `O x B` matrix `y`.
-pub fn factor_apply<T: Real, const O: usize, const B: usize>(
+pub(crate) fn factor_apply<T: Real, const O: usize, const B: usize>(
     c: &[SMatrix<T, O, O>; B],
     y: &SMatrix<T, O, B>,
     transpose: bool,

@@ -109,7 +109,7 @@ fn or_error(kind: Kind, attr: TokenStream, item: TokenStream) -> TokenStream {
 /// A stand-in type after an error (the build fails anyway; this only keeps later uses of the
 /// type from adding errors of their own).
 fn stub(kind: Kind, vis: &syn::Visibility, ty: &Ident) -> TokenStream {
-    let rt = quote!(::tall_skinny::runtime);
+    let rt = crate::runtime_path();
     let name = ty.to_string();
     match kind {
         Kind::Activation => quote! {
@@ -133,11 +133,11 @@ fn stub(kind: Kind, vis: &syn::Visibility, ty: &Ident) -> TokenStream {
             }
             impl<T: #rt::Real, const O: usize, const B: usize> #rt::Loss<T, O, B> for #ty<O> {
                 type Target = [[T; O]; B];
-                fn check(t: &Self::Target) -> ::core::result::Result<(), #rt::NetError> { #rt::loss::elementwise::check(t) }
-                fn value(u: &#rt::nalgebra::SMatrix<T, O, B>, t: &Self::Target) -> T { #rt::loss::elementwise::value::<Self, T, O, B>(u, t) }
-                fn gradient(u: &#rt::nalgebra::SMatrix<T, O, B>, t: &Self::Target) -> (T, #rt::nalgebra::SMatrix<T, O, B>) { #rt::loss::elementwise::gradient::<Self, T, O, B>(u, t) }
-                fn hess_apply(u: &#rt::nalgebra::SMatrix<T, O, B>, t: &Self::Target, y: &#rt::nalgebra::SMatrix<T, O, B>) -> #rt::nalgebra::SMatrix<T, O, B> { #rt::loss::elementwise::hess_apply::<Self, T, O, B>(u, t, y) }
-                fn hess_block(u: &#rt::nalgebra::SMatrix<T, O, B>, t: &Self::Target, n: usize) -> #rt::nalgebra::SMatrix<T, O, O> { #rt::loss::elementwise::hess_block::<Self, T, O, B>(u, t, n) }
+                fn check(t: &Self::Target) -> ::core::result::Result<(), #rt::NetError> { #rt::elementwise::check(t) }
+                fn value(u: &#rt::nalgebra::SMatrix<T, O, B>, t: &Self::Target) -> T { #rt::elementwise::value::<Self, T, O, B>(u, t) }
+                fn gradient(u: &#rt::nalgebra::SMatrix<T, O, B>, t: &Self::Target) -> (T, #rt::nalgebra::SMatrix<T, O, B>) { #rt::elementwise::gradient::<Self, T, O, B>(u, t) }
+                fn hess_apply(u: &#rt::nalgebra::SMatrix<T, O, B>, t: &Self::Target, y: &#rt::nalgebra::SMatrix<T, O, B>) -> #rt::nalgebra::SMatrix<T, O, B> { #rt::elementwise::hess_apply::<Self, T, O, B>(u, t, y) }
+                fn hess_block(u: &#rt::nalgebra::SMatrix<T, O, B>, t: &Self::Target, n: usize) -> #rt::nalgebra::SMatrix<T, O, O> { #rt::elementwise::hess_block::<Self, T, O, B>(u, t, n) }
             }
         },
     }
@@ -868,7 +868,7 @@ fn generate(
     root: Id,
     ty_name: &str,
 ) -> TokenStream {
-    let rt = quote!(::tall_skinny::runtime);
+    let rt = crate::runtime_path();
     let real = quote!(#rt::Real);
     let vis = &f.vis;
     let fn_name = &f.sig.ident;
@@ -988,7 +988,7 @@ fn generate(
             let d2_doc =
                 format!(" `{fn_name}` and its first and second derivatives with respect to `{y}`.");
             let sm = quote!(#rt::nalgebra::SMatrix);
-            let el = quote!(#rt::loss::elementwise);
+            let el = quote!(#rt::elementwise);
             quote! {
                 #f
 

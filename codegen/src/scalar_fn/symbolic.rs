@@ -1007,7 +1007,7 @@ impl Emitter<'_, '_> {
             Op::Call(Func::Sign, a) => {
                 let a = r(a);
                 let rt = &self.cx.rt;
-                quote!(#rt::activation::sign(#a))
+                quote!(#rt::sign(#a))
             }
             Op::Call(f, a) => {
                 let a = r(a);

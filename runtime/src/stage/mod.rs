@@ -137,19 +137,6 @@ impl<
     pub(crate) fn s_apply(&self, v: &SMatrix<T, O, B>) -> SMatrix<T, O, B> {
         s_apply(&self.s, v)
     }
-
-    /// Sets `S` to the block-diagonal loss Hessian (`block(n)` for sample `n`).
-    pub fn set_output_hessian(&mut self, block: impl Fn(usize) -> SMatrix<T, O, O>) {
-        self.s = zero_mat();
-        for n in 0..B {
-            let h = block(n);
-            for a in 0..O {
-                for b in 0..O {
-                    self.s[(n * O + a, n * O + b)] = h[(a, b)];
-                }
-            }
-        }
-    }
 }
 
 /// `S vec(v)` for an `O x B` matrix `v` and a `BO x BO` matrix `S` (sample-major vectors).

@@ -15,7 +15,7 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
 {
     /// `(H + eps I) v` from the stored blocks, forward half: the tangent of this stage's
     /// output along `v` (its block `v`, input tangent `y_in`), kept in `scr.ty`.
-    pub fn apply_forward<
+    pub(crate) fn apply_forward<
         const B: usize,
         const I1: usize,
         const R: usize,
@@ -48,7 +48,7 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
     /// `(H + eps I) v` from the stored blocks, backward half: given the tangent `r` of the
     /// output adjoint, writes this stage's block of `(H + eps I) v` to `out` and returns the
     /// tangent of the input adjoint.
-    pub fn apply_backward<
+    pub(crate) fn apply_backward<
         const B: usize,
         const I1: usize,
         const R: usize,
@@ -146,7 +146,7 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
 
     /// Solve, backward sweep for one stage: stores the linear term `s_out` of the value at
     /// the stage output and returns the one at its input.
-    pub fn solve_backward<
+    pub(crate) fn solve_backward<
         const B: usize,
         const I1: usize,
         const R: usize,
@@ -238,7 +238,7 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
     /// the first stage) writes this stage's block of the solution to `x` and returns the
     /// output perturbation. Uses `xi0` and `G Qz` from the backward sweep and the
     /// half-solved gain `Y`: `xi = P' L'^{-1} D^{-1} (xi0 - Y y_in)`.
-    pub fn solve_forward<
+    pub(crate) fn solve_forward<
         const B: usize,
         const I1: usize,
         const R: usize,

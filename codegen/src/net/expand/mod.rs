@@ -93,7 +93,7 @@ fn list(pv: &TokenStream, items: impl DoubleEndedIterator<Item = TokenStream>) -
 
 /// Writes the expansion of `net`.
 pub fn expand(net: &Net) -> TokenStream {
-    let pv = quote!(::tall_skinny::runtime::__private);
+    let pv = crate::runtime_path();
     let t = match net.scalar {
         Scalar::F32 => quote!(f32),
         Scalar::F64 => quote!(f64),
