@@ -127,13 +127,9 @@ pub(crate) fn factor_apply<T: Real, const O: usize, const B: usize>(
     transpose: bool,
 ) -> SMatrix<T, O, B> {
     let mut out = SMatrix::<T, O, B>::zeros();
-    for n in 0..B {
+    for (n, cn) in c.iter().enumerate() {
         let col = y.column(n);
-        let r = if transpose {
-            c[n].tr_mul(&col)
-        } else {
-            c[n] * col
-        };
+        let r = if transpose { cn.tr_mul(&col) } else { cn * col };
         out.set_column(n, &r);
     }
     out

@@ -26,6 +26,8 @@
 #![no_std]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(missing_docs)]
+// `!(x > y)` is deliberate throughout: it is true for NaN, which every check must reject.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
 
 #[cfg(feature = "alloc")]
 extern crate alloc;
@@ -98,7 +100,7 @@ pub mod __private {
     #[diagnostic::on_unimplemented(
         message = "`{Self}` keeps {BYTES} bytes of curvature storage, too large for the stack: the by-value `curvature` and `hessian_solve` are not available",
         label = "needs the storage on the stack",
-        note = "use `curvature_into` / `hessian_solve_in` with storage in a `static` (`<Net>Curvature::ZERO`) or on the heap without a stack copy (`tall_skinny::boxed_zeroed::<<Net>Curvature>()`)"
+        note = "use `curvature_into` / `hessian_solve_in` with the storage in a `static` (`{Self}Curvature::ZERO`) or on the heap without a stack copy (`tall_skinny::boxed_zeroed::<{Self}Curvature>()`)"
     )]
     pub trait CurvatureTooLargeForTheStack<'a, const BYTES: usize> {}
     pub use bytemuck;

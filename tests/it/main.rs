@@ -6,6 +6,8 @@
 //! pivoted LU, symmetric eigenvalues).
 
 #![allow(dead_code)]
+// Test tables and closures of dense references have long types by nature.
+#![allow(clippy::type_complexity)]
 
 mod common;
 mod solve_common;
@@ -20,4 +22,5 @@ mod paper_baseline;
 mod random_archs;
 mod runtime_errors;
 mod solve;
+mod storage_sizes;
 mod ui;

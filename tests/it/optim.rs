@@ -71,7 +71,10 @@ macro_rules! descent {
             );
             let now = net.loss(&$x, &$t).unwrap();
             if r.predicted.is_some() {
-                assert!((now - r.loss_after).abs() <= 1e-14 * now.max(1e-300));
+                let after = r
+                    .loss_after
+                    .expect("second-order methods evaluate the new point");
+                assert!((now - after).abs() <= 1e-14 * now.max(1e-300));
                 // second-order methods: accepted steps reduce the loss, rejected ones keep it
                 if r.accepted {
                     assert!(

@@ -5,4 +5,4 @@ pub mod ast;
 pub mod attr;
 pub mod check;
 pub mod expand;
-pub(crate) mod sizes;
+pub mod sizes;

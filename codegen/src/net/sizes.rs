@@ -138,13 +138,13 @@ fn cx(net: &Net) -> Cx {
 }
 
 /// Bytes of `<Net>Workspace`.
-pub(crate) fn workspace(net: &Net) -> usize {
+pub fn workspace(net: &Net) -> usize {
     let c = cx(net);
     c.list(net, |l| c.tape(l)).size
 }
 
 /// Bytes of `<Net>Curvature`.
-pub(crate) fn curvature(net: &Net) -> usize {
+pub fn curvature(net: &Net) -> usize {
     let c = cx(net);
     let n = net.n_params();
     repr_c(&[
@@ -159,7 +159,7 @@ pub(crate) fn curvature(net: &Net) -> usize {
 }
 
 /// Bytes of `<Net>Ggn` (the Woodbury storage).
-pub(crate) fn woodbury(net: &Net) -> usize {
+pub fn woodbury(net: &Net) -> usize {
     let c = cx(net);
     let (i, o, b) = (net.layers[0].inputs.value, net.loss.width.value, net.batch);
     let m = o.saturating_mul(b);
@@ -180,7 +180,7 @@ pub(crate) fn woodbury(net: &Net) -> usize {
 }
 
 /// A byte count for docs: `10088 bytes (9.9 KiB)`.
-pub(crate) fn human(bytes: usize) -> String {
+pub fn human(bytes: usize) -> String {
     const KIB: f64 = 1024.0;
     let b = bytes as f64;
     if b < KIB {

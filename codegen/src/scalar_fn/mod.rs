@@ -1089,7 +1089,7 @@ mod tests {
         let s = out.to_string();
         assert!(s.contains("struct Softsign"), "{s}");
         assert!(
-            s.contains("impl :: tall_skinny :: runtime :: Activation for Softsign"),
+            s.contains("impl :: tall_skinny :: runtime :: __private :: Activation for Softsign"),
             "{s}"
         );
     }

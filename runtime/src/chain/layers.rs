@@ -663,7 +663,6 @@ array!(&'a [Layer<T, A, W, W, BIAS, RES>; N]);
 array!([Layer<T, A, W, W, BIAS, RES>; N]);
 
 impl<
-        'a,
         T: Real,
         A: Activation,
         const I: usize,
@@ -671,7 +670,7 @@ impl<
         const BIAS: bool,
         const RES: bool,
         Rest: ChainMut<T>,
-    > ChainMut<T> for Cons<&'a mut Layer<T, A, I, O, BIAS, RES>, Rest>
+    > ChainMut<T> for Cons<&mut Layer<T, A, I, O, BIAS, RES>, Rest>
 {
     #[inline]
     fn read_params(&mut self, src: &[T]) {
@@ -686,7 +685,6 @@ impl<
 }
 
 impl<
-        'a,
         T: Real,
         A: Activation,
         const W: usize,
@@ -694,7 +692,7 @@ impl<
         const RES: bool,
         const N: usize,
         Rest: ChainMut<T>,
-    > ChainMut<T> for Cons<&'a mut [Layer<T, A, W, W, BIAS, RES>; N], Rest>
+    > ChainMut<T> for Cons<&mut [Layer<T, A, W, W, BIAS, RES>; N], Rest>
 {
     #[inline]
     fn read_params(&mut self, src: &[T]) {

@@ -482,7 +482,6 @@ stage_stack!(
 );
 
 impl<
-        'a,
         T: Real,
         A: Activation,
         const I: usize,
@@ -500,7 +499,7 @@ impl<
         LR,
         SR,
     > CurvChain<T, B, I, BI, OUT, BOUT, Cons<One<T, I, O, BIAS, RES, B, I1, R, BO, BI, RO>, SR>>
-    for Cons<&'a Layer<T, A, I, O, BIAS, RES>, LR>
+    for Cons<&Layer<T, A, I, O, BIAS, RES>, LR>
 where
     LR: CurvChain<T, B, O, BO, OUT, BOUT, SR>,
 {
@@ -525,7 +524,6 @@ where
 }
 
 impl<
-        'a,
         T: Real,
         A: Activation,
         const W: usize,
@@ -543,7 +541,7 @@ impl<
         SR,
     >
     CurvChain<T, B, W, BW, OUT, BOUT, Cons<[One<T, W, W, BIAS, RES, B, I1, R, BW, BW, RO>; N], SR>>
-    for Cons<&'a [Layer<T, A, W, W, BIAS, RES>; N], LR>
+    for Cons<&[Layer<T, A, W, W, BIAS, RES>; N], LR>
 where
     LR: CurvChain<T, B, W, BW, OUT, BOUT, SR>,
 {

@@ -346,6 +346,7 @@ impl<M: Model> Optimizer<M> for Adam<M> {
 fn first_order<T: Real>(loss: T, gradient_norm: T, lr: T, step_norm: T) -> StepReport<T> {
     let mut r = StepReport::start(loss, gradient_norm);
     r.accepted = true;
+    r.loss_after = None;
     r.learning_rate = Some(lr);
     r.step_norm = step_norm;
     r

@@ -168,8 +168,9 @@ pub struct StepReport<T> {
     pub accepted: bool,
     /// Loss before the step.
     pub loss_before: T,
-    /// Loss at the parameters the net holds after the call.
-    pub loss_after: T,
+    /// Loss at the parameters the net holds after the call, for the methods that evaluate
+    /// it (the second-order ones; the first-order methods do not evaluate the new point).
+    pub loss_after: Option<T>,
     /// Loss at the (last) trial point; `None` when there was no trial or its loss was not
     /// finite (first-order methods do not evaluate one).
     pub loss_trial: Option<T>,
@@ -203,7 +204,7 @@ impl<T: Real> StepReport<T> {
         StepReport {
             accepted: false,
             loss_before: loss,
-            loss_after: loss,
+            loss_after: Some(loss),
             loss_trial: None,
             predicted: None,
             ratio: None,
@@ -228,15 +229,17 @@ impl<T: Real> fmt::Display for StepReport<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} loss {:.6e} -> {:.6e}",
+            "{} loss {:.6e}",
             if self.accepted {
                 "accepted"
             } else {
                 "rejected"
             },
             self.loss_before.to_f64(),
-            self.loss_after.to_f64()
         )?;
+        if let Some(after) = self.loss_after {
+            write!(f, " -> {:.6e}", after.to_f64())?;
+        }
         opt(f, "trial", self.loss_trial)?;
         opt(f, "predicted", self.predicted)?;
         opt(f, "ratio", self.ratio)?;
@@ -320,11 +323,11 @@ pub(crate) fn damped_trial<M: Model>(
     let accepted = ratio.is_some_and(|r| r > eta);
     report.accepted = accepted;
     report.loss_trial = loss_trial;
-    report.loss_after = if accepted {
+    report.loss_after = Some(if accepted {
         loss_trial.unwrap_or(loss0)
     } else {
         loss0
-    };
+    });
     report.predicted = pred;
     report.ratio = ratio;
     report.damping = Some(lambda);

@@ -322,11 +322,11 @@ impl<M: Model> TrustRegion<M> {
         Ok(StepReport {
             accepted,
             loss_before: loss0,
-            loss_after: if accepted {
+            loss_after: Some(if accepted {
                 loss_trial.unwrap_or(loss0)
             } else {
                 loss0
-            },
+            }),
             loss_trial,
             predicted: pred,
             ratio,
