@@ -49,7 +49,43 @@ fn documented_sizes_are_the_sizes() {
     sized!(E, EWorkspace, ECurvature, EGgn, (batch = 32), {
         inp: Dense<1, 8, Tanh>, body: [Residual<8, Tanh>; 14], head: Dense<8, 1, Identity>, loss: Mse<1>,
     });
+    // The README's table: quickstart's Policy, realtime_loop's Plant, fit_regression's
+    // Regressor (E above), the embedded example's f32 Plant (C above).
+    sized!(Policy, PolicyWorkspace, PolicyCurvature, PolicyGgn, (batch = 4), {
+        inp: Dense<3, 16, Tanh>, body: [Residual<16, Tanh>; 32], head: Dense<16, 2, Identity>, loss: Mse<2>,
+    });
+    sized!(Plant, PlantWorkspace, PlantCurvature, PlantGgn, (batch = 8), {
+        inp: Dense<3, 8, Tanh>, body: [Residual<8, Tanh>; 14], head: Dense<8, 2, Identity>, loss: Mse<2>,
+    });
     sized!(F, FWorkspace, FCurvature, FGgn, (batch = 3, scalar = f32), {
         inp: DenseNoBias<1, 3, Relu>, loss: SoftmaxCrossEntropy<3>,
     });
+}
+
+/// Each optimizer holds its state, its vectors and exactly the storage its step needs:
+/// Levenberg-Marquardt no exact-Hessian curvature, the Newton methods no Gauss-Newton storage.
+#[test]
+fn optimizers_hold_only_their_storage() {
+    use tall_skinny::runtime::optim::*;
+    #[tall_skinny_net(batch = 8)]
+    struct Plant {
+        inp: Dense<3, 8, Tanh>,
+        body: [Residual<8, Tanh>; 14],
+        head: Dense<8, 2, Identity>,
+        loss: Mse<2>,
+    }
+    let v = size_of::<[f64; Plant::N_PARAMS]>();
+    let (ws, curv, ggn) = (size_of::<PlantWorkspace>(), size_of::<PlantCurvature>(), size_of::<PlantGgn>());
+    let sizes = [
+        ("LevenbergMarquardt", size_of::<LevenbergMarquardt<Plant>>(), ws + ggn + 4 * v),
+        ("DampedNewton", size_of::<DampedNewton<Plant>>(), ws + curv + 4 * v),
+        ("TrustRegion", size_of::<TrustRegion<Plant>>(), ws + curv + 7 * v),
+        ("Adam", size_of::<Adam<Plant>>(), ws + 5 * v),
+        ("Sgd", size_of::<Sgd<Plant>>(), ws + 4 * v),
+    ];
+    for (name, got, parts) in sizes {
+        println!("{name}<Plant>: {got} bytes (storage and vectors {parts})");
+        // a few scalars and counters of state on top of the storage
+        assert!(got >= parts && got <= parts + 128, "{name}: {got} vs {parts}");
+    }
 }
