@@ -21,6 +21,7 @@ mod optim;
 mod paper_baseline;
 mod random_archs;
 mod runtime_errors;
+mod softmax_saturated;
 mod solve;
 mod storage_sizes;
 mod ui;
