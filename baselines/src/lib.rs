@@ -25,7 +25,7 @@ use std::vec::Vec;
 
 use nalgebra::{DMatrix, DVector};
 use tall_skinny_runtime::Real;
-use tall_skinny_runtime::StageView;
+use tall_skinny_runtime::__private::StageView;
 
 /// What can go wrong in a baseline solve.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -177,7 +177,8 @@ impl<S: StageStack, const N: usize> Curvature<S, N> {
 
     /// Calls `f` on every stage in order, as a dense view of its derivative blocks (for
     /// baselines and tests; the solve never forms them). Nothing is called on an empty
-    /// storage.
+    /// storage. Not public API: the view writes into caller slices of the right lengths.
+    #[doc(hidden)]
     pub fn for_each_stage(&self, f: &mut dyn FnMut(&dyn StageView<S::Scalar>)) {
         if self.is_filled() {
             self.stages.for_each_stage(f);

@@ -59,7 +59,6 @@ pub use net::Workspace;
 pub use real::Real;
 pub use refine::Refinement;
 pub use rng::SplitMix64;
-pub use stage::StageView;
 
 pub use bytemuck;
 pub use nalgebra;
@@ -87,7 +86,7 @@ pub mod __private {
     pub use crate::net::*;
     pub use crate::optim::Model;
     pub use crate::refine::Refinement;
-    pub use crate::stage::{Scratch, Stage};
+    pub use crate::stage::{Scratch, Stage, StageView};
     pub use crate::woodbury::{Woodbury, WoodburyFactored};
     pub use crate::{
         Activation, Gelu, Identity, Inertia, Mse, NetError, Real, Relu, Sigmoid, Silu, Sin,

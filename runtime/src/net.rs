@@ -52,7 +52,7 @@ pub fn check_params<T: Real, Ls: Params<T>>(layers: &Ls) -> Result<(), NetError>
     }
 }
 
-/// The fingerprint of the parameters (see [`Fingerprint`]).
+/// The fingerprint of the parameters (64 bits of their bit patterns, in order).
 pub fn fingerprint<T: Real, Ls: Params<T>>(layers: &Ls) -> u64 {
     let mut h = Fingerprint::new();
     layers.fingerprint(&mut h);

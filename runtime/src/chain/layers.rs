@@ -118,7 +118,7 @@ pub trait Chain<T: Real, const B: usize, const IN: usize, const OUT: usize>: Par
 
     /// Adds every layer's part of the Gram matrix `R'J J'R` of `M` output adjoints `r` (on
     /// recorded tapes) to the lower triangle of `gram` (see
-    /// [`crate::stage::gram`]); returns the input adjoints.
+    /// `runtime/src/stage/gram.rs`); returns the input adjoints.
     fn gram<const M: usize>(
         &self,
         tapes: &Self::Tapes,

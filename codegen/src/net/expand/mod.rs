@@ -5,11 +5,11 @@
 //! runtime's generic storages, instantiated with the lists of this net's per-layer records
 //! and stages), a private `layers()` that lists references to the fields, and methods that
 //! each make one call into the runtime with that list. Every runtime path is named through
-//! [`Ctx::pv`], the runtime's hidden `__private` module.
+//! `crate::runtime_path()`, the runtime's hidden `__private` module.
 //!
-//! - [`derivs`]: parameters, forward, loss, gradient, `H v`, `G v`;
-//! - [`solve`]: the curvature storages, the Hessian solve and the Gauss-Newton solves;
-//! - [`model`]: the `Model` impl the optimizers use.
+//! - `derivs`: parameters, forward, loss, gradient, `H v`, `G v`;
+//! - `solve`: the curvature storages, the Hessian solve and the Gauss-Newton solves;
+//! - `model`: the `Model` impl the optimizers use.
 
 mod derivs;
 mod model;
