@@ -24,8 +24,8 @@ use std::vec;
 use std::vec::Vec;
 
 use nalgebra::{DMatrix, DVector};
-use tall_skinny_runtime::Real;
 use tall_skinny_runtime::__private::StageView;
+use tall_skinny_runtime::Real;
 
 /// What can go wrong in a baseline solve.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -75,17 +75,36 @@ fn optimizers_hold_only_their_storage() {
         loss: Mse<2>,
     }
     let v = size_of::<[f64; Plant::N_PARAMS]>();
-    let (ws, curv, ggn) = (size_of::<PlantWorkspace>(), size_of::<PlantCurvature>(), size_of::<PlantGgn>());
+    let (ws, curv, ggn) = (
+        size_of::<PlantWorkspace>(),
+        size_of::<PlantCurvature>(),
+        size_of::<PlantGgn>(),
+    );
     let sizes = [
-        ("LevenbergMarquardt", size_of::<LevenbergMarquardt<Plant>>(), ws + ggn + 4 * v),
-        ("DampedNewton", size_of::<DampedNewton<Plant>>(), ws + curv + 4 * v),
-        ("TrustRegion", size_of::<TrustRegion<Plant>>(), ws + curv + 7 * v),
+        (
+            "LevenbergMarquardt",
+            size_of::<LevenbergMarquardt<Plant>>(),
+            ws + ggn + 4 * v,
+        ),
+        (
+            "DampedNewton",
+            size_of::<DampedNewton<Plant>>(),
+            ws + curv + 4 * v,
+        ),
+        (
+            "TrustRegion",
+            size_of::<TrustRegion<Plant>>(),
+            ws + curv + 7 * v,
+        ),
         ("Adam", size_of::<Adam<Plant>>(), ws + 5 * v),
         ("Sgd", size_of::<Sgd<Plant>>(), ws + 4 * v),
     ];
     for (name, got, parts) in sizes {
         println!("{name}<Plant>: {got} bytes (storage and vectors {parts})");
         // a few scalars and counters of state on top of the storage
-        assert!(got >= parts && got <= parts + 128, "{name}: {got} vs {parts}");
+        assert!(
+            got >= parts && got <= parts + 128,
+            "{name}: {got} vs {parts}"
+        );
     }
 }
