@@ -18,7 +18,7 @@
 
 use nalgebra::SMatrix;
 
-use crate::loss::{softmax, Loss, Mse, SoftmaxCrossEntropy};
+use crate::loss::{softmax_parts, Loss, Mse, SoftmaxCrossEntropy};
 use crate::real::Real;
 #[allow(unused_imports)]
 use nalgebra::{ComplexField, RealField};
@@ -47,14 +47,24 @@ impl<T: Real, const O: usize, const B: usize> GgnLoss<T, O, B> for Mse<O> {
 
 impl<T: Real, const C: usize, const B: usize> GgnLoss<T, C, B> for SoftmaxCrossEntropy<C> {
     /// `C_n = (diag(sqrt p) - p sqrt(p)') / sqrt(B)`: `C C' = diag(p) - p p'` since
-    /// `sum p = 1`.
+    /// `sum p = 1`. Column `j` is `sqrt(p_j) (e_j - p)`, its diagonal entry
+    /// `sqrt(p_j) (1 - p_j)` taken with `1 - p_j` as the other classes' probability sum
+    /// (exact to rounding however saturated the softmax is), and `sqrt(p_j)` as
+    /// `exp((u_j - m) / 2) / sqrt(s)`, which stays accurate where `p_j` itself is subnormal.
     fn hess_factor(u: &SMatrix<T, C, B>, n: usize) -> SMatrix<T, C, C> {
-        let (p, _) = softmax(u, n);
+        let sp = softmax_parts(u, n);
         let scale = T::ONE / T::c(B as f64).sqrt();
+        let inv_sqrt_s = T::ONE / sp.s.sqrt();
+        let half = T::c(0.5);
+        let sqrt_p: [T; C] =
+            core::array::from_fn(|j| ((u[(j, n)] - sp.m) * half).exp() * inv_sqrt_s);
         SMatrix::from_fn(|i, j| {
-            let sj = p[j].sqrt();
-            let d = if i == j { sj } else { T::ZERO };
-            (d - p[i] * sj) * scale
+            let sj = sqrt_p[j];
+            if i == j {
+                sj * sp.q[j] * scale
+            } else {
+                -(sp.p[i] * sj) * scale
+            }
         })
     }
 }

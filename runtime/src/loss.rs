@@ -95,26 +95,85 @@ impl<T: Real, const O: usize, const B: usize> Loss<T, O, B> for Mse<O> {
     }
 }
 
-/// Softmax of column `n` of `u` and its log-sum-exp, computed without overflow.
+/// One sample's softmax, in the form that keeps every digit when it saturates.
+///
+/// With `m` the largest logit (at `top`), `e_j = exp(u_j - m)` (so `e_top = 1`):
+/// `p_j = e_j / s`, `s = sum_j e_j`, and `q_j = 1 - p_j` computed as `sum_{i != j} p_i`
+/// (from prefix and suffix sums of the `e_i`, never as a difference), so that `p_j (1 - p_j)`,
+/// `p_t - 1` and the loss `log1p(sum_{j != t} exp(u_j - u_t))` keep their relative accuracy
+/// when one class takes almost all the mass (logits hundreds apart in f64).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SoftmaxParts<T, const C: usize> {
+    /// `p_j`.
+    pub p: [T; C],
+    /// `1 - p_j`, as the sum of the other classes' probabilities.
+    pub q: [T; C],
+    /// The largest logit.
+    pub m: T,
+    /// `s = sum_j exp(u_j - m)` (between 1 and `C`).
+    pub s: T,
+    /// `log(s) = log1p(sum_{j != top} e_j)`: the log-sum-exp is `m + log_s`.
+    pub log_s: T,
+}
+
+/// [`SoftmaxParts`] of column `n` of `u`, computed without overflow or cancellation.
 #[inline]
-pub(crate) fn softmax<T: Real, const C: usize, const B: usize>(
+pub(crate) fn softmax_parts<T: Real, const C: usize, const B: usize>(
     u: &SMatrix<T, C, B>,
     n: usize,
-) -> ([T; C], T) {
+) -> SoftmaxParts<T, C> {
+    let mut top = 0;
     let mut m = u[(0, n)];
     for k in 1..C {
-        m = m.max(u[(k, n)]);
+        if u[(k, n)] > m {
+            m = u[(k, n)];
+            top = k;
+        }
     }
-    let mut p = [T::ZERO; C];
-    let mut s = T::ZERO;
+    let mut e = [T::ZERO; C];
+    for (k, ek) in e.iter_mut().enumerate() {
+        *ek = if k == top {
+            T::ONE
+        } else {
+            (u[(k, n)] - m).exp()
+        };
+    }
+    // rest[k] = sum_{j != k} e_j from prefix and suffix sums (all terms positive).
+    let mut rest = [T::ZERO; C];
+    let mut acc = T::ZERO;
     for k in 0..C {
-        p[k] = (u[(k, n)] - m).exp();
-        s += p[k];
+        rest[k] = acc;
+        acc += e[k];
     }
-    for pk in p.iter_mut() {
-        *pk /= s;
+    let s = acc;
+    let mut acc = T::ZERO;
+    for k in (0..C).rev() {
+        rest[k] += acc;
+        acc += e[k];
     }
-    (p, m + s.ln())
+    let inv_s = T::ONE / s;
+    let mut p = [T::ZERO; C];
+    let mut q = [T::ZERO; C];
+    for k in 0..C {
+        p[k] = e[k] * inv_s;
+        q[k] = rest[k] * inv_s;
+    }
+    SoftmaxParts {
+        p,
+        q,
+        m,
+        s,
+        log_s: rest[top].ln_1p(),
+    }
+}
+
+impl<T: Real, const C: usize> SoftmaxParts<T, C> {
+    /// The sample's loss `logsumexp(u) - u_t = (m - u_t) + log1p(sum_{j != top} e_j)`: two
+    /// non-negative terms; for `t = top` it is `log1p(sum_{j != t} exp(u_j - u_t))`.
+    #[inline]
+    pub(crate) fn loss(&self, u_t: T) -> T {
+        (self.m - u_t) + self.log_s
+    }
 }
 
 impl<T: Real, const C: usize, const B: usize> Loss<T, C, B> for SoftmaxCrossEntropy<C> {
@@ -134,27 +193,29 @@ impl<T: Real, const C: usize, const B: usize> Loss<T, C, B> for SoftmaxCrossEntr
     fn value(u: &SMatrix<T, C, B>, t: &Self::Target) -> T {
         let mut acc = T::ZERO;
         for n in 0..B {
-            let (_, lse) = softmax(u, n);
-            acc += lse - u[(t[n], n)];
+            acc += softmax_parts(u, n).loss(u[(t[n], n)]);
         }
         acc / T::c(B as f64)
     }
 
+    /// `dl/du_n = (p_n - e_t) / B`, with `p_t - 1 = -q_t` (no cancellation).
     fn gradient(u: &SMatrix<T, C, B>, t: &Self::Target) -> (T, SMatrix<T, C, B>) {
         let inv_b = T::ONE / T::c(B as f64);
         let mut g = zero_mat::<T, C, B>();
         let mut acc = T::ZERO;
         for n in 0..B {
-            let (p, lse) = softmax(u, n);
-            acc += lse - u[(t[n], n)];
+            let sp = softmax_parts(u, n);
+            acc += sp.loss(u[(t[n], n)]);
             for k in 0..C {
-                g[(k, n)] = p[k] * inv_b;
+                g[(k, n)] = sp.p[k] * inv_b;
             }
-            g[(t[n], n)] -= inv_b;
+            g[(t[n], n)] = -sp.q[t[n]] * inv_b;
         }
         (acc * inv_b, g)
     }
 
+    /// `(Hl y)_k = p_k (q_k y_k - sum_{j != k} p_j y_j) / B` (the sum from prefix and suffix
+    /// sums, so the saturated class's own term never cancels).
     fn hess_apply(
         u: &SMatrix<T, C, B>,
         _t: &Self::Target,
@@ -163,24 +224,35 @@ impl<T: Real, const C: usize, const B: usize> Loss<T, C, B> for SoftmaxCrossEntr
         let inv_b = T::ONE / T::c(B as f64);
         let mut r = zero_mat::<T, C, B>();
         for n in 0..B {
-            let (p, _) = softmax(u, n);
-            let mut py = T::ZERO;
+            let sp = softmax_parts(u, n);
+            let mut others = [T::ZERO; C];
+            let mut acc = T::ZERO;
             for k in 0..C {
-                py += p[k] * y[(k, n)];
+                others[k] = acc;
+                acc += sp.p[k] * y[(k, n)];
+            }
+            let mut acc = T::ZERO;
+            for k in (0..C).rev() {
+                others[k] += acc;
+                acc += sp.p[k] * y[(k, n)];
             }
             for k in 0..C {
-                r[(k, n)] = p[k] * (y[(k, n)] - py) * inv_b;
+                r[(k, n)] = sp.p[k] * (sp.q[k] * y[(k, n)] - others[k]) * inv_b;
             }
         }
         r
     }
 
+    /// `(diag(p) - p p') / B` with the diagonal as `p_k q_k`.
     fn hess_block(u: &SMatrix<T, C, B>, _t: &Self::Target, n: usize) -> SMatrix<T, C, C> {
         let inv_b = T::ONE / T::c(B as f64);
-        let (p, _) = softmax(u, n);
+        let sp = softmax_parts(u, n);
         SMatrix::from_fn(|i, j| {
-            let d = if i == j { p[i] } else { T::ZERO };
-            (d - p[i] * p[j]) * inv_b
+            if i == j {
+                sp.p[i] * sp.q[i] * inv_b
+            } else {
+                -(sp.p[i] * sp.p[j]) * inv_b
+            }
         })
     }
 }

@@ -19,5 +19,6 @@ mod optim;
 mod paper_baseline;
 mod random_archs;
 mod runtime_errors;
+mod softmax_saturated;
 mod solve;
 mod ui;
