@@ -21,4 +21,5 @@ mod random_archs;
 mod runtime_errors;
 mod softmax_saturated;
 mod solve;
+mod solve_accuracy;
 mod ui;
