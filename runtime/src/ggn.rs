@@ -88,7 +88,9 @@ pub fn psd_factor<T: Real, const O: usize>(h: &SMatrix<T, O, O>) -> SMatrix<T, O
                 }
             }
         }
-        if !(off > T::EPSILON * T::EPSILON * diag) {
+        // (also stops on a NaN)
+        if off.partial_cmp(&(T::EPSILON * T::EPSILON * diag)) != Some(core::cmp::Ordering::Greater)
+        {
             break;
         }
         for p in 0..O {
@@ -137,13 +139,9 @@ pub fn factor_apply<T: Real, const O: usize, const B: usize>(
     transpose: bool,
 ) -> SMatrix<T, O, B> {
     let mut out = SMatrix::<T, O, B>::zeros();
-    for n in 0..B {
+    for (n, cn) in c.iter().enumerate() {
         let col = y.column(n);
-        let r = if transpose {
-            c[n].tr_mul(&col)
-        } else {
-            c[n] * col
-        };
+        let r = if transpose { cn.tr_mul(&col) } else { cn * col };
         out.set_column(n, &r);
     }
     out
