@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --release --example accuracy_report            # both parts
 //! cargo run --release --example accuracy_report -- solve   # the f32 solve table only
+//! cargo run --release --example accuracy_report -- delayed # and the delayed-pivot table
 //! cargo run --release --example accuracy_report -- lm      # the LM experiment only
 //! ```
 //!
@@ -29,7 +30,9 @@
 
 use std::time::Instant;
 
+use nalgebra::{DMatrix, DVector};
 use tall_skinny::prelude::*;
+use tall_skinny::runtime::linalg::ldlt::SingularPivot;
 use tall_skinny::runtime::SplitMix64;
 
 // ---------------------------------------------------------------------------------------
@@ -89,6 +92,18 @@ trait Net {
     ) -> Result<(Vec<f64>, Vec<f64>), SolveError>;
     /// Power-iteration estimates of `|H + eps I|_2` and `|(H + eps I)^{-1}|_2`.
     fn norms(&mut self, eps: f64, iters: usize) -> Result<(f64, f64), SolveError>;
+    /// `H v` (the generated `hvp`).
+    fn hvp(&mut self, v: &[f64], out: &mut [f64]);
+    /// Negative eigenvalues of `H + eps I` (the generated factorisation's inertia).
+    fn negative(&mut self, eps: f64) -> Result<usize, SolveError>;
+    /// The dense delayed-pivot sweep ([`delayed_solve`]) in the net's precision.
+    fn delayed(
+        &mut self,
+        eps: f64,
+        b: &[f64],
+        tau: f64,
+        cap: usize,
+    ) -> Result<(Vec<f64>, DelayedStats), SingularPivot>;
 }
 
 struct Holder<N, C, V, X, T> {
@@ -169,6 +184,35 @@ macro_rules! holder {
                 f.solve_refined(&self.a, &mut self.b, steps)?;
                 let refined = self.b.iter().map(|v| *v as f64).collect();
                 Ok((plain, refined))
+            }
+            fn hvp(&mut self, v: &[f64], out: &mut [f64]) {
+                for (a, x) in self.a.iter_mut().zip(v) {
+                    *a = *x as $t;
+                }
+                self.net
+                    .hvp(&self.x, &self.t, &self.a, &mut self.b)
+                    .unwrap();
+                for (o, b) in out.iter_mut().zip(self.b.iter()) {
+                    *o = *b as f64;
+                }
+            }
+            fn negative(&mut self, eps: f64) -> Result<usize, SolveError> {
+                Ok(self.curv.factor(eps as $t)?.inertia().negative)
+            }
+            fn delayed(
+                &mut self,
+                eps: f64,
+                b: &[f64],
+                tau: f64,
+                cap: usize,
+            ) -> Result<(Vec<f64>, DelayedStats), SingularPivot> {
+                let stages = &self.curv.stages;
+                let (blocks, s_last) = dense_stages::<$t>(&|f| stages.for_each_stage(f));
+                let g: Vec<$t> = b.iter().map(|v| *v as $t).collect();
+                let (x, st) = delayed_solve::<$t, { $net::BATCH * $net::INPUTS }>(
+                    &blocks, &s_last, eps as $t, &g, tau as $t, cap,
+                )?;
+                Ok((x.iter().map(|v| *v as f64).collect(), st))
             }
             fn norms(&mut self, eps: f64, iters: usize) -> Result<(f64, f64), SolveError> {
                 let mut f = self.curv.factor(eps as $t)?;
@@ -336,6 +380,7 @@ fn report_pair(
     batch: usize,
     target: Tgt,
     out: &mut Vec<String>,
+    mut delayed: Option<&mut Vec<String>>,
 ) {
     let u32_ = f32::EPSILON as f64 / 2.0;
     let mut rng = SplitMix64::new(5);
@@ -353,6 +398,20 @@ fn report_pair(
     let b_rand: Vec<f64> = (0..n).map(|_| f32_round(rng.symmetric())).collect();
     let mut g = vec![0.0; n];
     n32.gradient(&mut g);
+    // the dense Hessian from the f64 twin's hvp columns, for the f32 dense LU
+    let dense = (n <= DENSE_LU_MAX).then(|| {
+        let mut h = DMatrix::<f64>::zeros(n, n);
+        let (mut e, mut col) = (vec![0.0; n], vec![0.0; n]);
+        for j in 0..n {
+            e[j] = 1.0;
+            n64.hvp(&e, &mut col);
+            e[j] = 0.0;
+            for i in 0..n {
+                h[(i, j)] = col[i];
+            }
+        }
+        (&h + h.transpose()) * 0.5
+    });
     for eps in [1e-1, 1e-2, 1e-3, 1e-4] {
         let eps = f32_round(eps);
         let cond = match n64.norms(eps, 60) {
@@ -364,13 +423,31 @@ fn report_pair(
                 Ok(r) => r,
                 Err(e) => {
                     out.push(format!(
-                        "| {name} | {eps:.0e} | {bname} | {cond} | f64 {e} | | | | |"
+                        "| {name} | {eps:.0e} | {bname} | {cond} | f64 {e} | | | | | |"
                     ));
                     continue;
                 }
             };
             let (p64, _) = n64.solve(eps, b, 0).unwrap();
             let f64_plain = rel_err(&p64, &x64);
+            // partial-pivoting LU of the f32-rounded H + eps I, in f32
+            let lu32 = match &dense {
+                Some(h) => {
+                    let mut a = h.map(|v| v as f32);
+                    for i in 0..n {
+                        a[(i, i)] += eps as f32;
+                    }
+                    let rhs = DVector::from_iterator(n, b.iter().map(|v| *v as f32));
+                    match a.lu().solve(&rhs) {
+                        Some(xl) => {
+                            let xl: Vec<f64> = xl.iter().map(|v| *v as f64).collect();
+                            format!("{:.1e}", rel_err(&xl, &x64))
+                        }
+                        None => "singular".into(),
+                    }
+                }
+                None => "-".into(),
+            };
             let (plain, refined, ratio) = match n32.solve(eps, b, 2) {
                 Ok((xp, xr)) => {
                     let (ep, er) = (rel_err(&xp, &x64), rel_err(&xr, &x64));
@@ -383,14 +460,50 @@ fn report_pair(
                 Err(e) => (format!("{e}"), "-".into(), "-".into()),
             };
             out.push(format!(
-                "| {name} | {eps:.0e} | {bname} | {cond} | {plain} | {refined} | {ratio} | {f64_plain:.1e} |"
+                "| {name} | {eps:.0e} | {bname} | {cond} | {plain} | {refined} | {ratio} | {lu32} | {f64_plain:.1e} |"
             ));
+            if let Some(dl) = delayed.as_mut() {
+                let mut row = format!("| {name} | {eps:.0e} | {bname} | {cond} |");
+                for tau in TAUS {
+                    let cell = match n32.delayed(eps, b, tau, NMAX) {
+                        Ok((xd, st)) => format!(
+                            " {:.1e} ({}, {:.0e}) |",
+                            rel_err(&xd, &x64),
+                            st.max_carried,
+                            st.max_s
+                        ),
+                        Err(_) => " Singular |".into(),
+                    };
+                    row.push_str(&cell);
+                }
+                // the f64 delayed sweep against the f64 refined solve, and its inertia
+                let check = match (n64.delayed(eps, b, 0.03, NMAX), n64.negative(eps)) {
+                    (Ok((xd, st)), Ok(neg)) => format!(
+                        " {:.1e} | {} |",
+                        rel_err(&xd, &x64),
+                        if st.negative == neg {
+                            "equal"
+                        } else {
+                            "DIFFERENT"
+                        }
+                    ),
+                    _ => " - | - |".into(),
+                };
+                row.push_str(&check);
+                dl.push(row);
+            }
         }
     }
 }
 
+/// Nets up to this size get the f32 dense LU column.
+const DENSE_LU_MAX: usize = 600;
+
+/// Thresholds of the delayed-pivot table (0: the plain generic sweep).
+const TAUS: [f64; 4] = [0.0, 0.01, 0.03, 0.1];
+
 macro_rules! run_pair {
-    ($name:literal, $n32:ident, $c32:ident, $n64:ident, $c64:ident, $tt32:ty, $tt64:ty, $tgt:expr, $out:expr) => {{
+    ($name:literal, $n32:ident, $c32:ident, $n64:ident, $c64:ident, $tt32:ty, $tt64:ty, $tgt:expr, $out:expr, $delayed:expr) => {{
         let mut a = Holder::<
             $n32,
             $c32,
@@ -418,13 +531,15 @@ macro_rules! run_pair {
             $n64::BATCH,
             $tgt,
             $out,
+            $delayed,
         );
         eprintln!("{}: {:.1} s", $name, start.elapsed().as_secs_f64());
     }};
 }
 
-fn solve_table() {
+fn solve_table(with_delayed: bool) {
     let mut out = Vec::new();
+    let mut dl = Vec::new();
     let mut rng = SplitMix64::new(11);
     let mut values = |n: usize| Tgt::Values((0..n).map(|_| rng.symmetric()).collect());
     run_pair!(
@@ -436,7 +551,8 @@ fn solve_table() {
         [[f32; 8]; 1],
         [[f64; 8]; 1],
         values(8),
-        &mut out
+        &mut out,
+        with_delayed.then_some(&mut dl)
     );
     run_pair!(
         "w8 d32 b1",
@@ -447,7 +563,8 @@ fn solve_table() {
         [[f32; 8]; 1],
         [[f64; 8]; 1],
         values(8),
-        &mut out
+        &mut out,
+        with_delayed.then_some(&mut dl)
     );
     run_pair!(
         "w8 d64 b1",
@@ -458,7 +575,8 @@ fn solve_table() {
         [[f32; 8]; 1],
         [[f64; 8]; 1],
         values(8),
-        &mut out
+        &mut out,
+        with_delayed.then_some(&mut dl)
     );
     run_pair!(
         "w8 d8 b8",
@@ -469,7 +587,8 @@ fn solve_table() {
         [[f32; 8]; 8],
         [[f64; 8]; 8],
         values(64),
-        &mut out
+        &mut out,
+        with_delayed.then_some(&mut dl)
     );
     run_pair!(
         "w8 d32 b8",
@@ -480,7 +599,8 @@ fn solve_table() {
         [[f32; 8]; 8],
         [[f64; 8]; 8],
         values(64),
-        &mut out
+        &mut out,
+        with_delayed.then_some(&mut dl)
     );
     run_pair!(
         "w8 d64 b8",
@@ -491,7 +611,8 @@ fn solve_table() {
         [[f32; 8]; 8],
         [[f64; 8]; 8],
         values(64),
-        &mut out
+        &mut out,
+        with_delayed.then_some(&mut dl)
     );
     run_pair!(
         "gelu/CE d8 b8",
@@ -502,15 +623,31 @@ fn solve_table() {
         [usize; 8],
         [usize; 8],
         Tgt::Labels((0..8).map(|n| n % 4).collect()),
-        &mut out
+        &mut out,
+        with_delayed.then_some(&mut dl)
     );
     println!("f32 solve against the f64 twin's refined solve (relative error of x)\n");
-    println!("| net | eps | b | cond * u32 | f32 plain | f32 refined | plain / refined | f64 plain vs refined |");
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("| net | eps | b | cond * u32 | f32 plain | f32 refined | plain / refined | f32 dense LU | f64 plain vs refined |");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for row in out {
         println!("{row}");
     }
+    if with_delayed {
+        println!("\nThe delayed-pivot sweep on the dense stage blocks, in f32, against the f64 twin's refined solve: relative error (most carried variables, max |S|) per threshold tau; the f64 sweep at tau 0.03 against the f64 refined solve, and whether its count of negative eigenvalues equals the generated factorisation's\n");
+        println!("| net | eps | b | cond * u32 | tau 0 (plain generic) | tau 0.01 | tau 0.03 | tau 0.1 | f64, tau 0.03 | inertia |");
+        println!("|---|---|---|---|---|---|---|---|---|---|");
+        for row in dl {
+            println!("{row}");
+        }
+    }
 }
+
+// ---------------------------------------------------------------------------------------
+// The delayed-pivot sweep on the dense stage blocks (shared with its test)
+
+#[path = "../tests/it/delayed_sweep/sweep.rs"]
+mod delayed_sweep;
+use delayed_sweep::{delayed_solve, dense_stages, DelayedStats, NMAX};
 
 // ---------------------------------------------------------------------------------------
 // The Levenberg-Marquardt experiment
@@ -793,8 +930,8 @@ fn lm_experiment() {
 
 fn main() {
     let arg = std::env::args().nth(1).unwrap_or_default();
-    if arg.is_empty() || arg == "solve" {
-        solve_table();
+    if arg.is_empty() || arg == "solve" || arg == "delayed" {
+        solve_table(arg != "solve");
     }
     if arg.is_empty() || arg == "lm" {
         lm_experiment();

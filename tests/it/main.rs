@@ -12,6 +12,7 @@ mod solve_common;
 
 mod adversarial;
 mod custom_activations;
+mod delayed_sweep;
 mod derivative_props;
 mod derivatives;
 mod ggn;
