@@ -5,6 +5,7 @@
 //! cargo run --release --example accuracy_report            # both parts
 //! cargo run --release --example accuracy_report -- solve   # the f32 solve table only
 //! cargo run --release --example accuracy_report -- delayed # and the delayed-pivot table
+//! cargo run --release --example accuracy_report -- ggn     # the Gauss-Newton solves only
 //! cargo run --release --example accuracy_report -- lm      # the LM experiment only
 //! ```
 //!
@@ -928,10 +929,92 @@ fn lm_experiment() {
     }
 }
 
+/// The two exact Gauss-Newton solves on `fit_regression`'s problem (at the initial point),
+/// against the f64 Riccati solve refined 5 steps: the Woodbury form (`ggn_woodbury_solve`,
+/// which refines up to 2 steps itself) and the Riccati form (plain and refined 2 steps), in
+/// f32 and f64, b random and b = the gradient.
+fn ggn_table() {
+    const N: usize = Regressor32::N_PARAMS;
+    let (x64, t64) = data();
+    let x: [[f32; 1]; BATCH] = x64.map(|r| r.map(|v| v as f32));
+    let t: [[f32; 1]; BATCH] = t64.map(|r| r.map(|v| v as f32));
+    let (xd, td) = (
+        x.map(|r| r.map(|v| v as f64)),
+        t.map(|r| r.map(|v| v as f64)),
+    );
+    let mut p64 = [0.0f64; N];
+    Regressor64::init(1).params(&mut p64);
+    let p32 = p64.map(|v| v as f32);
+    let mut n32 = Regressor32::ZERO;
+    n32.set_params(&p32).unwrap();
+    let mut n64 = Regressor64::ZERO;
+    n64.set_params(&p32.map(|v| v as f64)).unwrap();
+    let mut c32 = tall_skinny::boxed_zeroed::<Regressor32Curvature>();
+    let mut c64 = tall_skinny::boxed_zeroed::<Regressor64Curvature>();
+    let mut w32 = tall_skinny::boxed_zeroed::<Regressor32Ggn>();
+    let mut w64 = tall_skinny::boxed_zeroed::<Regressor64Ggn>();
+    n32.ggn_curvature_into(&mut c32, &x, &t).unwrap();
+    n64.ggn_curvature_into(&mut c64, &xd, &td).unwrap();
+    n32.ggn_woodbury_into(&mut w32, &x, &t).unwrap();
+    n64.ggn_woodbury_into(&mut w64, &xd, &td).unwrap();
+    let mut rng = SplitMix64::new(4);
+    let b_rand: [f32; N] = core::array::from_fn(|_| rng.symmetric() as f32);
+    let mut g = [0.0f32; N];
+    n32.gradient(&x, &t, &mut g).unwrap();
+    println!("\nGauss-Newton solves on fit_regression's problem (N {N}, M = 32), relative error against the f64 Riccati solve refined 5 steps\n");
+    println!("| eps | b | f32 Woodbury | f32 Riccati plain | f32 Riccati refined | f64 Woodbury | f64 Riccati plain |");
+    println!("|---|---|---|---|---|---|---|");
+    let err = |a: &[f64], b: &[f64]| format!("{:.1e}", rel_err(a, b));
+    for eps in [1e-1, 1e-2, 1e-3, 1e-4, 1e-6, 1e-8] {
+        for (bname, b) in [("random", &b_rand), ("gradient", &g)] {
+            let bd = b.map(|v| v as f64);
+            let mut want = [0.0f64; N];
+            if c64
+                .factor(eps)
+                .and_then(|mut f| f.solve_refined(&bd, &mut want, 5).map(|_| ()))
+                .is_err()
+            {
+                println!("| {eps:.0e} | {bname} | f64 Riccati failed | | | | |");
+                continue;
+            }
+            let mut o32 = [0.0f32; N];
+            let wood32 = match n32.ggn_woodbury_solve(&mut w32, eps as f32, b, &mut o32) {
+                Ok(()) => err(&o32.map(|v| v as f64), &want),
+                Err(e) => format!("{e}"),
+            };
+            let (ric_p, ric_r) = match c32.factor(eps as f32) {
+                Ok(mut f) => {
+                    f.solve(b, &mut o32).unwrap();
+                    let p = err(&o32.map(|v| v as f64), &want);
+                    f.solve_refined(b, &mut o32, 2).unwrap();
+                    (p, err(&o32.map(|v| v as f64), &want))
+                }
+                Err(e) => (format!("{e}"), "-".into()),
+            };
+            let mut o64 = [0.0f64; N];
+            let wood64 = match n64.ggn_woodbury_solve(&mut w64, eps, &bd, &mut o64) {
+                Ok(()) => err(&o64, &want),
+                Err(e) => format!("{e}"),
+            };
+            let ric64 = match c64.factor(eps) {
+                Ok(mut f) => {
+                    f.solve(&bd, &mut o64).unwrap();
+                    err(&o64, &want)
+                }
+                Err(e) => format!("{e}"),
+            };
+            println!("| {eps:.0e} | {bname} | {wood32} | {ric_p} | {ric_r} | {wood64} | {ric64} |");
+        }
+    }
+}
+
 fn main() {
     let arg = std::env::args().nth(1).unwrap_or_default();
     if arg.is_empty() || arg == "solve" || arg == "delayed" {
         solve_table(arg != "solve");
+    }
+    if arg.is_empty() || arg == "ggn" {
+        ggn_table();
     }
     if arg.is_empty() || arg == "lm" {
         lm_experiment();
