@@ -4,13 +4,15 @@
 //!
 //! - f64: the solution against a dense pivoted LU of `H + eps I` (`H` from `hvp` columns),
 //!   within `100 cond u`, and the count of negative eigenvalues from the eliminated pivots
-//!   equal to the dense eigenvalues' (eps 1e-1 .. 1e-5, b random, threshold 0.1 and 0, both
-//!   losses, batch 1 and 4);
+//!   equal to the dense eigenvalues' (eps 1e-1 .. 1e-5, b random, threshold 0.1 with and
+//!   without compressing the carried set to the stage input's size, both losses, batch 1
+//!   and 4; threshold 0, the plain generic sweep, printed beside them);
 //! - f32, b = the gradient (the Newton step), batch 1: against the f64 twin's refined solve,
 //!   the plain delayed sweep is at least as accurate as a partial-pivoting LU of the
 //!   f32-rounded `H + eps I` in f32 (the generated `solve_refined` is printed beside them), and
 //!   max |S| over the sweep stays below 100 where the plain generic sweep (threshold 0) grows
-//!   it like 1/eps.
+//!   it like 1/eps; the same with the carried set compressed (at most 6 carried, the stage
+//!   input's size).
 
 mod sweep;
 
@@ -65,14 +67,14 @@ macro_rules! f64_check {
             let c = cond(&eig, eps);
             let neg = eig.iter().filter(|l| **l + eps < 0.0).count();
             let margin = eig.iter().map(|l| (l + eps).abs()).fold(f64::INFINITY, f64::min);
-            for tau in [0.1, 0.0] {
+            for (tau, compress) in [(0.1, false), (0.1, true), (0.0, false)] {
                 let (xd, st) = delayed_solve::<f64, { $net::BATCH * $net::INPUTS }>(
-                    &blocks, &s_last, eps, &b, tau, 64,
+                    &blocks, &s_last, eps, &b, tau, 64, compress,
                 )
                 .unwrap();
                 let err = rel_err(&xd, &x_lu);
                 println!(
-                    "{} eps {eps:.0e} tau {tau}: error {err:.1e} (cond {c:.1e}), carried {}, max |S| {:.0e}",
+                    "{} eps {eps:.0e} tau {tau} compressed {compress}: error {err:.1e} (cond {c:.1e}), carried {}, max |S| {:.0e}",
                     stringify!($net),
                     st.max_carried,
                     st.max_s
@@ -160,15 +162,20 @@ fn f32_delayed_sweep_is_as_accurate_as_dense_lu_at_batch_1() {
             .solve_refined(&g, &mut refined, 2)
             .unwrap();
         let e_ref = rel_err(&refined.map(|v| v as f64), &want);
-        let (xd, st) = delayed_solve::<f32, 6>(&blocks, &s_last, eps, &g, 0.1, 64).unwrap();
+        let (xd, st) = delayed_solve::<f32, 6>(&blocks, &s_last, eps, &g, 0.1, 64, false).unwrap();
         let xd: Vec<f64> = xd.iter().map(|v| *v as f64).collect();
         let e_del = rel_err(&xd, &want);
+        let (xc, sc) = delayed_solve::<f32, 6>(&blocks, &s_last, eps, &g, 0.1, 64, true).unwrap();
+        let xc: Vec<f64> = xc.iter().map(|v| *v as f64).collect();
+        let e_comp = rel_err(&xc, &want);
         let e_lu = rel_err(&xl, &want);
-        let generic = delayed_solve::<f32, 6>(&blocks, &s_last, eps, &g, 0.0, 0);
+        let generic = delayed_solve::<f32, 6>(&blocks, &s_last, eps, &g, 0.0, 0, false);
         println!(
-            "f32 eps {eps:.0e}: delayed {e_del:.1e} (carried {}, max |S| {:.0e}), refined {e_ref:.1e}, f32 LU {e_lu:.1e}; generic max |S| {:?}",
+            "f32 eps {eps:.0e}: delayed {e_del:.1e} (carried {}, max |S| {:.0e}), compressed {e_comp:.1e} (carried {}, max |S| {:.0e}), refined {e_ref:.1e}, f32 LU {e_lu:.1e}; generic max |S| {:?}",
             st.max_carried,
             st.max_s,
+            sc.max_carried,
+            sc.max_s,
             generic.as_ref().map(|r| r.1.max_s).ok()
         );
         assert!(

@@ -64,6 +64,12 @@ pub fn dense_stages<T: Real>(visit: StageVisit<'_, T>) -> (Vec<DenseStage<T>>, D
 /// input, and what is not eliminated is carried to the stage before (at most `max_carried`);
 /// the first stage eliminates everything. Every operation in precision `T`; `M` is the stage
 /// input size (the same for every stage of these nets). `tau = 0` is the plain generic sweep.
+///
+/// With `compress`, a carried set larger than `M` is rotated (a QR of its coupling `Gamma`)
+/// so that only `M` of its directions couple to the state; the others are eliminated at once
+/// against the kept ones (their block of `Lambda`, dense LU), so at most `M` variables are
+/// carried.
+#[allow(clippy::too_many_arguments)]
 pub fn delayed_solve<T: Real, const M: usize>(
     stages: &[DenseStage<T>],
     s_last: &DMatrix<T>,
@@ -71,6 +77,7 @@ pub fn delayed_solve<T: Real, const M: usize>(
     g: &[T],
     tau: T,
     max_carried: usize,
+    compress: bool,
 ) -> Result<(Vec<T>, DelayedStats), SingularPivot> {
     let l_count = stages.len();
     let offsets: Vec<usize> = stages
@@ -82,6 +89,15 @@ pub fn delayed_solve<T: Real, const M: usize>(
         })
         .collect();
     let mut facs: Vec<Box<DelayedLdlt<T, NMAX>>> = Vec::new();
+    // per stage: the rotation, the eliminated block's LU, its coupling to the kept ones and
+    // its linear term
+    type Compressed<T> = (
+        DMatrix<T>,
+        nalgebra::linalg::LU<T, nalgebra::Dyn, nalgebra::Dyn>,
+        DMatrix<T>,
+        DVector<T>,
+    );
+    let mut comp: Vec<Option<Compressed<T>>> = Vec::new();
     let mut ns: Vec<DMatrix<T>> = Vec::new();
     let mut qs: Vec<DVector<T>> = Vec::new();
     let mut s = s_last.clone();
@@ -186,6 +202,38 @@ pub fn delayed_solve<T: Real, const M: usize>(
             }
             tlin[i] = z[ne + i];
         }
+        let mut record = None;
+        if compress && rd > M && l > 0 {
+            // [Gamma | I] = Q R: Q' Gamma has rows M.. zero
+            let mut aug = DMatrix::<T>::zeros(rd, M + rd);
+            aug.view_mut((0, 0), (rd, M)).copy_from(&gamma);
+            for i in 0..rd {
+                aug[(i, M + i)] = T::ONE;
+            }
+            let qm = aug.qr().q();
+            let gt = qm.transpose() * &gamma;
+            let lt = qm.transpose() * &lambda * &qm;
+            let tt = qm.transpose() * &tlin;
+            let k = rd - M;
+            let l22 = lt.view((M, M), (k, k)).into_owned();
+            let l21 = lt.view((M, 0), (k, M)).into_owned();
+            let t2 = tt.rows(M, k).into_owned();
+            stats.negative += l22
+                .clone()
+                .symmetric_eigen()
+                .eigenvalues
+                .iter()
+                .filter(|v| **v < T::ZERO)
+                .count();
+            let lu = l22.lu();
+            let x21 = lu.solve(&l21).ok_or(SingularPivot)?;
+            let xt2 = lu.solve(&t2).ok_or(SingularPivot)?;
+            lambda = lt.view((0, 0), (M, M)).into_owned() - l21.transpose() * x21;
+            tlin = tt.rows(0, M).into_owned() - l21.transpose() * xt2;
+            gamma = gt.view((0, 0), (M, M)).into_owned();
+            record = Some((qm, lu, l21, t2));
+        }
+        comp.push(record);
         s = DMatrix::from_fn(M, M, |i, j| sp[(i, j)]);
         // (sub_quadratic_rows keeps s symmetric; average the rounding)
         s = (&s + s.transpose()) * T::c(0.5);
@@ -199,6 +247,7 @@ pub fn delayed_solve<T: Real, const M: usize>(
         qs.push(q);
     }
     facs.reverse();
+    comp.reverse();
     ns.reverse();
     qs.reverse();
     // forward: each stage's stationarity with its carried-out values from the stage before
@@ -213,6 +262,15 @@ pub fn delayed_solve<T: Real, const M: usize>(
         w[..n].copy_from_slice(rhs.as_slice());
         f.forward(&mut w);
         f.d_solve(&mut w);
+        if let Some((qm, lu, l21, t2)) = &comp[l] {
+            // the kept directions' values came from the stage before; the others follow
+            let w1 = DVector::from_column_slice(&carried_values);
+            let w2 = lu.solve(&(-(l21 * &w1) - t2)).ok_or(SingularPivot)?;
+            let mut wt = DVector::<T>::zeros(qm.nrows());
+            wt.rows_mut(0, M).copy_from(&w1);
+            wt.rows_mut(M, w2.nrows()).copy_from(&w2);
+            carried_values = (qm * wt).as_slice().to_vec();
+        }
         assert_eq!(carried_values.len(), n - ne);
         w[ne..n].copy_from_slice(&carried_values);
         f.backward(&mut w);
