@@ -3,8 +3,9 @@
 //! references:
 //!
 //! - f64: the solution against a dense pivoted LU of `H + eps I` (`H` from `hvp` columns),
-//!   within `100 cond u`, and the count of negative eigenvalues from the eliminated pivots
-//!   equal to the dense eigenvalues' (eps 1e-1 .. 1e-5, b random, threshold 0.1 with and
+//!   within `100 cond u`, its relative residual within 10x of the LU solve's own where
+//!   cond >= 1e7 (eps down to 1e-7, cond up to 4e8), and the count of negative eigenvalues from the eliminated pivots
+//!   equal to the dense eigenvalues' (eps 1e-1 .. 1e-7, b random, threshold 0.1 with and
 //!   without compressing the carried set to the stage input's size, both losses, batch 1
 //!   and 4; threshold 0, the plain generic sweep, printed beside them);
 //! - f32, b = the gradient (the Newton step), batch 1: against the f64 twin's refined solve,
@@ -16,7 +17,7 @@
 
 mod sweep;
 
-use crate::solve_common::{cond, dense_from_hvp, lu_solve, rel_err, sym_eigenvalues};
+use crate::solve_common::{cond, dense_from_hvp, lu_solve, rel_err, rel_residual, sym_eigenvalues};
 use sweep::{delayed_solve, dense_stages};
 use tall_skinny::prelude::*;
 use tall_skinny::runtime::SplitMix64;
@@ -62,8 +63,9 @@ macro_rules! f64_check {
         let (blocks, s_last) = dense_stages::<f64>(&|f| curv.stages.for_each_stage(f));
         let b: Vec<f64> = (0..N).map(|_| rng.symmetric()).collect();
         let u = f64::EPSILON / 2.0;
-        for eps in [1e-1, 1e-2, 1e-3, 1e-4, 1e-5] {
+        for eps in [1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7] {
             let x_lu = lu_solve(&h, eps, &b);
+            let r_lu = rel_residual(&h, eps, &x_lu, &b);
             let c = cond(&eig, eps);
             let neg = eig.iter().filter(|l| **l + eps < 0.0).count();
             let margin = eig.iter().map(|l| (l + eps).abs()).fold(f64::INFINITY, f64::min);
@@ -73,8 +75,9 @@ macro_rules! f64_check {
                 )
                 .unwrap();
                 let err = rel_err(&xd, &x_lu);
+                let res = rel_residual(&h, eps, &xd, &b);
                 println!(
-                    "{} eps {eps:.0e} tau {tau} compressed {compress}: error {err:.1e} (cond {c:.1e}), carried {}, max |S| {:.0e}",
+                    "{} eps {eps:.0e} tau {tau} compressed {compress}: error {err:.1e} (cond {c:.1e}), residual {res:.1e} (LU {r_lu:.1e}), carried {}, max |S| {:.0e}",
                     stringify!($net),
                     st.max_carried,
                     st.max_s
@@ -83,6 +86,13 @@ macro_rules! f64_check {
                 assert!(
                     tau == 0.0 || err <= 100.0 * c * u,
                     "{} eps {eps:e} tau {tau}: error {err:e} > 100 cond u",
+                    stringify!($net)
+                );
+                // (the figure is stated at cond 1e8; below cond 1e7 the ratio is only
+                // printed: at D4, eps 1e-2, cond 2e4 it is 10.2, with the error at 0.2 cond u)
+                assert!(
+                    tau == 0.0 || c < 1e7 || res <= 10.0 * r_lu,
+                    "{} eps {eps:e} tau {tau}: residual {res:e} > 10 x LU's {r_lu:e}",
                     stringify!($net)
                 );
                 if margin > 1e-8 {
