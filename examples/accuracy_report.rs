@@ -33,7 +33,7 @@ use std::time::Instant;
 
 use nalgebra::{DMatrix, DVector};
 use tall_skinny::prelude::*;
-use tall_skinny::runtime::linalg::ldlt::SingularPivot;
+use tall_skinny::runtime::__private::SingularPivot;
 use tall_skinny::runtime::SplitMix64;
 
 // ---------------------------------------------------------------------------------------
@@ -209,7 +209,7 @@ macro_rules! holder {
                 cap: usize,
                 compress: bool,
             ) -> Result<(Vec<f64>, DelayedStats), SingularPivot> {
-                let stages = &self.curv.stages;
+                let stages = &self.curv;
                 let (blocks, s_last) = dense_stages::<$t>(&|f| stages.for_each_stage(f));
                 let g: Vec<$t> = b.iter().map(|v| *v as $t).collect();
                 let (x, st) = delayed_solve::<$t, { $net::BATCH * $net::INPUTS }>(
@@ -758,7 +758,10 @@ fn lm_f32(how: Step, grad64: bool, loss64: bool, budget: usize) -> LmOutcome {
         let mut accepted = false;
         for _trial in 0..4 {
             let ok = match how {
-                Step::Woodbury => net.ggn_woodbury_solve(&mut ggn, lambda, &g, &mut d).is_ok(),
+                Step::Woodbury => ggn
+                    .factor(lambda)
+                    .and_then(|mut f| f.solve_refined(&g, &mut d, 2).map(|_| ()))
+                    .is_ok(),
                 Step::Riccati => curv
                     .factor(lambda)
                     .and_then(|mut f| f.solve_refined(&g, &mut d, 2).map(|_| ()))
@@ -866,12 +869,11 @@ fn lm_experiment() {
         Regressor64::init(1).params(&mut p64);
         let mut net = Regressor32::ZERO;
         net.set_params(&p64.map(|v| v as f32)).unwrap();
-        let mut s = tall_skinny::boxed_zeroed::<Regressor32Scratch>();
-        let mut lm = LevenbergMarquardt::<Regressor32>::new(LmConfig::default());
+        let mut lm = LevenbergMarquardt::<Regressor32>::boxed(LmConfig::default()).unwrap();
         let (mut rejected, mut best) = (0, f64::INFINITY);
         let mut hit = None;
         for step in 0..1000 {
-            match lm.step(&mut net, &mut s, &x, &t) {
+            match lm.step(&mut net, &x, &t) {
                 Ok(r) => {
                     if !r.accepted {
                         rejected += 1;
@@ -980,7 +982,10 @@ fn ggn_table() {
                 continue;
             }
             let mut o32 = [0.0f32; N];
-            let wood32 = match n32.ggn_woodbury_solve(&mut w32, eps as f32, b, &mut o32) {
+            let wood32 = match w32
+                .factor(eps as f32)
+                .and_then(|mut f| f.solve_refined(b, &mut o32, 2).map(|_| ()))
+            {
                 Ok(()) => err(&o32.map(|v| v as f64), &want),
                 Err(e) => format!("{e}"),
             };
@@ -994,7 +999,10 @@ fn ggn_table() {
                 Err(e) => (format!("{e}"), "-".into()),
             };
             let mut o64 = [0.0f64; N];
-            let wood64 = match n64.ggn_woodbury_solve(&mut w64, eps, &bd, &mut o64) {
+            let wood64 = match w64
+                .factor(eps)
+                .and_then(|mut f| f.solve_refined(&bd, &mut o64, 2).map(|_| ()))
+            {
                 Ok(()) => err(&o64, &want),
                 Err(e) => format!("{e}"),
             };

@@ -47,18 +47,17 @@ const TIME_BUDGET_S: f64 = 15.0;
 fn run(
     name: &str,
     budget: usize,
-    mut step: impl FnMut(&mut Regressor, &mut RegressorScratch) -> Result<StepReport<f64>, SolveError>,
+    mut step: impl FnMut(&mut Regressor) -> Result<StepReport<f64>, SolveError>,
 ) -> Outcome {
     let (x, t) = data();
     let mut net = Regressor::init(1);
-    let mut s = tall_skinny::boxed_zeroed::<RegressorScratch>();
     let mut best = 2.0 * net.loss(&x, &t).unwrap();
     let start = Instant::now();
     let mut hit = None;
     let mut steps_run = 0;
     for k in 1..=budget {
         steps_run = k;
-        match step(&mut net, &mut s) {
+        match step(&mut net) {
             Ok(_) => {}
             Err(e) => {
                 println!("  {name}: step {k} failed: {e}");
@@ -111,33 +110,31 @@ fn main() {
     );
     let mut rows = Vec::new();
 
-    let mut lm = LevenbergMarquardt::<Regressor>::new(LmConfig::default());
-    rows.push(run("Levenberg-Marquardt (Gauss-Newton)", 1000, |n, s| {
-        lm.step(n, s, &x, &t)
+    let mut lm = LevenbergMarquardt::<Regressor>::boxed(LmConfig::default()).unwrap();
+    rows.push(run("Levenberg-Marquardt (Gauss-Newton)", 1000, |n| {
+        lm.step(n, &x, &t)
     }));
-    let mut newton = DampedNewton::<Regressor>::new(NewtonConfig::default());
-    rows.push(run("Newton, adaptive damping (exact H)", 1000, |n, s| {
-        newton.step(n, s, &x, &t)
+    let mut newton = DampedNewton::<Regressor>::boxed(NewtonConfig::default()).unwrap();
+    rows.push(run("Newton, adaptive damping (exact H)", 1000, |n| {
+        newton.step(n, &x, &t)
     }));
-    let mut tr = TrustRegion::<Regressor>::new(TrustRegionConfig::default());
-    rows.push(run("trust-region Newton (More-Sorensen)", 1000, |n, s| {
-        tr.step(n, s, &x, &t)
+    let mut tr = TrustRegion::<Regressor>::boxed(TrustRegionConfig::default()).unwrap();
+    rows.push(run("trust-region Newton (More-Sorensen)", 1000, |n| {
+        tr.step(n, &x, &t)
     }));
     for lr in [1e-3, 3e-3, 1e-2] {
-        let mut adam = Adam::<Regressor>::new(AdamConfig {
-            lr,
-            ..Default::default()
-        });
-        rows.push(run(&format!("Adam lr {lr:.0e}"), 50_000, |n, s| {
-            adam.step(n, s, &x, &t)
+        let mut adam = Adam::<Regressor>::boxed(AdamConfig::default().with_lr(lr)).unwrap();
+        rows.push(run(&format!("Adam lr {lr:.0e}"), 50_000, |n| {
+            adam.step(n, &x, &t)
         }));
     }
     for lr in [1e-2, 3e-2] {
-        let mut sgd = Sgd::<Regressor>::new(SgdConfig { lr, momentum: 0.9 });
+        let mut sgd =
+            Sgd::<Regressor>::boxed(SgdConfig::default().with_lr(lr).with_momentum(0.9)).unwrap();
         rows.push(run(
             &format!("SGD lr {lr:.0e}, momentum 0.9"),
             50_000,
-            |n, s| sgd.step(n, s, &x, &t),
+            |n| sgd.step(n, &x, &t),
         ));
     }
 

@@ -90,7 +90,9 @@ macro_rules! measure {
             tr.push(s.elapsed().as_secs_f64());
             let s = Instant::now();
             net.ggn_woodbury_into(&mut ggn, &x, &t).unwrap();
-            net.ggn_woodbury_solve(&mut ggn, eps, &g, &mut out_w)
+            ggn.factor(eps)
+                .unwrap()
+                .solve_refined(&g, &mut out_w, 2)
                 .unwrap();
             tw.push(s.elapsed().as_secs_f64());
         }

@@ -422,8 +422,8 @@ macro_rules! ops {
             let mut curv = tall_skinny::boxed_zeroed::<NetCurvature>();
             let mut run = || -> Vec<f64> {
                 net.curvature_into(&mut curv, xin, t).expect("curvature");
-                let blocks = baselines::PaperBlocks::collect(|f| curv.stages.for_each_stage(f))
-                    .expect("blocks");
+                let blocks =
+                    baselines::PaperBlocks::collect(|f| curv.for_each_stage(f)).expect("blocks");
                 baselines::paper_solve(&blocks, EPS, &b).expect("paper_solve")
             };
             let t0 = Instant::now();

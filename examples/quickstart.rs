@@ -80,7 +80,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     net.curvature_into(&mut curv, &x, &t)?;
     let mut factored = curv.factor(eps)?;
     let mut step = [0.0; Policy::N_PARAMS];
-    let residual = factored.solve_refined(&grad, &mut step, 2)?;
+    let residual = factored.solve_refined(&grad, &mut step, 2)?.residual;
     let inertia = factored.inertia();
     // Independent check of the residual with the network's own hvp.
     let mut hs = [0.0; Policy::N_PARAMS];

@@ -103,11 +103,8 @@ fn main() {
     let STRIDE = stride.max(1);
     // Everything the loop touches, allocated up front.
     let mut net = Box::new(Plant::init(3));
-    let mut scratch = tall_skinny::boxed_zeroed::<PlantScratch>();
-    let mut lm = Box::new(LevenbergMarquardt::<Plant>::new(LmConfig {
-        max_trials: 1,
-        ..LmConfig::default()
-    }));
+    let mut lm = LevenbergMarquardt::<Plant>::boxed(LmConfig::default().with_max_trials(1))
+        .expect("valid settings");
     let mut latencies: Vec<f64> = Vec::with_capacity(TICKS);
     let mut cpu_times: Vec<f64> = Vec::with_capacity(TICKS);
     let mut errors: Vec<f64> = Vec::with_capacity(TICKS);
@@ -175,7 +172,7 @@ fn main() {
         }
         let cpu0 = thread_cpu_time();
         let start = Instant::now();
-        let report = lm.step(&mut net, &mut scratch, &xs, &ts);
+        let report = lm.step(&mut net, &xs, &ts);
         let elapsed = start.elapsed().as_secs_f64();
         cpu_times.push(thread_cpu_time() - cpu0);
         latencies.push(elapsed);

@@ -23,10 +23,11 @@ use argmin::core::{CostFunction, Error, Gradient, Hessian};
 use argmin_math::ArgminDot;
 
 use crate::runtime::optim::Model;
+use crate::runtime::ConstZero;
 
 struct Shared<M: Model<Scalar = f64>> {
     net: M,
-    scratch: Box<M::Scratch>,
+    scratch: Box<M::Workspace>,
     p: M::Vector,
     v: M::Vector,
     out: M::Vector,
@@ -40,18 +41,15 @@ pub struct NetProblem<M: Model<Scalar = f64>> {
     t: Rc<M::Target>,
 }
 
-impl<M: Model<Scalar = f64>> NetProblem<M>
-where
-    M::Scratch: bytemuck_zeroable::Zeroable,
-{
+impl<M: Model<Scalar = f64>> NetProblem<M> {
     /// The problem of fitting `net` to the batch `(x, t)`.
     pub fn new(net: M, x: M::Input, t: M::Target) -> Self {
         let shared = Shared {
             net,
-            scratch: crate::boxed_zeroed::<M::Scratch>(),
-            p: M::zero_vector(),
-            v: M::zero_vector(),
-            out: M::zero_vector(),
+            scratch: crate::boxed_zeroed::<M::Workspace>(),
+            p: ConstZero::ZERO,
+            v: ConstZero::ZERO,
+            out: ConstZero::ZERO,
         };
         NetProblem {
             shared: Rc::new(RefCell::new(shared)),
@@ -59,10 +57,6 @@ where
             t: Rc::new(t),
         }
     }
-}
-
-mod bytemuck_zeroable {
-    pub use crate::runtime::bytemuck::Zeroable;
 }
 
 impl<M: Model<Scalar = f64>> NetProblem<M> {
@@ -93,8 +87,8 @@ impl<M: Model<Scalar = f64>> CostFunction for NetProblem<M> {
     fn cost(&self, param: &Vec<f64>) -> Result<f64, Error> {
         let mut s = self.shared.borrow_mut();
         Self::load(&mut s, param)?;
-        let Shared { net, scratch, .. } = &mut *s;
-        net.loss_in(scratch, &self.x, &self.t)
+        let Shared { net, .. } = &mut *s;
+        net.loss_at(&self.x, &self.t)
             .map_err(|e| Error::msg(e.to_string()))
     }
 }

@@ -62,6 +62,35 @@
 //! assert!(loss > 0.0);
 //! ```
 //!
+//! Training with an optimizer of [`runtime::optim`] (each owns the storage its step needs and
+//! validates its settings):
+//!
+//! ```
+//! use tall_skinny::prelude::*;
+//! use tall_skinny::runtime::optim::{LevenbergMarquardt, LmConfig, Optimizer};
+//!
+//! #[tall_skinny_net(batch = 4)]
+//! struct Fit {
+//!     inp: Dense<1, 8, Tanh>,
+//!     body: [Residual<8, Tanh>; 2],
+//!     head: Dense<8, 1, Identity>,
+//!     loss: Mse<1>,
+//! }
+//!
+//! let mut net = Fit::init(1);
+//! let x = [[-1.0], [-0.3], [0.4], [1.0]];
+//! let t = [[0.5], [-0.2], [0.1], [0.9]];
+//! let mut lm = LevenbergMarquardt::<Fit>::new(LmConfig::default().with_lambda(1e-2))?;
+//! let first = lm.step(&mut net, &x, &t)?;
+//! for _ in 0..30 {
+//!     lm.step(&mut net, &x, &t)?;
+//! }
+//! assert!(net.loss(&x, &t)? < 1e-3 * first.loss_before);
+//! // Settings are checked when the optimizer is built:
+//! assert!(LevenbergMarquardt::<Fit>::new(LmConfig::default().with_lambda(f64::NAN)).is_err());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! See the README for the declaration syntax and everything that is generated.
 #![no_std]
 

@@ -24,7 +24,7 @@ use std::vec;
 use std::vec::Vec;
 
 use nalgebra::{DMatrix, DVector};
-use tall_skinny_runtime::stage::StageView;
+use tall_skinny_runtime::__private::StageView;
 use tall_skinny_runtime::Real;
 
 /// What can go wrong in a baseline solve.

@@ -25,6 +25,12 @@ pub use scalar_fn::{
 
 use proc_macro2::TokenStream;
 
+/// The one runtime path generated code names: `::tall_skinny::runtime::__private`, the
+/// runtime's hidden module that re-exports what generated code needs.
+pub(crate) fn runtime_path() -> TokenStream {
+    quote::quote!(::tall_skinny::runtime::__private)
+}
+
 /// Expands `#[tall_skinny_net(attr)] item`.
 pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let args = net::attr::parse_args(attr);

@@ -86,9 +86,57 @@ fn residual_array_with_the_wrong_width() {
         &[
             "`inp` gives 8 outputs",
             "`body` takes 16 inputs",
-            "`body: [Residual<8, Tanh>; 4]`",
+            // `body: [Residual<8, Tanh>; 4]` would not chain with `head`.
+            "make `inp` give 16 outputs: `Dense<2, 16, Tanh>`",
         ],
     );
+}
+
+#[test]
+fn chain_fixes_do_not_break_the_next_link() {
+    // Giving `body` 8 inputs would also give it 8 outputs, which `head` does not take.
+    let msg = one_error(
+        quote!(),
+        net(quote!(
+            inp: Dense<2, 8, Tanh>,
+            body: [Residual<16, Tanh>; 4],
+            head: Dense<16, 1, Identity>,
+            loss: Mse<1>
+        )),
+        &["make `inp` give 16 outputs: `Dense<2, 16, Tanh>`"],
+    );
+    assert!(!msg.contains("`body: [Residual<8, Tanh>; 4]`"), "{msg}");
+    // Neither side can change alone: a layer between them.
+    one_error(
+        quote!(),
+        net(quote!(
+            inp: Dense<2, 8, Tanh>,
+            a: Residual<8, Tanh>,
+            b: Residual<16, Tanh>,
+            head: Dense<16, 1, Identity>,
+            loss: Mse<1>
+        )),
+        &["add a layer between them, e.g. `b_in: Dense<8, 16, Identity>` before `b`"],
+    );
+    // The elements of an array of dense layers feed each other: its outputs cannot change
+    // alone.
+    let msg = one_error(
+        quote!(),
+        net(quote!(
+            inp: Dense<2, 8, Tanh>,
+            body: [Dense<8, 8, Tanh>; 3],
+            out: Dense<4, 1, Identity>,
+            loss: Mse<1>
+        )),
+        &["write `out: Dense<8, 1, Identity>`"],
+    );
+    assert!(!msg.contains("make `body`"), "{msg}");
+    let msg = one_error(
+        quote!(),
+        net(quote!(inp: Dense<2, 8, Tanh>, body: [Dense<8, 8, Tanh>; 3], loss: Mse<4>)),
+        &["write `loss: Mse<8>`"],
+    );
+    assert!(!msg.contains("make `body`"), "{msg}");
 }
 
 #[test]
@@ -145,9 +193,24 @@ fn residual_that_changes_width() {
         )),
         &[
             "residual stage keeps its width",
-            "write `Residual<8, Tanh>`",
-            "`Dense<8, 16, Tanh>`",
+            "write `body_in: Dense<8, 16, Tanh>, body: [Residual<16, Tanh>; 2]` to go from width 8 \
+             to 16",
         ],
+    );
+    fixes_are_valid(
+        "inp: Dense<2, 8, Tanh>, body: [Residual<8, 16, Tanh>; 3], head: Dense<16, 1, Identity>, loss: Mse<1>",
+        1,
+        &[("body: [Residual<8, 16, Tanh>; 3]", "body_in: Dense<8, 16, Tanh>, body: [Residual<16, Tanh>; 2]", "")],
+    );
+    fixes_are_valid(
+        "inp: Dense<2, 8, Tanh>, body: [Residual<8, 16, Tanh>; 2], head: Dense<8, 1, Identity>, loss: Mse<1>",
+        1,
+        &[("body: [Residual<8, 16, Tanh>; 2]", "body: [Residual<8, Tanh>; 2]", "")],
+    );
+    fixes_are_valid(
+        "inp: Dense<2, 8, Tanh>, body: [Residual<8, 16, Tanh>; 2], head: Dense<16, 1, Identity>, loss: Mse<1>",
+        1,
+        &[("body: [Residual<8, 16, Tanh>; 2]", "body_in: Dense<8, 16, Tanh>, body: Residual<16, Tanh>", "")],
     );
 }
 
@@ -203,22 +266,27 @@ fn wrong_number_of_layer_arguments() {
         quote!(),
         net(quote!(inp: Dense<2, Tanh>, loss: Mse<2>)),
         &[
-            "`Dense` takes 3 arguments, found 2",
-            "`Dense<2, O, Tanh>`",
+            "`Dense` takes 3 arguments (inputs, outputs and an activation), found 2",
+            "write `Dense<2, 2, Tanh>`",
             "`Residual<2, Tanh>`",
         ],
     );
     one_error(
         quote!(),
         net(quote!(inp: Dense, loss: Mse<2>)),
-        &["`Dense` takes 3 arguments, found 0", "`Dense<I, O, Act>`"],
+        &[
+            "`Dense` takes 3 arguments (inputs, outputs and an activation), found 0",
+            "write `Dense<2, 2, Identity>`",
+        ],
     );
     one_error(
         quote!(),
         net(quote!(inp: Dense<2, 2, Tanh>, body: Residual<2>, loss: Mse<2>)),
         &[
-            "`Residual` takes 2 arguments, found 1",
-            "`Residual<W, Act>`",
+            "`Residual` takes 2 arguments (the width it keeps and an activation), found 1",
+            "the activation is missing",
+            "write `Residual<2, Identity>` for no activation",
+            "`Residual<2, Tanh>`",
         ],
     );
 }
@@ -252,7 +320,7 @@ fn unknown_layer() {
         net(quote!(inp: Dense<2, 8, Identity>, act: Tanh, loss: Mse<8>)),
         &[
             "`Tanh` is an activation, not a layer",
-            "`act: Residual<16, Tanh>`",
+            "write `inp: Dense<2, 8, Tanh>` and remove `act`",
         ],
     );
     one_error(
@@ -382,7 +450,10 @@ fn custom_activation_and_loss_paths_are_accepted() {
     )
     .unwrap()
     .to_string();
-    assert!(out.contains("Dense < f64 , Softsign , 2 , 8 >"), "{out}");
+    assert!(
+        out.contains("Layer < f64 , Softsign , 2 , 8 , true , false >"),
+        "{out}"
+    );
     assert!(out.contains("loss : losses :: Huber < 8 >"), "{out}");
     assert!(out.contains("loss : losses :: Huber :: < 8 >"), "{out}");
     // A one-argument unknown type that is not the last field is still an unknown layer.
@@ -452,7 +523,10 @@ fn loss_shapes() {
     one_error(
         quote!(),
         net(quote!(inp: Dense<2, 1, Tanh>, loss: Mse<8, 1>)),
-        &["`Mse` takes 1 argument, found 2"],
+        &[
+            "`Mse` takes 1 argument (its number of outputs), found 2",
+            "write `Mse<1>`",
+        ],
     );
 }
 
@@ -920,7 +994,7 @@ fn valid_declarations_expand_to_code_that_parses() {
         let has_ws = file
             .items
             .iter()
-            .any(|i| matches!(i, syn::Item::Struct(s) if s.ident == ws));
+            .any(|i| matches!(i, syn::Item::Type(s) if s.ident == ws));
         assert!(has_ws, "no `{ws}` in the expansion");
     }
 }
@@ -943,5 +1017,735 @@ fn the_model_reports_sizes() {
     assert_eq!(
         net.n_params(),
         (3 * 16 + 16) + 32 * (16 * 16 + 16) + 16 * 16 + (16 * 2 + 2)
+    );
+}
+
+// ---- every suggested fix is valid --------------------------------------------------------
+
+/// A declaration with mistakes, with the fixes its messages suggest. Each fix is
+/// `(old, new, quoted)`: the messages must contain `quoted` (the backticked `new` when
+/// `quoted` is empty), and the declaration with every `old` replaced by its `new` must expand.
+/// `errors` is how many messages the declaration gets.
+#[track_caller]
+fn fixes_are_valid(fields: &str, errors_expected: usize, fixes: &[(&str, &str, &str)]) {
+    let parse = |s: &str| -> TokenStream {
+        format!("struct Net {{ {s} }}")
+            .parse()
+            .unwrap_or_else(|e| panic!("{s} does not tokenise: {e}"))
+    };
+    let errs = errors(quote!(), parse(fields));
+    assert_eq!(
+        errs.len(),
+        errors_expected,
+        "{fields}: expected {errors_expected} errors, got {errs:#?}"
+    );
+    errs.iter().for_each(|m| assert_style(m));
+    let all = errs.join("\n");
+    let mut fixed = fields.to_string();
+    for (old, new, quoted) in fixes {
+        let quoted = if quoted.is_empty() {
+            format!("`{new}`")
+        } else {
+            quoted.to_string()
+        };
+        assert!(
+            all.contains(&quoted),
+            "{fields}: no message suggests {quoted}:\n{all}"
+        );
+        assert!(fixed.contains(old), "{fixed} lacks {old:?}");
+        fixed = fixed.replacen(old, new, 1);
+    }
+    if let Err(e) = expand(quote!(), parse(&fixed)) {
+        let msgs: Vec<String> = e.into_iter().map(|e| e.to_string()).collect();
+        panic!("{fields}\nfixed as suggested to\n{fixed}\nis still rejected: {msgs:#?}\n(the messages were {errs:#?})");
+    }
+}
+
+#[test]
+fn a_missing_activation_suggests_a_valid_layer() {
+    for (decl, fix) in [
+        ("Dense<8, 8>", "Dense<8, 8, Identity>"),
+        ("Dense<8, 8>", "Dense<8, 8, Tanh>"),
+        ("DenseNoBias<8, 8>", "DenseNoBias<8, 8, Identity>"),
+        ("Linear<8, 8>", "Dense<8, 8, Identity>"),
+        ("linear<8, 8>", "Dense<8, 8, Identity>"),
+        ("Fc<8, 8>", "Dense<8, 8, Identity>"),
+        ("Desne<8, 8>", "Dense<8, 8, Identity>"),
+        ("Dense<8>", "Dense<8, 8, Identity>"),
+        ("Dense", "Dense<8, 8, Identity>"),
+        ("Linear<8>", "Dense<8, 8, Identity>"),
+        ("Linear", "Dense<8, 8, Identity>"),
+        ("Linear<8, 8, Tanh>", "Dense<8, 8, Tanh>"),
+        ("Dense<8, 8, Tanh, 3>", "Dense<8, 8, Tanh>"),
+        ("Dense<8, 8, 3>", "inp: Dense<8, 8, Identity>"),
+    ] {
+        let fields = format!("inp: Dense<2, 8, Tanh>, mid: {decl}, loss: Mse<8>");
+        let (quoted, fix) = match fix.strip_prefix("inp: ") {
+            Some(f) => (format!("`mid: {f}`"), f),
+            None => (format!("`{fix}`"), fix),
+        };
+        let (old, new) = (format!("mid: {decl},"), format!("mid: {fix},"));
+        fixes_are_valid(&fields, 1, &[(&old, &new, &quoted)]);
+    }
+}
+
+#[test]
+fn arity_mistakes_suggest_valid_layers_that_chain() {
+    // One width and an activation: the other width is the neighbours'.
+    fixes_are_valid(
+        "inp: Dense<2, 8, Tanh>, mid: Dense<8, Tanh>, head: Dense<4, 1, Identity>, loss: Mse<1>",
+        1,
+        &[("Dense<8, Tanh>", "Dense<8, 4, Tanh>", "")],
+    );
+    fixes_are_valid(
+        "inp: Dense<2, 8, Tanh>, mid: Dense<4, Tanh>, head: Dense<4, 1, Identity>, loss: Mse<1>",
+        1,
+        &[("Dense<4, Tanh>", "Dense<8, 4, Tanh>", "")],
+    );
+    fixes_are_valid(
+        "inp: Dense<2, Tanh>, loss: Mse<2>",
+        1,
+        &[("Dense<2, Tanh>", "Dense<2, 2, Tanh>", "")],
+    );
+    fixes_are_valid(
+        "inp: Dense<2, Tanh>, loss: Mse<2>",
+        1,
+        &[("Dense<2, Tanh>", "Residual<2, Tanh>", "")],
+    );
+    for (decl, fix) in [
+        ("Residual<8>", "Residual<8, Identity>"),
+        ("Residual<8>", "Residual<8, Tanh>"),
+        ("Residual", "Residual<8, Identity>"),
+        ("Residual<8, 8, 8>", "Residual<8, Identity>"),
+        ("Residual<8, 8, Tanh>", "Residual<8, Tanh>"),
+        ("Skip<8>", "Residual<8, Identity>"),
+        ("ResBlock<8, Tanh>", "Residual<8, Tanh>"),
+        ("[Residual<8>; 3]", "[Residual<8, Identity>; 3]"),
+    ] {
+        let fields = format!("inp: Dense<2, 8, Tanh>, body: {decl}, loss: Mse<8>");
+        let old = decl.trim_start_matches('[').split(';').next().unwrap();
+        let new = fix.trim_start_matches('[').split(';').next().unwrap();
+        fixes_are_valid(&fields, 1, &[(old, new, "")]);
+    }
+    // Two widths: a residual keeps its width, a dense layer changes it; what chains with the
+    // next field is offered.
+    for (decl, act) in [
+        ("Residual<8, 16>", "Identity"),
+        ("Residual<8, 16, Tanh>", "Tanh"),
+    ] {
+        let dense = format!("Dense<8, 16, {act}>");
+        let residual = format!("Residual<8, {act}>");
+        let fields = format!("inp: Dense<2, 8, Tanh>, body: {decl}, loss: Mse<16>");
+        fixes_are_valid(&fields, 1, &[(decl, &dense, "")]);
+        let msg = one_error(quote!(), fields.parse().map(net).unwrap(), &[]);
+        assert!(!msg.contains(&residual), "{msg}");
+        let fields = format!("inp: Dense<2, 8, Tanh>, body: {decl}, loss: Mse<8>");
+        fixes_are_valid(&fields, 1, &[(decl, &residual, "")]);
+        let msg = one_error(quote!(), fields.parse().map(net).unwrap(), &[]);
+        assert!(!msg.contains(&dense), "{msg}");
+        // Neither neighbour decides: both.
+        let fields = format!("inp: Dense<2, 8, Tanh>, body: {decl}, loss: Mse<4>");
+        one_error(
+            quote!(),
+            fields.parse().map(net).unwrap(),
+            &[&dense, &residual],
+        );
+    }
+}
+
+#[test]
+fn non_literal_widths_suggest_literals() {
+    fixes_are_valid(
+        "inp: Dense<2, W, Tanh>, loss: Mse<8>",
+        1,
+        &[("Dense<2, W, Tanh>", "Dense<2, 8, Tanh>", "")],
+    );
+    fixes_are_valid(
+        "inp: Dense<2, 8, Tanh>, mid: Dense<W, 4, Tanh>, loss: Mse<4>",
+        1,
+        &[("Dense<W, 4, Tanh>", "Dense<8, 4, Tanh>", "")],
+    );
+    fixes_are_valid(
+        "inp: Dense<2, 8, Tanh>, body: [Residual<8, Tanh>; N], loss: Mse<8>",
+        1,
+        &[("[Residual<8, Tanh>; N]", "[Residual<8, Tanh>; 16]", "")],
+    );
+    // The length and the element are both wrong: two errors, and both fixes together.
+    fixes_are_valid(
+        "inp: Dense<2, 8, Tanh>, body: [Linear<8, 8>; N], loss: Mse<8>",
+        2,
+        &[
+            ("N]", "16]", "`16`"),
+            ("Linear<8, 8>", "Dense<8, 8, Identity>", ""),
+        ],
+    );
+    fixes_are_valid(
+        "inp: Dense<2, 8, Tanh>, loss: Mse<W>",
+        1,
+        &[("Mse<W>", "Mse<8>", "")],
+    );
+}
+
+#[test]
+fn misspelled_and_misshapen_losses_suggest_valid_losses() {
+    for (decl, fix) in [
+        ("Mse", "Mse<3>"),
+        ("Mse<3, 1>", "Mse<3>"),
+        ("MSE<3>", "Mse<3>"),
+        ("MSELoss<3>", "Mse<3>"),
+        ("MeanSquaredError", "Mse<3>"),
+        ("SoftmaxCrossEntropy", "SoftmaxCrossEntropy<3>"),
+        ("CrossEntropy<3>", "SoftmaxCrossEntropy<3>"),
+        ("CrossEntropyLoss", "SoftmaxCrossEntropy<3>"),
+        ("CrossEntropyLoss<3>", "SoftmaxCrossEntropy<3>"),
+        ("NLLLoss<3>", "SoftmaxCrossEntropy<3>"),
+        ("CategoricalCrossentropy<3>", "SoftmaxCrossEntropy<3>"),
+        ("SparseCategoricalCrossentropy<3>", "SoftmaxCrossEntropy<3>"),
+        ("Softmax<3>", "SoftmaxCrossEntropy<3>"),
+        ("Softmax", "SoftmaxCrossEntropy<3>"),
+        ("LogSoftmax<3>", "SoftmaxCrossEntropy<3>"),
+    ] {
+        let fields = format!("inp: Dense<2, 8, Tanh>, head: Dense<8, 3, Identity>, loss: {decl}");
+        fixes_are_valid(&fields, 1, &[(decl, fix, "")]);
+    }
+    fixes_are_valid(
+        "inp: Dense<2, 3, Tanh>, loss: [Mse<3>; 2]",
+        1,
+        &[("[Mse<3>; 2]", "Mse<3>", "`loss: Mse<3>`")],
+    );
+    fixes_are_valid(
+        "inp: Dense<2, 3, Tanh>, loss: [Mse<3>; N]",
+        1,
+        &[("[Mse<3>; N]", "Mse<3>", "`loss: Mse<3>`")],
+    );
+}
+
+#[test]
+fn a_softmax_activation_points_to_softmax_cross_entropy() {
+    let head = (
+        "Dense<8, 3, Softmax>",
+        "Dense<8, 3, Identity>",
+        "`head: Dense<8, 3, Identity>`",
+    );
+    // The loss already is the softmax cross-entropy: only the head changes.
+    let msg = one_error(
+        quote!(),
+        net(
+            quote!(inp: Dense<2, 8, Tanh>, head: Dense<8, 3, Softmax>, loss: SoftmaxCrossEntropy<3>),
+        ),
+        &[
+            "`Softmax` is not an activation",
+            "part of the loss `SoftmaxCrossEntropy`",
+        ],
+    );
+    assert!(!msg.contains("loss: SoftmaxCrossEntropy<3>"), "{msg}");
+    fixes_are_valid(
+        "inp: Dense<2, 8, Tanh>, head: Dense<8, 3, Softmax>, loss: SoftmaxCrossEntropy<3>",
+        1,
+        &[head],
+    );
+    // Another loss: both change, in one message.
+    for loss in ["Mse<3>", "Huber<3>"] {
+        fixes_are_valid(
+            &format!("inp: Dense<2, 8, Tanh>, head: Dense<8, 3, Softmax>, loss: {loss}"),
+            1,
+            &[
+                head,
+                (
+                    loss,
+                    "SoftmaxCrossEntropy<3>",
+                    "`loss: SoftmaxCrossEntropy<3>`",
+                ),
+            ],
+        );
+    }
+    fixes_are_valid(
+        "inp: Dense<2, 8, Tanh>, head: Dense<8, 3, softmax>, loss: Mse<3>",
+        1,
+        &[
+            ("softmax", "Identity", "`head: Dense<8, 3, Identity>`"),
+            (
+                "Mse<3>",
+                "SoftmaxCrossEntropy<3>",
+                "`loss: SoftmaxCrossEntropy<3>`",
+            ),
+        ],
+    );
+    // PyTorch's log-softmax with NLL: the loss's name is its own error.
+    fixes_are_valid(
+        "inp: Dense<2, 8, Tanh>, head: Dense<8, 3, LogSoftmax>, loss: NLLLoss<3>",
+        2,
+        &[
+            ("LogSoftmax", "Identity", "`head: Dense<8, 3, Identity>`"),
+            (
+                "NLLLoss<3>",
+                "SoftmaxCrossEntropy<3>",
+                "`SoftmaxCrossEntropy<3>`",
+            ),
+        ],
+    );
+    // A softmax over one output is constant: two classes.
+    fixes_are_valid(
+        "inp: Dense<2, 8, Tanh>, head: Dense<8, 1, Softmax>, loss: Mse<1>",
+        1,
+        &[
+            (
+                "Dense<8, 1, Softmax>",
+                "Dense<8, 2, Identity>",
+                "`head: Dense<8, 2, Identity>`",
+            ),
+            (
+                "Mse<1>",
+                "SoftmaxCrossEntropy<2>",
+                "`loss: SoftmaxCrossEntropy<2>`",
+            ),
+        ],
+    );
+    // An array head.
+    fixes_are_valid(
+        "inp: Dense<2, 3, Tanh>, head: [Dense<3, 3, Softmax>; 2], loss: Mse<3>",
+        1,
+        &[
+            ("Softmax", "Identity", "`head: [Dense<3, 3, Identity>; 2]`"),
+            (
+                "Mse<3>",
+                "SoftmaxCrossEntropy<3>",
+                "`loss: SoftmaxCrossEntropy<3>`",
+            ),
+        ],
+    );
+    // On a hidden layer there is no softmax.
+    fixes_are_valid(
+        "inp: Dense<2, 8, Softmax>, head: Dense<8, 3, Identity>, loss: SoftmaxCrossEntropy<3>",
+        1,
+        &[("Softmax", "Tanh", "`inp: Dense<2, 8, Tanh>`")],
+    );
+    // The last field, with the loss missing.
+    let errs = errors(
+        quote!(),
+        net(quote!(inp: Dense<2, 8, Tanh>, head: Dense<8, 3, Softmax>)),
+    );
+    assert_eq!(errs.len(), 2, "{errs:#?}");
+    assert!(
+        errs[0].contains("add `loss: SoftmaxCrossEntropy<3>` after `head`"),
+        "{errs:#?}"
+    );
+    assert!(errs[1].contains("missing loss"), "{errs:#?}");
+}
+
+#[test]
+fn a_softmax_field_points_to_softmax_cross_entropy() {
+    fixes_are_valid(
+        "inp: Dense<2, 8, Tanh>, head: Dense<8, 3, Identity>, probs: Softmax, loss: SoftmaxCrossEntropy<3>",
+        1,
+        &[("probs: Softmax, ", "", "remove `probs`")],
+    );
+    fixes_are_valid(
+        "inp: Dense<2, 8, Tanh>, head: Dense<8, 3, Identity>, probs: LogSoftmax, loss: Mse<3>",
+        1,
+        &[
+            ("probs: LogSoftmax, ", "", "remove `probs`"),
+            (
+                "Mse<3>",
+                "SoftmaxCrossEntropy<3>",
+                "`loss: SoftmaxCrossEntropy<3>`",
+            ),
+        ],
+    );
+    fixes_are_valid(
+        "inp: Dense<2, 8, Tanh>, s: Softmax, head: Dense<8, 3, Identity>, loss: Mse<3>",
+        1,
+        &[("s: Softmax, ", "", "remove `s`")],
+    );
+}
+
+#[test]
+fn binary_cross_entropy_points_to_two_classes() {
+    fixes_are_valid(
+        "inp: Dense<2, 8, Tanh>, head: Dense<8, 1, Sigmoid>, loss: BCELoss<1>",
+        1,
+        &[
+            (
+                "Dense<8, 1, Sigmoid>",
+                "Dense<8, 2, Identity>",
+                "`head: Dense<8, 2, Identity>`",
+            ),
+            (
+                "BCELoss<1>",
+                "SoftmaxCrossEntropy<2>",
+                "`loss: SoftmaxCrossEntropy<2>`",
+            ),
+        ],
+    );
+    // Several binary outputs: a `#[loss]` of its own, which expands.
+    let msg = one_error(
+        quote!(),
+        net(quote!(inp: Dense<2, 8, Tanh>, head: Dense<8, 3, Sigmoid>, loss: BCEWithLogitsLoss<3>)),
+        &[
+            "`head: Dense<8, 3, Identity>`",
+            "`loss: BceWithLogits<3>`",
+            "#[loss] fn bce_with_logits",
+        ],
+    );
+    let code = msg
+        .split("`#[loss] ")
+        .nth(1)
+        .and_then(|s| s.split('`').next())
+        .expect("the function is quoted");
+    tall_skinny_codegen::expand_loss(quote!(), code.parse().unwrap())
+        .unwrap_or_else(|e| panic!("the suggested `{code}` is rejected: {e}"));
+    fixes_are_valid(
+        "inp: Dense<2, 8, Tanh>, head: Dense<8, 3, Sigmoid>, loss: BCEWithLogitsLoss<3>",
+        1,
+        &[
+            ("Sigmoid", "Identity", "`head: Dense<8, 3, Identity>`"),
+            (
+                "BCEWithLogitsLoss<3>",
+                "BceWithLogits<3>",
+                "`loss: BceWithLogits<3>`",
+            ),
+        ],
+    );
+    // A `#[loss]` of the user's own with a similar name is not taken for it.
+    assert!(expand(
+        quote!(),
+        net(quote!(inp: Dense<2, 1, Tanh>, loss: BceLoss<1>))
+    )
+    .is_ok());
+}
+
+#[test]
+fn an_activation_as_a_field_goes_inside_a_layer() {
+    // After a layer without an activation: that layer takes it (as in sequential models).
+    fixes_are_valid(
+        "inp: Dense<2, 8, Identity>, act: Tanh, head: Dense<8, 1, Identity>, loss: Mse<1>",
+        1,
+        &[(
+            "inp: Dense<2, 8, Identity>, act: Tanh",
+            "inp: Dense<2, 8, Tanh>",
+            "`inp: Dense<2, 8, Tanh>` and remove `act`",
+        )],
+    );
+    fixes_are_valid(
+        "inp: Dense<2, 8, Identity>, act: ReLU, head: Dense<8, 1, Identity>, loss: Mse<1>",
+        1,
+        &[(
+            "inp: Dense<2, 8, Identity>, act: ReLU",
+            "inp: Dense<2, 8, Relu>",
+            "`inp: Dense<2, 8, Relu>` and remove `act`",
+        )],
+    );
+    // Else a layer of its own that chains.
+    fixes_are_valid(
+        "inp: Dense<2, 8, Tanh>, act: Relu, head: Dense<8, 1, Identity>, loss: Mse<1>",
+        1,
+        &[("act: Relu", "act: Dense<8, 8, Relu>", "")],
+    );
+}
+
+#[test]
+fn activation_spellings_suggest_valid_activations() {
+    for (act, fix) in [
+        ("tanh", "Tanh"),
+        ("ReLU", "Relu"),
+        ("GELU", "Gelu"),
+        ("SiLU", "Silu"),
+        ("Swish", "Silu"),
+        ("Linear", "Identity"),
+        ("None", "Identity"),
+        ("Logistic", "Sigmoid"),
+    ] {
+        let fields = format!("inp: Dense<2, 8, {act}>, loss: Mse<8>");
+        fixes_are_valid(&fields, 1, &[(act, fix, "")]);
+    }
+    fixes_are_valid(
+        "inp: Dense<2, 8, Tanh<3>>, loss: Mse<8>",
+        1,
+        &[("Tanh<3>", "Tanh", "`Tanh`")],
+    );
+    fixes_are_valid(
+        "inp: Dense<2, 8, 3>, loss: Mse<8>",
+        1,
+        &[("3>", "Identity>", "`inp: Dense<2, 8, Identity>`")],
+    );
+}
+
+#[test]
+fn width_fixes_are_valid() {
+    // Both ways to make widths chain.
+    let decl = "inp: Dense<2, 8, Tanh>, out: Dense<4, 1, Identity>, loss: Mse<1>";
+    fixes_are_valid(
+        decl,
+        1,
+        &[(
+            "Dense<4, 1, Identity>",
+            "Dense<8, 1, Identity>",
+            "`out: Dense<8, 1, Identity>`",
+        )],
+    );
+    fixes_are_valid(decl, 1, &[("Dense<2, 8, Tanh>", "Dense<2, 4, Tanh>", "")]);
+    let decl = "inp: Dense<3, 16, Tanh>, head: Dense<16, 2, Identity>, loss: Mse<3>";
+    fixes_are_valid(decl, 1, &[("Mse<3>", "Mse<2>", "`loss: Mse<2>`")]);
+    fixes_are_valid(
+        decl,
+        1,
+        &[("Dense<16, 2, Identity>", "Dense<16, 3, Identity>", "")],
+    );
+    // An array of dense layers cannot change its outputs alone: only the next layer changes.
+    let decl = "inp: Dense<2, 8, Tanh>, body: [Dense<8, 8, Tanh>; 3], out: Dense<4, 1, Identity>, loss: Mse<1>";
+    let errs = errors(quote!(), decl.parse::<TokenStream>().map(net).unwrap());
+    assert!(!errs[0].contains("make `body`"), "{errs:#?}");
+    fixes_are_valid(
+        decl,
+        1,
+        &[(
+            "Dense<4, 1, Identity>",
+            "Dense<8, 1, Identity>",
+            "`out: Dense<8, 1, Identity>`",
+        )],
+    );
+    let decl = "inp: Dense<2, 8, Tanh>, body: [Dense<8, 8, Tanh>; 3], loss: Mse<4>";
+    let errs = errors(quote!(), decl.parse::<TokenStream>().map(net).unwrap());
+    assert!(!errs[0].contains("make `body`"), "{errs:#?}");
+    // A residual array at the start may change its width; after a layer it may not.
+    let decl = "body: [Residual<8, Tanh>; 3], out: Dense<4, 1, Identity>, loss: Mse<1>";
+    fixes_are_valid(
+        decl,
+        1,
+        &[("[Residual<8, Tanh>; 3]", "[Residual<4, Tanh>; 3]", "")],
+    );
+    let decl = "inp: Dense<2, 8, Tanh>, body: [Residual<16, Tanh>; 4], head: Dense<16, 1, Identity>, loss: Mse<1>";
+    fixes_are_valid(
+        decl,
+        1,
+        &[(
+            "Dense<2, 8, Tanh>",
+            "Dense<2, 16, Tanh>",
+            "make `inp` give 16 outputs: `Dense<2, 16, Tanh>`",
+        )],
+    );
+    let errs = errors(quote!(), decl.parse::<TokenStream>().map(net).unwrap());
+    assert!(
+        !errs[0].contains("`body: [Residual<8, Tanh>; 4]`"),
+        "{errs:#?}"
+    );
+    // Neither neighbour can change alone: a layer between them.
+    let decl = "inp: Dense<2, 8, Tanh>, a: Residual<8, Tanh>, b: Residual<16, Tanh>, head: Dense<16, 1, Identity>, loss: Mse<1>";
+    fixes_are_valid(
+        decl,
+        1,
+        &[(
+            "b: Residual",
+            "b_in: Dense<8, 16, Identity>, b: Residual",
+            "`b_in: Dense<8, 16, Identity>`",
+        )],
+    );
+    // Arrays that change width: the first element gets a field of its own.
+    fixes_are_valid(
+        "inp: Dense<2, 8, Tanh>, body: [Dense<8, 16, Tanh>; 3], head: Dense<16, 1, Identity>, loss: Mse<1>",
+        1,
+        &[("body: [Dense<8, 16, Tanh>; 3]", "body_in: Dense<8, 16, Tanh>, body: [Dense<16, 16, Tanh>; 2]", "")],
+    );
+    // A softmax over one class.
+    fixes_are_valid(
+        "inp: Dense<2, 1, Tanh>, loss: SoftmaxCrossEntropy<1>",
+        1,
+        &[
+            ("Dense<2, 1, Tanh>", "Dense<2, 2, Tanh>", ""),
+            (
+                "SoftmaxCrossEntropy<1>",
+                "SoftmaxCrossEntropy<2>",
+                "`loss: SoftmaxCrossEntropy<2>`",
+            ),
+        ],
+    );
+    fixes_are_valid(
+        "inp: Dense<2, 1, Tanh>, loss: SoftmaxCrossEntropy<1>",
+        1,
+        &[("SoftmaxCrossEntropy<1>", "Mse<1>", "")],
+    );
+    // A bad activation does not leak into the fixes of other errors.
+    fixes_are_valid(
+        "inp: Dense<2, 8, 3>, out: Dense<4, 1, Identity>, loss: Mse<1>",
+        2,
+        &[
+            ("3>", "Identity>", "`inp: Dense<2, 8, Identity>`"),
+            (
+                "Dense<4, 1, Identity>",
+                "Dense<8, 1, Identity>",
+                "`out: Dense<8, 1, Identity>`",
+            ),
+        ],
+    );
+    let decl = "inp: Dense<2, 8, 3>, out: Dense<4, 1, Identity>, loss: Mse<1>";
+    fixes_are_valid(decl, 2, &[("Dense<2, 8, 3>", "Dense<2, 4, Identity>", "")]);
+}
+
+#[test]
+fn zero_and_name_fixes_are_valid() {
+    for (decl, old, new, quoted) in [
+        (
+            "inp: Dense<0, 8, Tanh>, out: Dense<8, 1, Identity>, loss: Mse<1>",
+            "Dense<0, 8, Tanh>",
+            "Dense<1, 8, Tanh>",
+            "`inp: Dense<1, 8, Tanh>`",
+        ),
+        (
+            "inp: Dense<2, 8, Tanh>, out: Dense<0, 1, Identity>, loss: Mse<1>",
+            "Dense<0, 1, Identity>",
+            "Dense<8, 1, Identity>",
+            "`out: Dense<8, 1, Identity>`",
+        ),
+        (
+            "inp: Dense<2, 0, Tanh>, out: Dense<8, 1, Identity>, loss: Mse<1>",
+            "Dense<2, 0, Tanh>",
+            "Dense<2, 8, Tanh>",
+            "`inp: Dense<2, 8, Tanh>`",
+        ),
+        (
+            "inp: Dense<2, 8, Tanh>, body: Residual<0, Tanh>, loss: Mse<8>",
+            "Residual<0, Tanh>",
+            "Residual<8, Tanh>",
+            "`body: Residual<8, Tanh>`",
+        ),
+        (
+            "inp: Dense<2, 8, Tanh>, body: [Residual<8, Tanh>; 0], loss: Mse<8>",
+            "; 0]",
+            "; 4]",
+            "`[Residual<8, Tanh>; 4]`",
+        ),
+        (
+            "inp: Dense<2, 8, Tanh>, body: [Residual<8, Tanh>; 0], loss: Mse<8>",
+            "body: [Residual<8, Tanh>; 0], ",
+            "",
+            "remove the field",
+        ),
+        (
+            "inp: Dense<2, 1, Tanh>, loss: Mse<0>",
+            "Mse<0>",
+            "Mse<1>",
+            "`loss: Mse<1>`",
+        ),
+        (
+            "layer: Dense<2, 8, Tanh>, Layer: Dense<8, 1, Identity>, loss: Mse<1>",
+            "Layer:",
+            "layer_2:",
+            "`layer_2`",
+        ),
+        (
+            "a: Dense<2, 8, Tanh>, a: Dense<8, 1, Identity>, loss: Mse<1>",
+            "a: Dense<8",
+            "a_2: Dense<8",
+            "`a_2`",
+        ),
+        (
+            "inp: Dense<2, 8, Tanh>, out: Dense<8, 1, Identity>",
+            "Identity>",
+            "Identity>, loss: Mse<1>",
+            "`loss: Mse<1>`",
+        ),
+        (
+            "inp: Dense<2, 8, Tanh>, out: Dense<8, 4, Identity>",
+            "Identity>",
+            "Identity>, loss: SoftmaxCrossEntropy<4>",
+            "`loss: SoftmaxCrossEntropy<4>`",
+        ),
+        (
+            "loss: Mse<3>",
+            "loss",
+            "out: Dense<2, 3, Identity>, loss",
+            "`out: Dense<2, 3, Identity>`",
+        ),
+        (
+            "inp: Dense<2, 8, Tanh>, loss: Mse<1>, out: Dense<8, 1, Identity>",
+            "loss: Mse<1>, out: Dense<8, 1, Identity>",
+            "out: Dense<8, 1, Identity>, loss: Mse<1>",
+            "move `loss: Mse<1>` below `out`",
+        ),
+        (
+            "inp: Dense<2, 1, Tanh>, loss: Mse<1>, loss2: Mse<1>",
+            ", loss2: Mse<1>",
+            "",
+            "remove `loss2`",
+        ),
+    ] {
+        fixes_are_valid(decl, 1, &[(old, new, quoted)]);
+    }
+}
+
+// ---- #[activation] and #[loss] -----------------------------------------------------------
+
+#[test]
+fn unsupported_constructs_are_each_reported_and_the_list_once() {
+    let err = tall_skinny_codegen::expand_activation(
+        quote!(),
+        quote!(
+            fn kitchen_sink(x: f64) -> f64 {
+                let mut acc = x % 2.0;
+                for _ in 0..3 {
+                    acc = acc + 1.0;
+                }
+                println!("{acc}");
+                let p = x.powf(x);
+                let k = if x > 0.0 && x < 1.0 { x } else { 0.0 };
+                let c = x as i64;
+                acc + p + k + helper(x) + c as f64 + kitchen_sink(x - 1.0)
+            }
+        ),
+    )
+    .unwrap_err();
+    let msgs: Vec<String> = err.into_iter().map(|e| e.to_string()).collect();
+    let what = [
+        "the operator `%`",
+        "the statement `for",
+        "the macro `println!`",
+        "`powf` with an exponent that depends on the argument",
+        "`&&` in a condition",
+        "a cast to `i64`",
+        "the call of `helper`",
+        "`kitchen_sink` calls itself",
+    ];
+    assert_eq!(msgs.len(), what.len(), "{msgs:#?}");
+    for (m, w) in msgs.iter().zip(what) {
+        assert!(m.contains(w), "{m:?} should be about {w}");
+        assert!(m.contains("`kitchen_sink`"), "{m}");
+    }
+    let listing: Vec<usize> = (0..msgs.len())
+        .filter(|&i| msgs[i].contains("supported: float literals"))
+        .collect();
+    assert_eq!(
+        listing,
+        [0],
+        "the list is in the first message only: {msgs:#?}"
+    );
+    for m in &msgs[1..msgs.len() - 1] {
+        assert!(
+            m.contains(
+                "rewrite it with the constructs listed at the first error of `kitchen_sink`"
+            ),
+            "{m}"
+        );
+    }
+    assert!(
+        msgs[7].contains("write the function without calling itself"),
+        "{}",
+        msgs[7]
+    );
+    // Alone, recursion lists them.
+    let err = tall_skinny_codegen::expand_loss(
+        quote!(),
+        quote!(
+            fn again(y: f64, t: f64) -> f64 {
+                again(y, t)
+            }
+        ),
+    )
+    .unwrap_err();
+    let msgs: Vec<String> = err.into_iter().map(|e| e.to_string()).collect();
+    assert_eq!(msgs.len(), 1, "{msgs:#?}");
+    assert!(
+        msgs[0].contains("calls itself") && msgs[0].contains("supported: "),
+        "{}",
+        msgs[0]
     );
 }

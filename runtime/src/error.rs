@@ -6,19 +6,38 @@ use core::fmt;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NetError {
     /// An input entry is NaN or infinite.
-    NonFiniteInput { sample: usize, index: usize },
+    NonFiniteInput {
+        /// The sample (row of the batch).
+        sample: usize,
+        /// The entry within the sample.
+        index: usize,
+    },
     /// A regression target entry is NaN or infinite.
-    NonFiniteTarget { sample: usize, index: usize },
+    NonFiniteTarget {
+        /// The sample (row of the batch).
+        sample: usize,
+        /// The entry within the sample's target.
+        index: usize,
+    },
     /// A class label is not below the number of classes.
     LabelOutOfRange {
+        /// The sample (row of the batch).
         sample: usize,
+        /// The label given.
         label: usize,
+        /// The number of classes (labels run `0..classes`).
         classes: usize,
     },
     /// A parameter is NaN or infinite (index into the flat parameter vector).
-    NonFiniteParameter { index: usize },
+    NonFiniteParameter {
+        /// Index into the flat parameter vector.
+        index: usize,
+    },
     /// An entry of a direction or right-hand side vector is NaN or infinite.
-    NonFiniteVector { index: usize },
+    NonFiniteVector {
+        /// Index into the vector.
+        index: usize,
+    },
     /// The inputs were finite but the result overflowed (weights or inputs too large).
     NonFiniteResult,
 }
@@ -52,7 +71,7 @@ impl fmt::Display for NetError {
 impl core::error::Error for NetError {}
 
 /// What can go wrong factoring `H + eps I` or solving with it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum SolveError {
     /// Evaluating the network failed (bad input, target, parameter or vector).
     Net(NetError),
@@ -60,13 +79,30 @@ pub enum SolveError {
     NonFiniteEps,
     /// The stage solve of stage `stage` (0 = first layer) is singular or numerically singular
     /// at this `eps`: `H + eps I` is singular or too close to it for this elimination order.
-    Singular { stage: usize },
+    Singular {
+        /// The stage (0 = first layer; array elements counted one by one).
+        stage: usize,
+    },
     /// The solution overflowed although every input was finite.
     NonFiniteResult,
     /// The storage holds no curvature: it was never filled, or the last
     /// `curvature_into` / `ggn_curvature_into` / `ggn_woodbury_into` on it failed. Fill it
     /// (and check that the fill succeeded) before factoring or solving.
     NoCurvature,
+    /// The storage was filled at other parameters than the network holds now (its parameter
+    /// fingerprint differs): fill it again at the current parameters.
+    Stale,
+    /// The refined solution's relative residual `|b - A x| / |b|` (measured with the exact
+    /// product) is above `sqrt(EPSILON)`: the solve cannot vouch for the result (for
+    /// example the Woodbury form at an eps so small that its division by eps cancels every
+    /// digit). A larger eps, or the other Gauss-Newton form, helps.
+    Inaccurate {
+        /// The relative residual reached.
+        residual: f64,
+    },
+    /// An optimizer's settings are out of range (an optimizer built from zeros and never
+    /// configured, or settings written after it was built).
+    Config(ConfigError),
 }
 
 impl From<NetError> for SolveError {
@@ -91,8 +127,42 @@ impl fmt::Display for SolveError {
                 "the curvature storage holds no curvature (never filled, or its last fill failed); \
                  call curvature_into first and check its result",
             ),
+            SolveError::Stale => f.write_str(
+                "the curvature storage was filled at other parameters than the network holds now; \
+                 fill it again",
+            ),
+            SolveError::Config(e) => e.fmt(f),
+            SolveError::Inaccurate { residual } => write!(
+                f,
+                "the solve cannot vouch for its result: relative residual {residual:.3e} after \
+                 refinement; increase eps"
+            ),
         }
     }
 }
 
 impl core::error::Error for SolveError {}
+
+/// An optimizer setting that is out of range (checked when the optimizer is built or its
+/// settings are replaced).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ConfigError {
+    /// The setting, as its field is named (`"lambda"`, `"radius_max"`, ...).
+    pub field: &'static str,
+    /// Its value (as `f64`; counts are converted).
+    pub value: f64,
+    /// What it must be.
+    pub requirement: &'static str,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "setting `{}` = {} is out of range: it must be {}",
+            self.field, self.value, self.requirement
+        )
+    }
+}
+
+impl core::error::Error for ConfigError {}

@@ -9,7 +9,7 @@
 //! - **Woodbury** (`ggn_woodbury_into` + `ggn_woodbury_solve`): with `Hl = C C'` (`C`
 //!   block diagonal over samples, `M = outputs * batch` columns) and `U = J' C`,
 //!   `(G + eps I)^{-1} b = (b - U (eps I + U'U)^{-1} U' b) / eps`. `U'U` is accumulated stage
-//!   by stage from `M` back-propagated adjoints ([`crate::stage::gram`]), then factored by
+//!   by stage from `M` back-propagated adjoints (`runtime/src/stage/gram.rs`), then factored by
 //!   Cholesky (`M x M`); a solve is one forward-tangent and one backward pass. Per stage
 //!   `O(M^2 O)`, plus `O(M^3)` once.
 //!
@@ -133,7 +133,7 @@ pub fn psd_factor<T: Real, const O: usize>(h: &SMatrix<T, O, O>) -> SMatrix<T, O
 }
 
 /// `out = C y` per sample (`C` block diagonal, blocks `c[n]`), for an `O x B` matrix `y`.
-pub fn factor_apply<T: Real, const O: usize, const B: usize>(
+pub(crate) fn factor_apply<T: Real, const O: usize, const B: usize>(
     c: &[SMatrix<T, O, O>; B],
     y: &SMatrix<T, O, B>,
     transpose: bool,

@@ -132,7 +132,7 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
 
     /// Scaled uniform initialisation: `W` entries uniform with variance `gain^2 / I`
     /// (LeCun), bias 0. Deterministic in the generator state.
-    pub fn init(&mut self, rng: &mut SplitMix64, gain: f64) {
+    pub(crate) fn init(&mut self, rng: &mut SplitMix64, gain: f64) {
         let () = Self::SHAPE_OK;
         let a = gain * libm_sqrt(3.0 / I as f64);
         for k in 0..O {
@@ -143,8 +143,18 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
         self.b = zero_mat();
     }
 
+    /// The same weights with the activation erased: what the passes over recorded tapes need
+    /// (the tangent and adjoint passes read `act'` from the tape).
+    pub(crate) fn erased(&self) -> Layer<T, crate::activation::Identity, I, O, BIAS, RES> {
+        Layer {
+            w: self.w,
+            b: self.b,
+            act: PhantomData,
+        }
+    }
+
     /// Writes this layer's parameters to `out` (length `N_PARAMS`) in the flat layout.
-    pub fn write_params(&self, out: &mut [T]) {
+    pub(crate) fn write_params(&self, out: &mut [T]) {
         debug_assert_eq!(out.len(), Self::N_PARAMS);
         for k in 0..O {
             for i in 0..I {
@@ -157,7 +167,7 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
     }
 
     /// Reads this layer's parameters from `src` (length `N_PARAMS`) in the flat layout.
-    pub fn read_params(&mut self, src: &[T]) {
+    pub(crate) fn read_params(&mut self, src: &[T]) {
         debug_assert_eq!(src.len(), Self::N_PARAMS);
         for k in 0..O {
             for i in 0..I {
@@ -172,7 +182,7 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
     }
 
     /// Index of the first non-finite parameter, if any (in this layer's flat layout).
-    pub fn first_non_finite(&self) -> Option<usize> {
+    pub(crate) fn first_non_finite(&self) -> Option<usize> {
         if crate::real::all_finite(self.w.as_slice()) && crate::real::all_finite(self.b.as_slice())
         {
             return None;
@@ -208,7 +218,7 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
 
     /// Inference: the layer's output for a batch `z` (no record kept).
     #[inline]
-    pub fn forward<const B: usize>(&self, z: &SMatrix<T, I, B>) -> SMatrix<T, O, B> {
+    pub(crate) fn forward<const B: usize>(&self, z: &SMatrix<T, I, B>) -> SMatrix<T, O, B> {
         let () = Self::SHAPE_OK;
         let mut f = self.preact(z);
         f.apply(|u| *u = A::value(*u));
@@ -220,7 +230,7 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
 
     /// Forward pass that records `out`, `act'` and, when `second` is set, `act''`.
     #[inline]
-    pub fn forward_tape<const B: usize>(
+    pub(crate) fn forward_tape<const B: usize>(
         &self,
         z: &SMatrix<T, I, B>,
         tape: &mut Tape<T, O, B>,
@@ -251,7 +261,7 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
     /// Reverse pass: writes this layer's gradient (flat layout) to `grad` and returns the
     /// adjoint of the layer input, given the adjoint `beta` of its output.
     #[inline]
-    pub fn backward<const B: usize>(
+    pub(crate) fn backward<const B: usize>(
         &self,
         z: &SMatrix<T, I, B>,
         tape: &Tape<T, O, B>,
@@ -271,7 +281,7 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
     /// Forward tangent along the parameter direction `v` (this layer's slice) with input
     /// tangent `y_in`: records the tangents of `u` and of the output in `tape.du`, `tape.y`.
     #[inline]
-    pub fn tangent<const B: usize>(
+    pub(crate) fn tangent<const B: usize>(
         &self,
         z: &SMatrix<T, I, B>,
         y_in: Option<&SMatrix<T, I, B>>,
@@ -307,7 +317,7 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
     /// this layer's block of `H v` to `hv` and returns the input adjoint and its tangent.
     #[allow(clippy::too_many_arguments)]
     #[inline]
-    pub fn backward_tangent<const B: usize>(
+    pub(crate) fn backward_tangent<const B: usize>(
         &self,
         z: &SMatrix<T, I, B>,
         y_in: Option<&SMatrix<T, I, B>>,

@@ -1,42 +1,108 @@
-//! Runtime kernels behind the code that `#[tall_skinny_net]` generates.
+//! The runtime behind the code that `#[tall_skinny_net]` generates (re-exported by the
+//! `tall-skinny` crate as `tall_skinny::runtime`; depend on that crate, not on this one).
 //!
 //! `#![no_std]`, and nothing that generated code calls allocates: every buffer is a
 //! fixed-size array whose size the macro computed from the declaration. Linear algebra is
 //! nalgebra's (default features off, `libm`). The optional `alloc`/`std` features add heap
 //! helpers for callers; generated code never needs them.
+//!
+//! What users name:
+//! - the layer types of a declared network's fields ([`Dense`], [`DenseNoBias`],
+//!   [`Residual`], all a [`Layer`]), the [`Activation`]s and the losses ([`Mse`],
+//!   [`SoftmaxCrossEntropy`], [`Loss`], [`ElementwiseLoss`]);
+//! - the scalar trait [`Real`] and the errors ([`NetError`], [`SolveError`],
+//!   [`ConfigError`]);
+//! - the storages a network's methods fill and their factorisation handles
+//!   ([`curvature::Curvature`] and [`curvature::Factored`] for the exact Hessian and the
+//!   Riccati Gauss-Newton form, [`woodbury::Woodbury`] and [`woodbury::WoodburyFactored`]
+//!   for the Woodbury form, [`Workspace`]), what every factorisation offers
+//!   ([`solver`]), its [`Inertia`] and the refined solve's [`Refinement`];
+//! - the optimizers and the [`optim::Model`] trait they work on ([`optim`]).
+//!
+//! Everything generated code needs besides is in a hidden module it alone names; the
+//! algorithms themselves (every pass over the layers, the factor and solve sweeps,
+//! refinement, the Woodbury solve, the input checks) are written once, here, generic over
+//! the list of a network's layers.
 #![no_std]
 #![deny(unsafe_op_in_unsafe_fn)]
+#![deny(missing_docs)]
+// `!(x > y)` is deliberate throughout: it is true for NaN, which every check must reject.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
 
 #[cfg(feature = "alloc")]
 extern crate alloc;
 
 pub mod activation;
+mod chain;
+pub mod curvature;
 pub mod error;
 pub mod ggn;
-pub mod layer;
-pub mod linalg;
+mod layer;
+mod linalg;
 pub mod loss;
+mod net;
 pub mod optim;
 pub mod real;
+pub mod refine;
 pub mod rng;
-pub mod stage;
+pub mod solver;
+mod stage;
+pub mod woodbury;
 
 pub use activation::{Activation, Gelu, Identity, Relu, Sigmoid, Silu, Sin, Softplus, Tanh};
-pub use error::{NetError, SolveError};
-pub use layer::{Dense, DenseNoBias, Layer, Residual, Tape};
+pub use chain::ConstZero;
+pub use error::{ConfigError, NetError, SolveError};
+pub use layer::{Dense, DenseNoBias, Layer, Residual};
 pub use linalg::ldlt::Inertia;
 pub use loss::{ElementwiseLoss, Loss, Mse, SoftmaxCrossEntropy};
+pub use net::Workspace;
 pub use real::Real;
+pub use refine::Refinement;
 pub use rng::SplitMix64;
-pub use stage::Stage;
 
 pub use bytemuck;
 pub use nalgebra;
 
 /// A value allocated directly on the heap as all zeros, never built on the stack first:
-/// the way to hold the large workspaces of deep nets on `std` targets
-/// (bytemuck's `zeroed_box`).
+/// the way to hold the large storages of deep nets on `std` targets (bytemuck's
+/// `zeroed_box`).
 #[cfg(feature = "alloc")]
 pub fn boxed_zeroed<T: bytemuck::Zeroable>() -> alloc::boxed::Box<T> {
     bytemuck::zeroed_box()
+}
+
+/// What generated code names, and nothing else: not part of the public API (no stability
+/// promise), and not meant to be used by hand.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::activation::sign;
+    pub use crate::chain::{
+        Chain, ChainMut, Cons, ConstZero, CurvChain, Nil, Params, Slot, StageStack,
+    };
+    pub use crate::curvature::{Curvature, Factored};
+    pub use crate::ggn::GgnMethod;
+    pub use crate::layer::{Layer, Tape};
+    pub use crate::linalg::ldlt::{DelayedLdlt, SingularPivot};
+    pub use crate::loss::{elementwise, ElementwiseLoss, Loss};
+    pub use crate::net::*;
+    pub use crate::optim::Model;
+    pub use crate::refine::Refinement;
+    pub use crate::stage::{Scratch, Stage, StageView};
+    pub use crate::woodbury::{Woodbury, WoodburyFactored};
+    pub use crate::{
+        Activation, Gelu, Identity, Inertia, Mse, NetError, Real, Relu, Sigmoid, Silu, Sin,
+        SoftmaxCrossEntropy, Softplus, SolveError, Tanh,
+    };
+
+    /// Implemented by no type: a generated method bounded by it cannot be called, and the
+    /// compiler says why (the by-value `curvature` and `hessian_solve` of a net whose
+    /// curvature storage is too large for the stack).
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` keeps {BYTES} bytes of curvature storage, too large for the stack: the by-value `curvature` and `hessian_solve` are not available",
+        label = "needs the storage on the stack",
+        note = "use `curvature_into` / `hessian_solve_in` with the storage in a `static` (`{Self}Curvature::ZERO`) or on the heap without a stack copy (`tall_skinny::boxed_zeroed::<{Self}Curvature>()`)"
+    )]
+    pub trait CurvatureTooLargeForTheStack<'a, const BYTES: usize> {}
+    pub use bytemuck;
+    pub use nalgebra;
 }

@@ -29,6 +29,28 @@ pub trait Loss<T: Real, const O: usize, const B: usize> {
         -> SMatrix<T, O, B>;
     /// Sample `n`'s diagonal block of `Hl` (the off-diagonal blocks are zero).
     fn hess_block(u: &SMatrix<T, O, B>, t: &Self::Target, n: usize) -> SMatrix<T, O, O>;
+
+    /// The Gauss-Newton factor `C_n` of sample `n`: `C_n C_n'` is the positive
+    /// semi-definite part of its block of `Hl` (the block itself for the built-in losses,
+    /// whose `Hl` is positive semi-definite). By default from the block's eigenvalues
+    /// ([`crate::ggn::psd_factor`]).
+    fn ggn_factor(u: &SMatrix<T, O, B>, t: &Self::Target, n: usize) -> SMatrix<T, O, O> {
+        crate::ggn::psd_factor(&Self::hess_block(u, t, n))
+    }
+    /// Sample `n`'s Gauss-Newton block `C_n C_n'`.
+    fn ggn_block(u: &SMatrix<T, O, B>, t: &Self::Target, n: usize) -> SMatrix<T, O, O> {
+        let c = Self::ggn_factor(u, t, n);
+        c * c.transpose()
+    }
+    /// `C C' y` (the Gauss-Newton loss Hessian applied to `y`).
+    fn ggn_apply(u: &SMatrix<T, O, B>, t: &Self::Target, y: &SMatrix<T, O, B>) -> SMatrix<T, O, B> {
+        let mut out = zero_mat::<T, O, B>();
+        for n in 0..B {
+            let c = Self::ggn_factor(u, t, n);
+            out.set_column(n, &(c * c.tr_mul(&y.column(n))));
+        }
+        out
+    }
 }
 
 /// Mean squared error: `l = 1/(2B) sum_n |u_n - t_n|^2`; targets `[[T; O]; B]`.
@@ -92,6 +114,16 @@ impl<T: Real, const O: usize, const B: usize> Loss<T, O, B> for Mse<O> {
 
     fn hess_block(_u: &SMatrix<T, O, B>, _t: &Self::Target, _n: usize) -> SMatrix<T, O, O> {
         SMatrix::identity() / T::c(B as f64)
+    }
+
+    fn ggn_factor(u: &SMatrix<T, O, B>, _t: &Self::Target, n: usize) -> SMatrix<T, O, O> {
+        <Self as crate::ggn::GgnLoss<T, O, B>>::hess_factor(u, n)
+    }
+    fn ggn_block(u: &SMatrix<T, O, B>, t: &Self::Target, n: usize) -> SMatrix<T, O, O> {
+        Self::hess_block(u, t, n)
+    }
+    fn ggn_apply(u: &SMatrix<T, O, B>, t: &Self::Target, y: &SMatrix<T, O, B>) -> SMatrix<T, O, B> {
+        Self::hess_apply(u, t, y)
     }
 }
 
@@ -254,6 +286,16 @@ impl<T: Real, const C: usize, const B: usize> Loss<T, C, B> for SoftmaxCrossEntr
                 -(sp.p[i] * sp.p[j]) * inv_b
             }
         })
+    }
+
+    fn ggn_factor(u: &SMatrix<T, C, B>, _t: &Self::Target, n: usize) -> SMatrix<T, C, C> {
+        <Self as crate::ggn::GgnLoss<T, C, B>>::hess_factor(u, n)
+    }
+    fn ggn_block(u: &SMatrix<T, C, B>, t: &Self::Target, n: usize) -> SMatrix<T, C, C> {
+        Self::hess_block(u, t, n)
+    }
+    fn ggn_apply(u: &SMatrix<T, C, B>, t: &Self::Target, y: &SMatrix<T, C, B>) -> SMatrix<T, C, B> {
+        Self::hess_apply(u, t, y)
     }
 }
 

@@ -15,6 +15,8 @@ pub trait Real:
     const EPSILON: Self;
     /// Largest finite value.
     const MAX: Self;
+    /// Smallest positive normal value.
+    const MIN_POSITIVE: Self;
     /// Converts an `f64` constant (rounding for `f32`).
     fn c(x: f64) -> Self;
     /// Widens to `f64`.
@@ -30,6 +32,7 @@ macro_rules! impl_real {
             const ONE: Self = 1.0;
             const EPSILON: Self = <$t>::EPSILON;
             const MAX: Self = <$t>::MAX;
+            const MIN_POSITIVE: Self = <$t>::MIN_POSITIVE;
             #[inline(always)]
             fn c(x: f64) -> Self {
                 x as $t
@@ -71,19 +74,73 @@ pub fn all_finite<T: Real>(xs: &[T]) -> bool {
     ok
 }
 
-/// Euclidean norm of `xs` (no `std` needed).
+/// Euclidean norm of `xs` (no `std` needed), without spurious overflow or underflow: one
+/// pass of plain squares (four lanes), and only when that sum overflowed or may have lost
+/// entries to underflow, a second pass scaled by the largest magnitude. NaN or infinite
+/// entries give a non-finite norm.
 #[inline]
 pub fn norm<T: Real>(xs: &[T]) -> T {
-    let mut acc = T::ZERO;
-    for x in xs {
-        acc += *x * *x;
+    let mut acc = [T::ZERO; 4];
+    let chunks = xs.chunks_exact(4);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (a, x) in acc.iter_mut().zip(c) {
+            *a += *x * *x;
+        }
     }
-    acc.sqrt()
+    for (a, x) in acc.iter_mut().zip(rest) {
+        *a += *x * *x;
+    }
+    let sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    // No entry's square can have been lost to underflow when the sum is this large (a lost
+    // square is below MIN_POSITIVE, and there are fewer than 1/EPSILON of them in practice).
+    if sum.finite() && sum >= T::MIN_POSITIVE / (T::EPSILON * T::EPSILON) {
+        return sum.sqrt();
+    }
+    let mut amax = T::ZERO;
+    for x in xs {
+        let a = x.abs();
+        if !(a <= amax) {
+            amax = a; // NaN propagates: NaN <= anything is false
+        }
+    }
+    if !amax.finite() || amax == T::ZERO {
+        return amax;
+    }
+    let inv = T::ONE / amax;
+    let scale_mul = inv.finite();
+    let mut s = T::ZERO;
+    for x in xs {
+        let y = if scale_mul { *x * inv } else { *x / amax };
+        s += y * y;
+    }
+    amax * s.sqrt()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn norm_is_scaled() {
+        for scale in [1e-310f64, 1e-200, 1e-160, 1.0, 1e150, 1e200, 1e300] {
+            let xs = [3.0 * scale, -4.0 * scale, 0.0, 12.0 * scale];
+            let n = norm(&xs);
+            assert!((n / (13.0 * scale) - 1.0).abs() < 1e-15, "{scale}: {n}");
+        }
+        for scale in [1e-40f32, 1e-20, 1.0, 1e19, 1e30, 1e37] {
+            let xs = [3.0 * scale, -4.0 * scale, 0.0, 12.0 * scale];
+            let n = norm(&xs);
+            assert!((n / (13.0 * scale) - 1.0).abs() < 1e-6, "{scale}: {n}");
+        }
+        assert_eq!(norm::<f64>(&[]), 0.0);
+        assert_eq!(norm(&[0.0f64; 9]), 0.0);
+        assert!(norm(&[1.0, f64::NAN]).is_nan());
+        assert!(norm(&[1e-300, f64::NAN]).is_nan());
+        assert_eq!(norm(&[1.0, f64::INFINITY]), f64::INFINITY);
+        let big = norm(&[f64::MAX / 2.0, f64::MAX / 2.0]);
+        assert!((big / (f64::MAX / core::f64::consts::SQRT_2) - 1.0).abs() < 1e-15);
+    }
 
     #[test]
     fn all_finite_finds_every_bad_entry() {

@@ -625,14 +625,19 @@ fn factor_on_unfilled_curvature_is_an_error() {
     let b = rand_vec::<{ Small::N_PARAMS }>(65, 1.0);
     let mut out = [0.0; Small::N_PARAMS];
     assert_eq!(
-        s.ggn_woodbury_solve(&mut g, 1.0, &b, &mut out),
+        g.factor(1.0)
+            .and_then(|mut f| f.solve_refined(&b, &mut out, 2).map(|_| ())),
         Err(SolveError::NoCurvature)
     );
     s.ggn_woodbury_into(&mut g, &x, &t).unwrap();
-    assert!(s.ggn_woodbury_solve(&mut g, 1.0, &b, &mut out).is_ok());
+    assert!(g
+        .factor(1.0)
+        .and_then(|mut f| f.solve_refined(&b, &mut out, 2).map(|_| ()))
+        .is_ok());
     assert!(s.ggn_woodbury_into(&mut g, &bad, &t).is_err());
     assert_eq!(
-        s.ggn_woodbury_solve(&mut g, 1.0, &b, &mut out),
+        g.factor(1.0)
+            .and_then(|mut f| f.solve_refined(&b, &mut out, 2).map(|_| ())),
         Err(SolveError::NoCurvature)
     );
 }
@@ -679,4 +684,482 @@ fn factor_after_failed_curvature_is_an_error() {
             assert_eq!(r, Err(SolveError::NoCurvature), "scale {scale:e}");
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The boundary: refinement, handles, stale storage, the Woodbury form at tiny eps, optimizer
+// settings (the adversarial cases of issue 11 and their neighbours)
+
+use tall_skinny::runtime::optim::*;
+use tall_skinny::runtime::solver::Factorable;
+
+fn issue_small() -> (Small, [[f64; 3]; 2], [[f64; 2]; 2]) {
+    (
+        Small::init(7),
+        rand_batch::<3, 2>(101, 1.0),
+        rand_batch::<2, 2>(102, 1.0),
+    )
+}
+
+/// `solve_refined` stops once the residual is exactly zero, whatever the step bound: at eps
+/// = 2^100 the solve is exact (`b / eps` to the last bit, a power of two), so it makes no
+/// correction even with `usize::MAX` allowed; and it never runs more steps than it gains from.
+#[test]
+fn refinement_stops_at_a_zero_residual() {
+    let (net, x, t) = issue_small();
+    let mut curv = boxed_zeroed::<SmallCurvature>();
+    net.curvature_into(&mut curv, &x, &t).unwrap();
+    let b = rand_vec::<{ Small::N_PARAMS }>(103, 1.0);
+    let mut xs = [0.0; Small::N_PARAMS];
+    let r = curv
+        .factor(2f64.powi(100))
+        .unwrap()
+        .solve_refined(&b, &mut xs, usize::MAX)
+        .unwrap();
+    assert!(r.steps <= 2, "{r:?}");
+    assert!(r.residual <= 4.0 * f64::EPSILON, "{r:?}");
+    // A nonsingular shift: a handful of steps, not max_steps.
+    let r = curv
+        .factor(1e-3)
+        .unwrap()
+        .solve_refined(&b, &mut xs, usize::MAX)
+        .unwrap();
+    assert!(r.steps <= 6 && r.residual < 1e-13, "{r:?}");
+    // b = 0: x = 0, residual 0, no step.
+    let r = curv
+        .factor(1e-3)
+        .unwrap()
+        .solve_refined(&[0.0; Small::N_PARAMS], &mut xs, usize::MAX)
+        .unwrap();
+    assert_eq!((r.residual, r.steps), (0.0, 0));
+    assert!(xs.iter().all(|v| *v == 0.0));
+}
+
+/// The reported residual is the one of the returned `x`, checked here with the network's own
+/// `hvp` (independent of the stored blocks), and refinement never makes `x` worse than the
+/// plain solve.
+#[test]
+fn refinement_reports_the_residual_of_its_answer() {
+    let (net, x, t) = issue_small();
+    let (h, _) = dense_h!(net, &x, &t, Small::N_PARAMS);
+    let mut curv = boxed_zeroed::<SmallCurvature>();
+    net.curvature_into(&mut curv, &x, &t).unwrap();
+    let b = rand_vec::<{ Small::N_PARAMS }>(104, 1.0);
+    for eps in [1.0, 1e-2, 1e-4, 1e-6, -1e-3] {
+        let mut f = curv.factor(eps).unwrap();
+        let mut plain = [0.0; Small::N_PARAMS];
+        f.solve(&b, &mut plain).unwrap();
+        let mut xs = [0.0; Small::N_PARAMS];
+        let r = match f.solve_refined(&b, &mut xs, 3) {
+            Ok(r) => r,
+            Err(SolveError::Inaccurate { residual }) => {
+                assert!(
+                    residual > 1.5e-8,
+                    "eps {eps:e}: Inaccurate below the bound ({residual:e})"
+                );
+                continue;
+            }
+            Err(e) => panic!("eps {eps:e}: {e}"),
+        };
+        let res = |v: &[f64; Small::N_PARAMS]| {
+            let mut hv = [0.0; Small::N_PARAMS];
+            net.hvp(&x, &t, v, &mut hv).unwrap();
+            let r: Vec<f64> = (0..Small::N_PARAMS)
+                .map(|i| b[i] - hv[i] - eps * v[i])
+                .collect();
+            rel_norm(&r, &b)
+        };
+        let (r_plain, r_ref) = (res(&plain), res(&xs));
+        assert!(
+            r_ref <= r_plain * (1.0 + 1e-6) + 1e-15,
+            "eps {eps:e}: refined {r_ref:e} worse than plain {r_plain:e}"
+        );
+        // The reported residual agrees with the independent one within the rounding of a
+        // residual evaluation, 8 sqrt(N) u (|H|_F |x| + |eps x| + |b|) / |b|.
+        let n = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        let noise = 8.0
+            * (Small::N_PARAMS as f64).sqrt()
+            * f64::EPSILON
+            * ((h.frobenius() + eps.abs()) * n(&xs) + n(&b))
+            / n(&b);
+        assert!(
+            (r.residual - r_ref).abs() <= 0.1 * r_ref + noise,
+            "eps {eps:e}: reported {:e}, independent {r_ref:e} (rounding {noise:e})",
+            r.residual
+        );
+    }
+}
+
+fn rel_norm(r: &[f64], b: &[f64]) -> f64 {
+    let n = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    n(r) / n(b)
+}
+
+/// Huge right-hand sides do not overflow the norms of refinement (|b| ~ 1e200 in f64, 1e19 in
+/// f32): the refined solve succeeds where the plain one does, with a small residual.
+#[test]
+fn refinement_norms_are_scaled() {
+    let (net, x, t) = issue_small();
+    let mut curv = boxed_zeroed::<SmallCurvature>();
+    net.curvature_into(&mut curv, &x, &t).unwrap();
+    let b = rand_vec::<{ Small::N_PARAMS }>(105, 1e200);
+    let mut xs = [0.0; Small::N_PARAMS];
+    let r = curv
+        .factor(1e-2)
+        .unwrap()
+        .solve_refined(&b, &mut xs, 2)
+        .unwrap();
+    assert!(r.residual < 1e-12 && all_finite(&xs), "{r:?}");
+    let n32 = Small32::init(3);
+    let x32 = [[0.3f32, -0.5], [0.9, 0.1]];
+    let t32 = [[0.2f32, 0.4], [-0.6, 0.8]];
+    let mut c32 = boxed_zeroed::<Small32Curvature>();
+    n32.curvature_into(&mut c32, &x32, &t32).unwrap();
+    let b32: [f32; Small32::N_PARAMS] = core::array::from_fn(|i| 1e19 * ((i as f32) - 5.5));
+    let mut x32s = [0.0f32; Small32::N_PARAMS];
+    let r = c32
+        .factor(1e-1)
+        .unwrap()
+        .solve_refined(&b32, &mut x32s, 2)
+        .unwrap();
+    assert!(
+        r.residual < 1e-5 && x32s.iter().all(|v| v.is_finite()),
+        "{r:?}"
+    );
+}
+
+/// A failed factorisation leaves no handle to solve with (the type system says so: `factor`
+/// returns `Err`); the blocks survive it, and the next factorisation at a good eps solves
+/// the right system (against the dense LU).
+#[test]
+fn a_failed_factorisation_leaves_the_blocks_intact() {
+    let (net, x, t) = issue_small();
+    let (h, eig) = dense_h!(net, &x, &t, Small::N_PARAMS);
+    let mut curv = boxed_zeroed::<SmallCurvature>();
+    net.curvature_into(&mut curv, &x, &t).unwrap();
+    let b = rand_vec::<{ Small::N_PARAMS }>(106, 1.0);
+    let mut xs = [0.0; Small::N_PARAMS];
+    assert!(curv.factor(1.0).is_ok());
+    assert!(
+        matches!(
+            curv.factor(0.0).map(|_| ()),
+            Err(SolveError::Singular { .. })
+        ),
+        "H is singular at batch 2"
+    );
+    curv.factor(1.0)
+        .unwrap()
+        .solve_refined(&b, &mut xs, 2)
+        .unwrap();
+    assert_solves(&h, &eig, 1.0, &b, &xs);
+}
+
+/// Through the `Model` trait, a storage filled at other parameters is `Stale`, an empty or
+/// failed one `NoCurvature`, for the Hessian and the Gauss-Newton storages alike; and the
+/// storages are snapshots: a solve after `set_params` still solves the system they hold
+/// (bit for bit what it gave before), never a mix of two problems.
+#[test]
+fn stale_and_missing_storage_through_the_model_trait() {
+    let (mut net, x, t) = issue_small();
+    let b = rand_vec::<{ Small::N_PARAMS }>(107, 1.0);
+    let mut h = boxed_zeroed::<SmallCurvature>();
+    let mut g = boxed_zeroed::<SmallGgn>();
+    assert_eq!(
+        net.factor_current(&mut *h, 1.0).map(|_| ()).unwrap_err(),
+        SolveError::NoCurvature
+    );
+    assert_eq!(
+        net.factor_current(&mut *g, 1.0).map(|_| ()).unwrap_err(),
+        SolveError::NoCurvature
+    );
+    net.hessian_into(&mut h, &x, &t).unwrap();
+    net.gauss_newton_into(&mut g, &x, &t).unwrap();
+    let (mut xh, mut xg) = ([0.0; Small::N_PARAMS], [0.0; Small::N_PARAMS]);
+    net.factor_current(&mut *h, 1.0)
+        .unwrap()
+        .solve(&b, &mut xh)
+        .unwrap();
+    net.factor_current(&mut *g, 1.0)
+        .unwrap()
+        .solve(&b, &mut xg)
+        .unwrap();
+    // other parameters (every one changed a little, then only one)
+    let mut p = [0.0; Small::N_PARAMS];
+    net.params(&mut p);
+    let saved = p;
+    p[17] += 1e-12;
+    net.set_params(&p).unwrap();
+    assert_eq!(
+        net.factor_current(&mut *h, 1.0).map(|_| ()).unwrap_err(),
+        SolveError::Stale
+    );
+    assert_eq!(
+        net.factor_current(&mut *g, 1.0).map(|_| ()).unwrap_err(),
+        SolveError::Stale
+    );
+    // the snapshots solve what they hold
+    let (mut yh, mut yg) = ([0.0; Small::N_PARAMS], [0.0; Small::N_PARAMS]);
+    h.factor(1.0).unwrap().solve(&b, &mut yh).unwrap();
+    g.factor(1.0).unwrap().solve(&b, &mut yg).unwrap();
+    assert_eq!(xh, yh);
+    assert_eq!(xg, yg);
+    // back to the parameters they were filled at: current again
+    net.set_params(&saved).unwrap();
+    assert!(net.factor_current(&mut *h, 1.0).is_ok());
+    assert!(net.factor_current(&mut *g, 1.0).is_ok());
+    // a failed refill empties them
+    let mut bad = x;
+    bad[1][2] = f64::INFINITY;
+    assert!(net.hessian_into(&mut h, &bad, &t).is_err());
+    assert!(net.gauss_newton_into(&mut g, &bad, &t).is_err());
+    assert_eq!(
+        net.factor_current(&mut *h, 1.0).map(|_| ()).unwrap_err(),
+        SolveError::NoCurvature
+    );
+    assert_eq!(h.fingerprint(), None);
+    assert_eq!(Factorable::fingerprint(&*g), None);
+}
+
+/// The Woodbury form at tiny eps: its division by eps cancels every digit, and the refined
+/// solve says so (`Inaccurate`) instead of returning `x = 0` or an `x` with a huge residual;
+/// whatever it returns as `Ok` has a small residual, checked with the network's own `ggn_vp`.
+#[test]
+fn woodbury_at_tiny_eps_is_accurate_or_an_error() {
+    let (net, x, t) = issue_small();
+    let mut g = boxed_zeroed::<SmallGgn>();
+    net.ggn_woodbury_into(&mut g, &x, &t).unwrap();
+    let b = rand_vec::<{ Small::N_PARAMS }>(108, 1.0);
+    let mut outcomes = Vec::new();
+    for eps in [1e-2, 1e-6, 1e-10, 1e-20, 1e-50, 1e-100, 1e-150, 1e-300] {
+        let mut xs = [0.0; Small::N_PARAMS];
+        let r = g
+            .factor(eps)
+            .and_then(|mut f| f.solve_refined(&b, &mut xs, 2));
+        match r {
+            Ok(rep) => {
+                assert!(all_finite(&xs));
+                let mut gv = [0.0; Small::N_PARAMS];
+                net.ggn_vp(&x, &t, &xs, &mut gv).unwrap();
+                let res: Vec<f64> = (0..Small::N_PARAMS)
+                    .map(|i| b[i] - gv[i] - eps * xs[i])
+                    .collect();
+                let r_ind = rel_norm(&res, &b);
+                assert!(
+                    r_ind <= 1e-6,
+                    "eps {eps:e}: Ok with true residual {r_ind:e} (reported {:e})",
+                    rep.residual
+                );
+                assert!(
+                    xs.iter().any(|v| *v != 0.0),
+                    "eps {eps:e}: x = 0 for a nonzero b"
+                );
+                outcomes.push(format!("{eps:e}: ok {:.1e}", rep.residual));
+            }
+            Err(
+                e @ (SolveError::Inaccurate { .. }
+                | SolveError::Singular { .. }
+                | SolveError::NonFiniteResult),
+            ) => outcomes.push(format!("{eps:e}: {e:?}")),
+            Err(e) => panic!("eps {eps:e}: {e}"),
+        }
+    }
+    println!("{outcomes:?}");
+    assert!(outcomes[0].contains("ok"), "eps 1e-2 must solve");
+}
+
+/// Optimizer settings are checked when the optimizer is built (and at every step of one built
+/// from zeros): each bad value is a `ConfigError` naming its field.
+#[test]
+fn optimizer_settings_are_validated() {
+    type M = Small;
+    let field = |r: Result<(), tall_skinny::runtime::ConfigError>| r.unwrap_err().field;
+    let tr = TrustRegionConfig::<f64>::default();
+    assert_eq!(
+        field(TrustRegion::<M>::new(tr.with_radius(f64::NAN)).map(|_| ())),
+        "radius"
+    );
+    assert_eq!(
+        field(TrustRegion::<M>::new(tr.with_radius(f64::NEG_INFINITY)).map(|_| ())),
+        "radius"
+    );
+    assert_eq!(
+        field(TrustRegion::<M>::new(tr.with_radius_max(f64::NEG_INFINITY)).map(|_| ())),
+        "radius_max"
+    );
+    assert_eq!(
+        field(TrustRegion::<M>::new(tr.with_radius(1e300)).map(|_| ())),
+        "radius"
+    );
+    assert_eq!(
+        field(TrustRegion::<M>::new(tr.with_eta(1.0)).map(|_| ())),
+        "eta"
+    );
+    assert_eq!(
+        field(TrustRegion::<M>::new(tr.with_max_iterations(0)).map(|_| ())),
+        "max_iterations"
+    );
+    let lm = LmConfig::<f64>::default();
+    assert_eq!(
+        field(LevenbergMarquardt::<M>::new(lm.with_lambda(-1.0)).map(|_| ())),
+        "lambda"
+    );
+    assert_eq!(
+        field(LevenbergMarquardt::<M>::new(lm.with_lambda(0.0)).map(|_| ())),
+        "lambda"
+    );
+    assert_eq!(
+        field(LevenbergMarquardt::<M>::new(lm.with_lambda_bounds(1.0, 1e-3)).map(|_| ())),
+        "lambda_max"
+    );
+    assert_eq!(
+        field(LevenbergMarquardt::<M>::new(lm.with_eta(f64::NAN)).map(|_| ())),
+        "eta"
+    );
+    assert_eq!(
+        field(LevenbergMarquardt::<M>::new(lm.with_max_trials(0)).map(|_| ())),
+        "max_trials"
+    );
+    let nt = NewtonConfig::<f64>::default();
+    assert_eq!(
+        field(DampedNewton::<M>::new(nt.with_lambda(f64::INFINITY)).map(|_| ())),
+        "lambda"
+    );
+    assert_eq!(
+        field(DampedNewton::<M>::new(nt.with_max_factorizations(0)).map(|_| ())),
+        "max_factorizations"
+    );
+    let ad = AdamConfig::<f64>::default();
+    assert_eq!(
+        field(Adam::<M>::new(ad.with_lr(f64::NAN)).map(|_| ())),
+        "lr"
+    );
+    assert_eq!(
+        field(Adam::<M>::new(ad.with_betas(1.0, 0.999)).map(|_| ())),
+        "beta1"
+    );
+    assert_eq!(
+        field(Adam::<M>::new(ad.with_betas(0.9, -0.1)).map(|_| ())),
+        "beta2"
+    );
+    assert_eq!(field(Adam::<M>::new(ad.with_eps(0.0)).map(|_| ())), "eps");
+    let sg = SgdConfig::<f64>::default();
+    assert_eq!(
+        field(Sgd::<M>::new(sg.with_momentum(1e300)).map(|_| ())),
+        "momentum"
+    );
+    assert_eq!(field(Sgd::<M>::new(sg.with_lr(-1e-2)).map(|_| ())), "lr");
+    // an optimizer built from zeros refuses to step until configured
+    let (mut net, x, t) = issue_small();
+    let mut opt = boxed_zeroed::<LevenbergMarquardt<M>>();
+    assert!(matches!(
+        opt.step(&mut net, &x, &t),
+        Err(SolveError::Config(_))
+    ));
+    opt.configure(LmConfig::default()).unwrap();
+    assert!(opt.step(&mut net, &x, &t).is_ok());
+}
+
+fn report_is_finite(r: &StepReport<f64>) -> bool {
+    let opts = [
+        r.loss_after,
+        r.loss_trial,
+        r.predicted,
+        r.ratio,
+        r.damping,
+        r.learning_rate,
+        r.radius,
+    ];
+    r.loss_before.is_finite()
+        && r.step_norm.is_finite()
+        && r.gradient_norm.is_finite()
+        && opts.iter().all(|v| v.is_none_or(f64::is_finite))
+}
+
+/// Extreme but valid settings: every number of every report is finite, a step that would
+/// overflow the parameters is an error that leaves them unchanged, and rejected steps leave
+/// the parameters unchanged.
+#[test]
+fn extreme_settings_give_finite_reports_or_errors() {
+    let (net0, x, t) = issue_small();
+    let mut p0 = [0.0; Small::N_PARAMS];
+    net0.params(&mut p0);
+    let check = |name: &str, opt: &mut dyn Optimizer<Small>| {
+        let mut net = net0.clone();
+        for k in 0..5 {
+            let mut before = [0.0; Small::N_PARAMS];
+            net.params(&mut before);
+            match opt.step(&mut net, &x, &t) {
+                Ok(r) => {
+                    assert!(report_is_finite(&r), "{name} step {k}: {r:?}");
+                    let mut after = [0.0; Small::N_PARAMS];
+                    net.params(&mut after);
+                    if !r.accepted {
+                        assert_eq!(
+                            before, after,
+                            "{name}: a rejected step changed the parameters"
+                        );
+                    }
+                    if let Some(after) = r.loss_after {
+                        assert!(
+                            (net.loss(&x, &t).unwrap() - after).abs()
+                                <= 1e-12 * after.abs().max(1e-300)
+                        );
+                    }
+                }
+                Err(e) => {
+                    let mut after = [0.0; Small::N_PARAMS];
+                    net.params(&mut after);
+                    assert_eq!(
+                        before, after,
+                        "{name}: a failed step ({e}) changed the parameters"
+                    );
+                }
+            }
+        }
+    };
+    let tr = TrustRegionConfig::default()
+        .with_radius_max(1e300)
+        .with_radius(1e300);
+    check(
+        "trust region radius 1e300",
+        &mut *TrustRegion::<Small>::boxed(tr).unwrap(),
+    );
+    check(
+        "trust region radius 1e-300",
+        &mut *TrustRegion::<Small>::boxed(TrustRegionConfig::default().with_radius(1e-300))
+            .unwrap(),
+    );
+    check(
+        "Adam lr 1e300",
+        &mut *Adam::<Small>::boxed(AdamConfig::default().with_lr(1e300)).unwrap(),
+    );
+    check(
+        "SGD lr 1e300",
+        &mut *Sgd::<Small>::boxed(SgdConfig::default().with_lr(1e300)).unwrap(),
+    );
+    check(
+        "SGD momentum 0.999999",
+        &mut *Sgd::<Small>::boxed(SgdConfig::default().with_momentum(0.999_999)).unwrap(),
+    );
+    let lm = LmConfig::default()
+        .with_lambda_bounds(1e-300, 1e300)
+        .with_lambda(1e-300);
+    check(
+        "LM lambda 1e-300",
+        &mut *LevenbergMarquardt::<Small>::boxed(lm).unwrap(),
+    );
+    let lm = LmConfig::default()
+        .with_lambda_bounds(1e-300, 1e300)
+        .with_lambda(1e300);
+    check(
+        "LM lambda 1e300",
+        &mut *LevenbergMarquardt::<Small>::boxed(lm).unwrap(),
+    );
+    let nt = NewtonConfig::default()
+        .with_lambda_bounds(1e-300, 1e300)
+        .with_lambda(1e-300);
+    check(
+        "Newton lambda 1e-300",
+        &mut *DampedNewton::<Small>::boxed(nt).unwrap(),
+    );
 }

@@ -1,5 +1,5 @@
 //! The Riccati sweep with delayed pivots on the dense stage blocks ([`sweep`], math.md
-//! section 7; the kernel is `runtime::linalg::ldlt::DelayedLdlt`), against independent
+//! section 7; the kernel is `runtime/src/linalg/ldlt.rs`: `DelayedLdlt`), against independent
 //! references:
 //!
 //! - f64: the solution against a dense pivoted LU of `H + eps I` (`H` from `hvp` columns),
@@ -60,7 +60,7 @@ macro_rules! f64_check {
         let eig = sym_eigenvalues(&h);
         let mut curv = tall_skinny::boxed_zeroed::<$curv>();
         net.curvature_into(&mut curv, &x, &t).unwrap();
-        let (blocks, s_last) = dense_stages::<f64>(&|f| curv.stages.for_each_stage(f));
+        let (blocks, s_last) = dense_stages::<f64>(&|f| curv.for_each_stage(f));
         let b: Vec<f64> = (0..N).map(|_| rng.symmetric()).collect();
         let u = f64::EPSILON / 2.0;
         for eps in [1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7] {
@@ -142,7 +142,7 @@ fn f32_delayed_sweep_is_as_accurate_as_dense_lu_at_batch_1() {
     let mut c64 = tall_skinny::boxed_zeroed::<D1Curvature>();
     net32.curvature_into(&mut c32, &x32, &t32).unwrap();
     net64.curvature_into(&mut c64, &x64, &t64).unwrap();
-    let (blocks, s_last) = dense_stages::<f32>(&|f| c32.stages.for_each_stage(f));
+    let (blocks, s_last) = dense_stages::<f32>(&|f| c32.for_each_stage(f));
     let g64 = g.map(|v| v as f64);
     const N: usize = D1::N_PARAMS;
     let (h, _) = dense_from_hvp(N, |v, out| {

@@ -155,7 +155,7 @@ macro_rules! case {
             woodbury: Box::new(move |eps: f64, b: &[f64], out: &mut [f64]| {
                 let mut g = tall_skinny::boxed_zeroed::<<$net as Named>::Ggn>();
                 net3.ggn_woodbury_into(&mut g, &x, &t).unwrap();
-                net3.ggn_woodbury_solve(&mut g, eps, b.try_into().unwrap(), out.try_into().unwrap())
+                g.factor(eps).and_then(|mut f| f.solve_refined(b.try_into().unwrap(), out.try_into().unwrap(), 2).map(|_| ()))
             }),
             p0,
         }
@@ -302,27 +302,33 @@ fn woodbury_rejects_bad_eps() {
     let b = [1.0; MseNet::N_PARAMS];
     let mut out = [0.0; MseNet::N_PARAMS];
     assert_eq!(
-        net.ggn_woodbury_solve(&mut g, 0.0, &b, &mut out),
+        g.factor(0.0)
+            .and_then(|mut f| f.solve_refined(&b, &mut out, 2).map(|_| ())),
         Err(SolveError::Singular { stage: 0 })
     );
     assert_eq!(
-        net.ggn_woodbury_solve(&mut g, -1.0, &b, &mut out),
+        g.factor(-1.0)
+            .and_then(|mut f| f.solve_refined(&b, &mut out, 2).map(|_| ())),
         Err(SolveError::Singular { stage: 0 })
     );
     assert_eq!(
-        net.ggn_woodbury_solve(&mut g, f64::NAN, &b, &mut out),
+        g.factor(f64::NAN)
+            .and_then(|mut f| f.solve_refined(&b, &mut out, 2).map(|_| ())),
         Err(SolveError::NonFiniteEps)
     );
     let mut bad = b;
     bad[3] = f64::NAN;
     assert_eq!(
-        net.ggn_woodbury_solve(&mut g, 1e-3, &bad, &mut out),
+        g.factor(1e-3)
+            .and_then(|mut f| f.solve_refined(&bad, &mut out, 2).map(|_| ())),
         Err(SolveError::Net(NetError::NonFiniteVector { index: 3 }))
     );
     // The one-call form agrees with the explicit one.
-    let mut s = MseNetScratch::ZERO;
+    let mut s = MseNetGgn::ZERO;
     let mut y = [0.0; MseNet::N_PARAMS];
-    net.ggn_woodbury_solve(&mut g, 1e-3, &b, &mut out).unwrap();
+    g.factor(1e-3)
+        .and_then(|mut f| f.solve_refined(&b, &mut out, 2).map(|_| ()))
+        .unwrap();
     net.ggn_solve_in(&mut s, &x, &t, 1e-3, &b, &mut y).unwrap();
     assert!(rel_err(&out, &y) < 1e-12);
     let _ = MseNet::GGN_METHOD == GgnMethod::Woodbury;
@@ -427,7 +433,9 @@ fn custom_loss_uses_the_positive_part_of_its_hessian() {
     let mut gg = CauchyNetGgn::ZERO;
     net.ggn_woodbury_into(&mut gg, &x, &t).unwrap();
     let mut xw = [0.0; N];
-    net.ggn_woodbury_solve(&mut gg, 1e-2, &b, &mut xw).unwrap();
+    gg.factor(1e-2)
+        .and_then(|mut f| f.solve_refined(&b, &mut xw, 2).map(|_| ()))
+        .unwrap();
     let (er, ew) = (rel_err(&xr, &reference), rel_err(&xw, &reference));
     println!("Cauchy loss: ggn_vp {e:.1e}, riccati {er:.1e}, woodbury {ew:.1e}");
     assert!(er < 1e-10 && ew < 1e-10, "riccati {er:e}, woodbury {ew:e}");

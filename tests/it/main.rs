@@ -6,6 +6,8 @@
 //! pivoted LU, symmetric eigenvalues).
 
 #![allow(dead_code)]
+// Test tables and closures of dense references have long types by nature.
+#![allow(clippy::type_complexity)]
 
 mod common;
 mod solve_common;
@@ -23,4 +25,5 @@ mod runtime_errors;
 mod softmax_saturated;
 mod solve;
 mod solve_accuracy;
+mod storage_sizes;
 mod ui;

@@ -88,7 +88,7 @@ macro_rules! check_net {
 
         // (a) Dense H from the stage blocks.
         let curv = net.curvature(&x, &t).unwrap();
-        let blocks = PaperBlocks::collect(|f| curv.stages.for_each_stage(f)).unwrap();
+        let blocks = PaperBlocks::collect(|f| curv.for_each_stage(f)).unwrap();
         assert_eq!(blocks.n_params(), N);
         assert_eq!(blocks.stages().len(), $ty::DEPTH);
         let hb = blocks.dense_hessian();
@@ -205,9 +205,9 @@ fn blocks_do_not_depend_on_factoring() {
     let x = [[0.3, -0.7, 0.1], [1.0, 0.2, -0.4], [-0.5, 0.5, 0.9]];
     let t = [2, 0, 1];
     let mut curv = net.curvature(&x, &t).unwrap();
-    let before = PaperBlocks::collect(|f| curv.stages.for_each_stage(f)).unwrap();
+    let before = PaperBlocks::collect(|f| curv.for_each_stage(f)).unwrap();
     curv.factor(1e-3).unwrap();
-    let after = PaperBlocks::collect(|f| curv.stages.for_each_stage(f)).unwrap();
+    let after = PaperBlocks::collect(|f| curv.for_each_stage(f)).unwrap();
     assert_eq!(before.hl(), after.hl());
     for (s, q) in before.stages().iter().zip(after.stages()) {
         assert_eq!(
@@ -221,7 +221,7 @@ fn blocks_do_not_depend_on_factoring() {
 fn bad_rhs_is_an_error() {
     let net = MixMse1::init(3);
     let curv = net.curvature(&[[0.1, 0.2]], &[[0.3, -0.4]]).unwrap();
-    let blocks = PaperBlocks::collect(|f| curv.stages.for_each_stage(f)).unwrap();
+    let blocks = PaperBlocks::collect(|f| curv.for_each_stage(f)).unwrap();
     let n = MixMse1::N_PARAMS;
     let mut g = vec![1.0; n];
     assert_eq!(

@@ -9,6 +9,7 @@
 //!   from `archs.txt` (after editing the list by hand), then rebuild;
 //! - `REGEN_RANDOM_ARCHS=1 cargo test --test it random_archs::list` first rewrites `archs.txt`
 //!   from the generator (its seed and rules below), then `generated.rs`.
+//!
 //! The test `list_and_instantiation_agree` fails if `generated.rs` is stale.
 //!
 //! Per f64 net and seed (`check_f64`); `u` is the unit roundoff, `N` the parameter count,

@@ -997,7 +997,7 @@ macro_rules! inertia_apply {
                 // cannot resolve 1e-9).
                 let c = cond(&eig, eps);
                 let mut xs = [0.0; N];
-                let res = f.solve_refined(b, &mut xs, 2).unwrap();
+                let res = f.solve_refined(b, &mut xs, 2).unwrap().residual;
                 let xd = lu_solve(&h, eps, b);
                 let err = rel_err(&xs, &xd);
                 if c <= 1e6 {
@@ -1099,7 +1099,13 @@ fn singular_hessian_gives_error_or_finite_solution() {
                 out.iter().all(|v| v.is_finite()),
                 "eps {eps:e}: hessian_solve NaN inside Ok"
             ),
-            Err(SolveError::Singular { .. } | SolveError::NonFiniteResult) => {}
+            // Inaccurate: the refined residual of a numerically singular system is too large
+            // to vouch for.
+            Err(
+                SolveError::Singular { .. }
+                | SolveError::NonFiniteResult
+                | SolveError::Inaccurate { .. },
+            ) => {}
             Err(e) => panic!("eps {eps:e}: unexpected hessian_solve error {e:?}"),
         }
         outcomes.push(format!("eps {eps:e}: {outcome}"));

@@ -14,7 +14,7 @@ fn ui() {
     let t = trybuild::TestCases::new();
     t.pass("tests/ui/pass/*.rs");
     for kind in [
-        "widths", "names", "loss", "shape", "args", "zero", "multiple", "custom",
+        "widths", "names", "loss", "shape", "args", "zero", "multiple", "custom", "handles",
     ] {
         t.compile_fail(format!("tests/ui/{kind}/*.rs"));
     }

@@ -293,38 +293,43 @@ pub fn check_slots(slots: &[Slot], errors: &mut Errors) {
                 if out == inp || out == 0 || inp == 0 {
                     continue; // zeros are reported above, once
                 }
-                let b_out = if b.kind == LayerKind::Residual {
-                    out
-                } else {
-                    b.outputs.value
-                };
+                // A residual, or an array of dense layers, keeps its width: given other
+                // inputs it also gives other outputs, which must still chain with what follows.
+                let b_keeps = b.kind == LayerKind::Residual || b.count() > 1;
+                let b_out = if b_keeps { out } else { b.outputs.value };
+                let b_ok = !b_keeps || next_inputs(i + 1).is_none_or(|n| n == out);
+                let a_ok = can_change_outputs(a, slots, i);
                 let a_in = if a.kind == LayerKind::Residual {
                     inp
                 } else {
                     a.inputs.value
                 };
-                let other = if a.kind == LayerKind::Residual && prev_layer_out(slots, i).is_some() {
-                    // Changing a residual's width would break the chain before it.
-                    String::new()
-                } else {
-                    format!(
-                        ", or make `{}` give {}: `{}`",
-                        a.ident,
-                        outputs(inp),
-                        a.decl_with(a_in, inp)
-                    )
+                let fix_b = format!("write `{}: {}`", b.ident, b.decl_with(out, b_out));
+                let fix_a = format!(
+                    "make `{}` give {}: `{}`",
+                    a.ident,
+                    outputs(inp),
+                    a.decl_with(a_in, inp)
+                );
+                let fix = match (b_ok, a_ok) {
+                    (true, true) => format!("{fix_b}, or {fix_a}"),
+                    (true, false) => fix_b,
+                    (false, true) => fix_a,
+                    (false, false) => format!(
+                        "add a layer between them, e.g. `{}_in: Dense<{out}, {inp}, Identity>` \
+                         before `{}`",
+                        plain(&b.ident),
+                        b.ident
+                    ),
                 };
                 errors.at(
                     b.inputs.span,
                     format!(
-                        "widths do not chain: layer `{}` gives {} but layer `{}` takes {}; \
-                         write `{}: {}`{other}",
+                        "widths do not chain: layer `{}` gives {} but layer `{}` takes {}; {fix}",
                         a.ident,
                         outputs(out),
                         b.ident,
                         inputs(inp),
-                        b.ident,
-                        b.decl_with(out, b_out),
                     ),
                 );
             }
@@ -341,7 +346,7 @@ pub fn check_slots(slots: &[Slot], errors: &mut Errors) {
                 } else {
                     a.inputs.value
                 };
-                let other = if a.kind == LayerKind::Residual && prev_layer_out(slots, i).is_some() {
+                let other = if !can_change_outputs(a, slots, i) {
                     String::new()
                 } else {
                     format!(
@@ -430,6 +435,16 @@ fn inputs(n: usize) -> String {
         "1 input".into()
     } else {
         format!("{n} inputs")
+    }
+}
+
+/// Whether `a = slots[i]` can be given other outputs without breaking something else:
+/// a residual keeps its width, so changing it would break the chain before it (if any); the
+/// elements of an array of `Dense` layers feed each other, so they must keep their width.
+fn can_change_outputs(a: &LayerField, slots: &[Slot], i: usize) -> bool {
+    match a.kind {
+        LayerKind::Residual => prev_layer_out(slots, i).is_none(),
+        _ => a.count() == 1,
     }
 }
 

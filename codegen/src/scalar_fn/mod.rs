@@ -109,7 +109,7 @@ fn or_error(kind: Kind, attr: TokenStream, item: TokenStream) -> TokenStream {
 /// A stand-in type after an error (the build fails anyway; this only keeps later uses of the
 /// type from adding errors of their own).
 fn stub(kind: Kind, vis: &syn::Visibility, ty: &Ident) -> TokenStream {
-    let rt = quote!(::tall_skinny::runtime);
+    let rt = crate::runtime_path();
     let name = ty.to_string();
     match kind {
         Kind::Activation => quote! {
@@ -133,11 +133,11 @@ fn stub(kind: Kind, vis: &syn::Visibility, ty: &Ident) -> TokenStream {
             }
             impl<T: #rt::Real, const O: usize, const B: usize> #rt::Loss<T, O, B> for #ty<O> {
                 type Target = [[T; O]; B];
-                fn check(t: &Self::Target) -> ::core::result::Result<(), #rt::NetError> { #rt::loss::elementwise::check(t) }
-                fn value(u: &#rt::nalgebra::SMatrix<T, O, B>, t: &Self::Target) -> T { #rt::loss::elementwise::value::<Self, T, O, B>(u, t) }
-                fn gradient(u: &#rt::nalgebra::SMatrix<T, O, B>, t: &Self::Target) -> (T, #rt::nalgebra::SMatrix<T, O, B>) { #rt::loss::elementwise::gradient::<Self, T, O, B>(u, t) }
-                fn hess_apply(u: &#rt::nalgebra::SMatrix<T, O, B>, t: &Self::Target, y: &#rt::nalgebra::SMatrix<T, O, B>) -> #rt::nalgebra::SMatrix<T, O, B> { #rt::loss::elementwise::hess_apply::<Self, T, O, B>(u, t, y) }
-                fn hess_block(u: &#rt::nalgebra::SMatrix<T, O, B>, t: &Self::Target, n: usize) -> #rt::nalgebra::SMatrix<T, O, O> { #rt::loss::elementwise::hess_block::<Self, T, O, B>(u, t, n) }
+                fn check(t: &Self::Target) -> ::core::result::Result<(), #rt::NetError> { #rt::elementwise::check(t) }
+                fn value(u: &#rt::nalgebra::SMatrix<T, O, B>, t: &Self::Target) -> T { #rt::elementwise::value::<Self, T, O, B>(u, t) }
+                fn gradient(u: &#rt::nalgebra::SMatrix<T, O, B>, t: &Self::Target) -> (T, #rt::nalgebra::SMatrix<T, O, B>) { #rt::elementwise::gradient::<Self, T, O, B>(u, t) }
+                fn hess_apply(u: &#rt::nalgebra::SMatrix<T, O, B>, t: &Self::Target, y: &#rt::nalgebra::SMatrix<T, O, B>) -> #rt::nalgebra::SMatrix<T, O, B> { #rt::elementwise::hess_apply::<Self, T, O, B>(u, t, y) }
+                fn hess_block(u: &#rt::nalgebra::SMatrix<T, O, B>, t: &Self::Target, n: usize) -> #rt::nalgebra::SMatrix<T, O, O> { #rt::elementwise::hess_block::<Self, T, O, B>(u, t, n) }
             }
         },
     }
@@ -232,6 +232,7 @@ fn expand(kind: Kind, attr: TokenStream, item: TokenStream) -> syn::Result<Token
                 fn_name: &f.sig.ident,
                 kind,
                 names: &mut names,
+                listed: false,
             };
             let mut scopes: Vec<(String, Bound)> = sig
                 .args
@@ -442,14 +443,30 @@ struct Lower<'a> {
     fn_name: &'a Ident,
     kind: Kind,
     names: &'a mut HashMap<Id, String>,
+    /// Whether an error of this function has listed the supported constructs.
+    listed: bool,
 }
 
 impl Lower<'_> {
+    /// Records that `what` (at `tokens`) cannot be differentiated. The first such error of
+    /// the function lists what can be ([`SUPPORTED`]); the others refer to it, so a body with
+    /// several unsupported constructs gets every one reported, each on its own tokens, and
+    /// the list once.
     fn unsupported(&mut self, tokens: impl ToTokens, what: String) -> Id {
-        self.errors.spanned(
-            tokens,
-            format!("{what} in {} `{}`: the body is differentiated symbolically at compile time, and only some constructs can be; {SUPPORTED}", self.kind.attr(), self.fn_name),
-        );
+        let (attr, name) = (self.kind.attr(), self.fn_name);
+        let msg = if self.listed {
+            format!(
+                "{what} in {attr} `{name}`: this cannot be differentiated symbolically either; \
+                 rewrite it with the constructs listed at the first error of `{name}`"
+            )
+        } else {
+            self.listed = true;
+            format!(
+                "{what} in {attr} `{name}`: the body is differentiated symbolically at compile \
+                 time, and only some constructs can be; {SUPPORTED}"
+            )
+        };
+        self.errors.spanned(tokens, msg);
         self.g.constant(0.0)
     }
 
@@ -640,10 +657,17 @@ impl Lower<'_> {
                     .map(|s| s.ident.to_string())
                     .collect();
                 if segs.last().map(String::as_str) == Some(self.fn_name.to_string().as_str()) {
+                    let supported = if self.listed {
+                        String::new()
+                    } else {
+                        self.listed = true;
+                        format!(" ({SUPPORTED})")
+                    };
                     self.errors.spanned(
                         c,
                         format!(
-                            "`{}` calls itself: {} cannot differentiate recursion at compile time; write the function without calling itself ({SUPPORTED})",
+                            "`{}` calls itself: {} cannot differentiate recursion at compile \
+                             time; write the function without calling itself{supported}",
                             self.fn_name,
                             self.kind.attr()
                         ),
@@ -844,7 +868,7 @@ fn generate(
     root: Id,
     ty_name: &str,
 ) -> TokenStream {
-    let rt = quote!(::tall_skinny::runtime);
+    let rt = crate::runtime_path();
     let real = quote!(#rt::Real);
     let vis = &f.vis;
     let fn_name = &f.sig.ident;
@@ -964,7 +988,7 @@ fn generate(
             let d2_doc =
                 format!(" `{fn_name}` and its first and second derivatives with respect to `{y}`.");
             let sm = quote!(#rt::nalgebra::SMatrix);
-            let el = quote!(#rt::loss::elementwise);
+            let el = quote!(#rt::elementwise);
             quote! {
                 #f
 
@@ -1065,7 +1089,7 @@ mod tests {
         let s = out.to_string();
         assert!(s.contains("struct Softsign"), "{s}");
         assert!(
-            s.contains("impl :: tall_skinny :: runtime :: Activation for Softsign"),
+            s.contains("impl :: tall_skinny :: runtime :: __private :: Activation for Softsign"),
             "{s}"
         );
     }

@@ -1007,7 +1007,7 @@ impl Emitter<'_, '_> {
             Op::Call(Func::Sign, a) => {
                 let a = r(a);
                 let rt = &self.cx.rt;
-                quote!(#rt::activation::sign(#a))
+                quote!(#rt::sign(#a))
             }
             Op::Call(f, a) => {
                 let a = r(a);
@@ -1108,7 +1108,8 @@ mod tests {
 
     #[test]
     fn derivative_rules_match_finite_differences() {
-        let bodies: Vec<Box<dyn Fn(&mut Graph, Id) -> Id>> = vec![
+        type Body = Box<dyn Fn(&mut Graph, Id) -> Id>;
+        let bodies: Vec<Body> = vec![
             Box::new(|g, x| {
                 let a = g.call(Func::Abs, x);
                 let one = g.constant(1.0);

@@ -20,14 +20,15 @@ pub fn huber(y: f64, t: f64) -> f64 {
 pub struct Huber<const O: usize>;
 const _: fn(f64, f64) -> f64 = huber;
 #[automatically_derived]
-unsafe impl<const O: usize> ::tall_skinny::runtime::bytemuck::Zeroable for Huber<O> {}
+unsafe impl<const O: usize> ::tall_skinny::runtime::__private::bytemuck::Zeroable
+for Huber<O> {}
 #[automatically_derived]
-impl<const O: usize> ::tall_skinny::runtime::ElementwiseLoss for Huber<O> {
+impl<const O: usize> ::tall_skinny::runtime::__private::ElementwiseLoss for Huber<O> {
     const NAME: &'static str = "Huber";
     /// `huber(y, t)`.
     #[inline]
     #[allow(unused_variables, clippy::all)]
-    fn value<T: ::tall_skinny::runtime::Real>(y: T, t: T) -> T {
+    fn value<T: ::tall_skinny::runtime::__private::Real>(y: T, t: T) -> T {
         let r = y - t;
         let t0 = r.abs();
         if t0 <= T::c(DELTA as f64) {
@@ -42,7 +43,7 @@ impl<const O: usize> ::tall_skinny::runtime::ElementwiseLoss for Huber<O> {
     /// `huber` and its derivative with respect to `y`.
     #[inline]
     #[allow(unused_variables, clippy::all)]
-    fn d1<T: ::tall_skinny::runtime::Real>(y: T, t: T) -> (T, T) {
+    fn d1<T: ::tall_skinny::runtime::__private::Real>(y: T, t: T) -> (T, T) {
         let r = y - t;
         let t0 = r.abs();
         if t0 <= T::c(DELTA as f64) {
@@ -53,7 +54,7 @@ impl<const O: usize> ::tall_skinny::runtime::ElementwiseLoss for Huber<O> {
             let t2 = T::c(0.5) * T::c(DELTA as f64);
             let t3 = t0 - t2;
             let f = T::c(DELTA as f64) * t3;
-            let t4 = ::tall_skinny::runtime::activation::sign(r);
+            let t4 = ::tall_skinny::runtime::__private::sign(r);
             let df = T::c(DELTA as f64) * t4;
             (f, df)
         }
@@ -61,7 +62,7 @@ impl<const O: usize> ::tall_skinny::runtime::ElementwiseLoss for Huber<O> {
     /// `huber` and its first and second derivatives with respect to `y`.
     #[inline]
     #[allow(unused_variables, clippy::all)]
-    fn d2<T: ::tall_skinny::runtime::Real>(y: T, t: T) -> (T, T, T) {
+    fn d2<T: ::tall_skinny::runtime::__private::Real>(y: T, t: T) -> (T, T, T) {
         let r = y - t;
         let t0 = r.abs();
         if t0 <= T::c(DELTA as f64) {
@@ -72,7 +73,7 @@ impl<const O: usize> ::tall_skinny::runtime::ElementwiseLoss for Huber<O> {
             let t2 = T::c(0.5) * T::c(DELTA as f64);
             let t3 = t0 - t2;
             let f = T::c(DELTA as f64) * t3;
-            let t4 = ::tall_skinny::runtime::activation::sign(r);
+            let t4 = ::tall_skinny::runtime::__private::sign(r);
             let df = T::c(DELTA as f64) * t4;
             (f, df, T::ZERO)
         }
@@ -82,40 +83,50 @@ impl<const O: usize> ::tall_skinny::runtime::ElementwiseLoss for Huber<O> {
 /// Hessian is diagonal.
 #[automatically_derived]
 impl<
-    T: ::tall_skinny::runtime::Real,
+    T: ::tall_skinny::runtime::__private::Real,
     const O: usize,
     const B: usize,
-> ::tall_skinny::runtime::Loss<T, O, B> for Huber<O> {
+> ::tall_skinny::runtime::__private::Loss<T, O, B> for Huber<O> {
     type Target = [[T; O]; B];
     fn check(
         t: &Self::Target,
-    ) -> ::core::result::Result<(), ::tall_skinny::runtime::NetError> {
-        ::tall_skinny::runtime::loss::elementwise::check(t)
+    ) -> ::core::result::Result<(), ::tall_skinny::runtime::__private::NetError> {
+        ::tall_skinny::runtime::__private::elementwise::check(t)
     }
     fn value(
-        u: &::tall_skinny::runtime::nalgebra::SMatrix<T, O, B>,
+        u: &::tall_skinny::runtime::__private::nalgebra::SMatrix<T, O, B>,
         t: &Self::Target,
     ) -> T {
-        ::tall_skinny::runtime::loss::elementwise::value::<Self, T, O, B>(u, t)
+        ::tall_skinny::runtime::__private::elementwise::value::<Self, T, O, B>(u, t)
     }
     fn gradient(
-        u: &::tall_skinny::runtime::nalgebra::SMatrix<T, O, B>,
+        u: &::tall_skinny::runtime::__private::nalgebra::SMatrix<T, O, B>,
         t: &Self::Target,
-    ) -> (T, ::tall_skinny::runtime::nalgebra::SMatrix<T, O, B>) {
-        ::tall_skinny::runtime::loss::elementwise::gradient::<Self, T, O, B>(u, t)
+    ) -> (T, ::tall_skinny::runtime::__private::nalgebra::SMatrix<T, O, B>) {
+        ::tall_skinny::runtime::__private::elementwise::gradient::<Self, T, O, B>(u, t)
     }
     fn hess_apply(
-        u: &::tall_skinny::runtime::nalgebra::SMatrix<T, O, B>,
+        u: &::tall_skinny::runtime::__private::nalgebra::SMatrix<T, O, B>,
         t: &Self::Target,
-        y: &::tall_skinny::runtime::nalgebra::SMatrix<T, O, B>,
-    ) -> ::tall_skinny::runtime::nalgebra::SMatrix<T, O, B> {
-        ::tall_skinny::runtime::loss::elementwise::hess_apply::<Self, T, O, B>(u, t, y)
+        y: &::tall_skinny::runtime::__private::nalgebra::SMatrix<T, O, B>,
+    ) -> ::tall_skinny::runtime::__private::nalgebra::SMatrix<T, O, B> {
+        ::tall_skinny::runtime::__private::elementwise::hess_apply::<
+            Self,
+            T,
+            O,
+            B,
+        >(u, t, y)
     }
     fn hess_block(
-        u: &::tall_skinny::runtime::nalgebra::SMatrix<T, O, B>,
+        u: &::tall_skinny::runtime::__private::nalgebra::SMatrix<T, O, B>,
         t: &Self::Target,
         n: usize,
-    ) -> ::tall_skinny::runtime::nalgebra::SMatrix<T, O, O> {
-        ::tall_skinny::runtime::loss::elementwise::hess_block::<Self, T, O, B>(u, t, n)
+    ) -> ::tall_skinny::runtime::__private::nalgebra::SMatrix<T, O, O> {
+        ::tall_skinny::runtime::__private::elementwise::hess_block::<
+            Self,
+            T,
+            O,
+            B,
+        >(u, t, n)
     }
 }

@@ -27,55 +27,153 @@ Batch 2, scalar `f64`, depth 5 stages, 77 parameters.*/
 #[derive(Clone, Debug)]
 struct SmallNet {
     /// Layer `inp`: `Dense<2, 4, Tanh>`.
-    inp: ::tall_skinny::runtime::Dense<f64, ::tall_skinny::runtime::Tanh, 2, 4>,
+    inp: ::tall_skinny::runtime::__private::Layer<
+        f64,
+        ::tall_skinny::runtime::__private::Tanh,
+        2,
+        4,
+        true,
+        false,
+    >,
     /// Layer `body`: `[Residual<4, Tanh>; 3]`.
-    body: [::tall_skinny::runtime::Residual<f64, ::tall_skinny::runtime::Tanh, 4>; 3],
+    body: [::tall_skinny::runtime::__private::Layer<
+        f64,
+        ::tall_skinny::runtime::__private::Tanh,
+        4,
+        4,
+        true,
+        true,
+    >; 3],
     /// Layer `head`: `Dense<4, 1, Identity>`.
-    head: ::tall_skinny::runtime::Dense<f64, ::tall_skinny::runtime::Identity, 4, 1>,
+    head: ::tall_skinny::runtime::__private::Layer<
+        f64,
+        ::tall_skinny::runtime::__private::Identity,
+        4,
+        1,
+        true,
+        false,
+    >,
     /// The loss: `Mse<1>` (no parameters).
-    #[allow(dead_code)]
-    loss: ::tall_skinny::runtime::Mse<1>,
+    loss: ::tall_skinny::runtime::__private::Mse<1>,
 }
 #[automatically_derived]
-unsafe impl ::tall_skinny::runtime::bytemuck::Zeroable for SmallNet {}
-const _: fn() = || {
-    fn assert_zeroable<Z: ::tall_skinny::runtime::bytemuck::Zeroable>() {}
-    assert_zeroable::<
-        ::tall_skinny::runtime::Dense<f64, ::tall_skinny::runtime::Tanh, 2, 4>,
-    >();
-    assert_zeroable::<
-        ::tall_skinny::runtime::Residual<f64, ::tall_skinny::runtime::Tanh, 4>,
-    >();
-    assert_zeroable::<
-        ::tall_skinny::runtime::Dense<f64, ::tall_skinny::runtime::Identity, 4, 1>,
-    >();
+unsafe impl ::tall_skinny::runtime::__private::bytemuck::Zeroable for SmallNet {}
+const _: () = {
+    fn assert_fields_zeroable() {
+        fn assert_zeroable<Z: ::tall_skinny::runtime::__private::bytemuck::Zeroable>() {}
+        assert_zeroable::<
+            ::tall_skinny::runtime::__private::Layer<
+                f64,
+                ::tall_skinny::runtime::__private::Tanh,
+                2,
+                4,
+                true,
+                false,
+            >,
+        >();
+        assert_zeroable::<
+            [::tall_skinny::runtime::__private::Layer<
+                f64,
+                ::tall_skinny::runtime::__private::Tanh,
+                4,
+                4,
+                true,
+                true,
+            >; 3],
+        >();
+        assert_zeroable::<
+            ::tall_skinny::runtime::__private::Layer<
+                f64,
+                ::tall_skinny::runtime::__private::Identity,
+                4,
+                1,
+                true,
+                false,
+            >,
+        >();
+    }
 };
-/// Scratch for [`SmallNet`]'s `gradient_in` and `hvp_in`: one record per layer, sized at compile time. Put it where it fits: on the stack (`SmallNetWorkspace::ZERO`), in a `static`, or on the heap without a stack copy (`tall_skinny::boxed_zeroed::<SmallNetWorkspace>()`).
-#[derive(Clone, Debug)]
-struct SmallNetWorkspace {
-    /// Record of layer `inp`.
-    pub inp: ::tall_skinny::runtime::Tape<f64, 4, 2>,
-    /// Record of layer `body`.
-    pub body: [::tall_skinny::runtime::Tape<f64, 4, 2>; 3],
-    /// Record of layer `head`.
-    pub head: ::tall_skinny::runtime::Tape<f64, 1, 2>,
+/// The lists of [`SmallNet`]'s layers and of their records, stages and weights.
+#[doc(hidden)]
+#[allow(non_snake_case, unused_imports)]
+mod __SmallNet {
+    use ::tall_skinny::runtime::__private as rt;
+    /// References to the layer fields, in order.
+    pub type Layers<'a> = rt::Cons<
+        &'a rt::Layer<f64, rt::Tanh, 2, 4, true, false>,
+        rt::Cons<
+            &'a [rt::Layer<f64, rt::Tanh, 4, 4, true, true>; 3],
+            rt::Cons<&'a rt::Layer<f64, rt::Identity, 4, 1, true, false>, rt::Nil>,
+        >,
+    >;
+    /// Mutable references to the layer fields, in order.
+    pub type LayersMut<'a> = rt::Cons<
+        &'a mut rt::Layer<f64, rt::Tanh, 2, 4, true, false>,
+        rt::Cons<
+            &'a mut [rt::Layer<f64, rt::Tanh, 4, 4, true, true>; 3],
+            rt::Cons<&'a mut rt::Layer<f64, rt::Identity, 4, 1, true, false>, rt::Nil>,
+        >,
+    >;
+    /// The records of one forward pass, one per layer.
+    pub type Tapes = rt::Cons<
+        rt::Tape<f64, 4, 2>,
+        rt::Cons<[rt::Tape<f64, 4, 2>; 3], rt::Cons<rt::Tape<f64, 1, 2>, rt::Nil>>,
+    >;
+    /// The solve data, one stage per layer.
+    pub type Stages = rt::Cons<
+        rt::Slot<
+            rt::Layer<f64, rt::Identity, 2, 4, true, false>,
+            rt::Stage<f64, 2, 4, 2, 3, 2, 8, 4, 8>,
+        >,
+        rt::Cons<
+            [rt::Slot<
+                rt::Layer<f64, rt::Identity, 4, 4, true, true>,
+                rt::Stage<f64, 4, 4, 2, 5, 2, 8, 8, 8>,
+            >; 3],
+            rt::Cons<
+                rt::Slot<
+                    rt::Layer<f64, rt::Identity, 4, 1, true, false>,
+                    rt::Stage<f64, 4, 1, 2, 5, 2, 2, 8, 2>,
+                >,
+                rt::Nil,
+            >,
+        >,
+    >;
+    /// The weights alone (activations erased).
+    pub type Weights = rt::Cons<
+        rt::Layer<f64, rt::Identity, 2, 4, true, false>,
+        rt::Cons<
+            [rt::Layer<f64, rt::Identity, 4, 4, true, true>; 3],
+            rt::Cons<rt::Layer<f64, rt::Identity, 4, 1, true, false>, rt::Nil>,
+        >,
+    >;
 }
-#[automatically_derived]
-unsafe impl ::tall_skinny::runtime::bytemuck::Zeroable for SmallNetWorkspace {}
-const _: fn() = || {
-    fn assert_zeroable<Z: ::tall_skinny::runtime::bytemuck::Zeroable>() {}
-    assert_zeroable::<::tall_skinny::runtime::Tape<f64, 4, 2>>();
-    assert_zeroable::<::tall_skinny::runtime::Tape<f64, 4, 2>>();
-    assert_zeroable::<::tall_skinny::runtime::Tape<f64, 1, 2>>();
-};
-impl SmallNetWorkspace {
-    /// All zeros; usable in `const` and `static` items.
-    pub const ZERO: Self = Self {
-        inp: ::tall_skinny::runtime::Tape::ZERO,
-        body: [::tall_skinny::runtime::Tape::ZERO; 3],
-        head: ::tall_skinny::runtime::Tape::ZERO,
-    };
-}
+/// Scratch of [`SmallNet`]'s `gradient_in`, `hvp_in` and `ggn_vp_in`: the records of one forward pass, one per layer. 1360 bytes (1.3 KiB); it fits on the stack (`::ZERO`).
+type SmallNetWorkspace = ::tall_skinny::runtime::__private::Workspace<__SmallNet::Tapes>;
+/** The curvature of [`SmallNet`]'s loss at one batch: every per-stage derivative block (nothing here depends on eps) and storage for its factorisation at one eps.
+
+ Fill it with [`SmallNet::curvature_into`] (the exact Hessian) or [`SmallNet::ggn_curvature_into`] (Gauss-Newton); then `factor(eps)` runs the eps-dependent sweep and returns a [`SmallNetFactored`] that solves `(H + eps I) x = b` for any number of right-hand sides. 10960 bytes (10.7 KiB); it fits on the stack (`::ZERO`).*/
+type SmallNetCurvature = ::tall_skinny::runtime::__private::Curvature<
+    __SmallNet::Stages,
+    77,
+>;
+/// A factored `H + eps I` (or `G + eps I`) of [`SmallNet`], borrowed from its [`SmallNetCurvature`].
+type SmallNetFactored<'a> = ::tall_skinny::runtime::__private::Factored<
+    'a,
+    __SmallNet::Stages,
+    77,
+>;
+/// Storage of [`SmallNet`]'s batch-by-outputs (Woodbury) Gauss-Newton solve: the forward record at one batch, a copy of the weights, the loss-Hessian factors and the 2x2 Gram matrix. Fill it with [`SmallNet::ggn_woodbury_into`]; then `factor(eps)`. 3336 bytes (3.3 KiB); it fits on the stack (`::ZERO`).
+type SmallNetGgn = ::tall_skinny::runtime::__private::Woodbury<
+    __SmallNet::Weights,
+    __SmallNet::Tapes,
+    f64,
+    2,
+    1,
+    2,
+    2,
+    77,
+>;
 impl SmallNet {
     /// Number of parameters: the length of the flat parameter vector.
     pub const N_PARAMS: usize = 77;
@@ -101,25 +199,39 @@ impl SmallNet {
     pub const PARAMS_HEAD: usize = 5;
     /// All parameters zero; usable in `const` and `static` items.
     pub const ZERO: Self = Self {
-        inp: <::tall_skinny::runtime::Dense<
-            f64,
-            ::tall_skinny::runtime::Tanh,
-            2,
-            4,
-        >>::ZERO,
-        body: [<::tall_skinny::runtime::Residual<
-            f64,
-            ::tall_skinny::runtime::Tanh,
-            4,
-        >>::ZERO; 3],
-        head: <::tall_skinny::runtime::Dense<
-            f64,
-            ::tall_skinny::runtime::Identity,
-            4,
-            1,
-        >>::ZERO,
-        loss: ::tall_skinny::runtime::Mse::<1>,
+        inp: ::tall_skinny::runtime::__private::ConstZero::ZERO,
+        body: ::tall_skinny::runtime::__private::ConstZero::ZERO,
+        head: ::tall_skinny::runtime::__private::ConstZero::ZERO,
+        loss: ::tall_skinny::runtime::__private::Mse::<1>,
     };
+    /// The layers in order, as the list the runtime's passes walk.
+    #[inline(always)]
+    fn layers(&self) -> __SmallNet::Layers<'_> {
+        ::tall_skinny::runtime::__private::Cons(
+            &self.inp,
+            ::tall_skinny::runtime::__private::Cons(
+                &self.body,
+                ::tall_skinny::runtime::__private::Cons(
+                    &self.head,
+                    ::tall_skinny::runtime::__private::Nil,
+                ),
+            ),
+        )
+    }
+    /// The layers in order, for writing.
+    #[inline(always)]
+    fn layers_mut(&mut self) -> __SmallNet::LayersMut<'_> {
+        ::tall_skinny::runtime::__private::Cons(
+            &mut self.inp,
+            ::tall_skinny::runtime::__private::Cons(
+                &mut self.body,
+                ::tall_skinny::runtime::__private::Cons(
+                    &mut self.head,
+                    ::tall_skinny::runtime::__private::Nil,
+                ),
+            ),
+        )
+    }
     /// A network with deterministic, scaled random weights (LeCun-uniform, residual
     /// branches scaled by `1/sqrt(residual stages)`) and zero biases.
     pub fn init(seed: u64) -> Self {
@@ -129,209 +241,87 @@ impl SmallNet {
     }
     /// [`Self::init`] in place (for networks held in a `static` or a `Box`).
     pub fn init_in_place(&mut self, seed: u64) {
-        let mut rng = ::tall_skinny::runtime::SplitMix64::new(seed);
-        self.inp.init(&mut rng, 1f64);
-        for layer in self.body.iter_mut() {
-            layer.init(&mut rng, 0.5773502691896258f64);
-        }
-        self.head.init(&mut rng, 1f64);
+        ::tall_skinny::runtime::__private::init(self.layers_mut(), seed, 3)
     }
     /// Writes the flat parameter vector to `out` (layout in the type's docs).
     pub fn params(&self, out: &mut [f64; 77]) {
-        self.inp
-            .write_params(
-                &mut out[Self::OFFSET_INP..Self::OFFSET_INP + Self::PARAMS_INP],
-            );
-        for (i, layer) in self.body.iter().enumerate() {
-            layer
-                .write_params(
-                    &mut out[Self::OFFSET_BODY
-                        + i
-                            * Self::PARAMS_BODY..Self::OFFSET_BODY
-                        + (i + 1) * Self::PARAMS_BODY],
-                );
-        }
-        self.head
-            .write_params(
-                &mut out[Self::OFFSET_HEAD..Self::OFFSET_HEAD + Self::PARAMS_HEAD],
-            );
+        ::tall_skinny::runtime::__private::write_params(&self.layers(), out)
     }
     /// Sets every parameter from the flat vector `params`; rejects (and leaves the
     /// network unchanged on) a NaN or infinite entry.
     pub fn set_params(
         &mut self,
         params: &[f64; 77],
-    ) -> ::core::result::Result<(), ::tall_skinny::runtime::NetError> {
-        if let Some(index) = params
-            .iter()
-            .position(|v| !::tall_skinny::runtime::Real::finite(*v))
-        {
-            return Err(::tall_skinny::runtime::NetError::NonFiniteParameter {
-                index,
-            });
-        }
-        self.inp
-            .read_params(&params[Self::OFFSET_INP..Self::OFFSET_INP + Self::PARAMS_INP]);
-        for (i, layer) in self.body.iter_mut().enumerate() {
-            layer
-                .read_params(
-                    &params[Self::OFFSET_BODY
-                        + i
-                            * Self::PARAMS_BODY..Self::OFFSET_BODY
-                        + (i + 1) * Self::PARAMS_BODY],
-                );
-        }
-        self.head
-            .read_params(
-                &params[Self::OFFSET_HEAD..Self::OFFSET_HEAD + Self::PARAMS_HEAD],
-            );
-        Ok(())
+    ) -> ::core::result::Result<(), ::tall_skinny::runtime::__private::NetError> {
+        ::tall_skinny::runtime::__private::read_params(self.layers_mut(), params)
     }
     /// `Err` naming the first NaN or infinite parameter, if any.
     pub fn check_params(
         &self,
-    ) -> ::core::result::Result<(), ::tall_skinny::runtime::NetError> {
-        if let Some(k) = self.inp.first_non_finite() {
-            return Err(::tall_skinny::runtime::NetError::NonFiniteParameter {
-                index: Self::OFFSET_INP + k,
-            });
-        }
-        for (i, layer) in self.body.iter().enumerate() {
-            if let Some(k) = layer.first_non_finite() {
-                return Err(::tall_skinny::runtime::NetError::NonFiniteParameter {
-                    index: Self::OFFSET_BODY + i * Self::PARAMS_BODY + k,
-                });
-            }
-        }
-        if let Some(k) = self.head.first_non_finite() {
-            return Err(::tall_skinny::runtime::NetError::NonFiniteParameter {
-                index: Self::OFFSET_HEAD + k,
-            });
-        }
-        Ok(())
+    ) -> ::core::result::Result<(), ::tall_skinny::runtime::__private::NetError> {
+        ::tall_skinny::runtime::__private::check_params(&self.layers())
+    }
+    /// A 64-bit fingerprint of the parameters: the storages record the one they were
+    /// filled at, so a use after the parameters changed is detected.
+    pub fn fingerprint(&self) -> u64 {
+        ::tall_skinny::runtime::__private::fingerprint(&self.layers())
     }
     /// The network outputs (before the loss) for a batch of inputs.
     pub fn forward(
         &self,
         x: &[[f64; 2]; 2],
-    ) -> ::core::result::Result<[[f64; 1]; 2], ::tall_skinny::runtime::NetError> {
-        ::tall_skinny::runtime::layer::check_input(x)?;
-        self.check_params()?;
-        let z = ::tall_skinny::runtime::layer::batch_matrix(x);
-        let z = self.inp.forward(&z);
-        let mut z = z;
-        for layer in self.body.iter() {
-            z = layer.forward(&z);
-        }
-        let z = self.head.forward(&z);
-        if !::tall_skinny::runtime::real::all_finite(z.as_slice()) {
-            return Err(::tall_skinny::runtime::NetError::NonFiniteResult);
-        }
-        Ok(z.data.0)
+    ) -> ::core::result::Result<
+        [[f64; 1]; 2],
+        ::tall_skinny::runtime::__private::NetError,
+    > {
+        ::tall_skinny::runtime::__private::forward(&self.layers(), x)
     }
     /// The batch loss.
     pub fn loss(
         &self,
         x: &[[f64; 2]; 2],
         t: &[[f64; 1]; 2],
-    ) -> ::core::result::Result<f64, ::tall_skinny::runtime::NetError> {
-        <::tall_skinny::runtime::Mse<
-            1,
-        > as ::tall_skinny::runtime::Loss<f64, 1, 2>>::check(t)?;
-        let u = ::tall_skinny::runtime::nalgebra::SMatrix::from_array_storage(
-            ::tall_skinny::runtime::nalgebra::ArrayStorage(self.forward(x)?),
-        );
-        let value = <::tall_skinny::runtime::Mse<
-            1,
-        > as ::tall_skinny::runtime::Loss<f64, 1, 2>>::value(&u, t);
-        if !::tall_skinny::runtime::Real::finite(value) {
-            return Err(::tall_skinny::runtime::NetError::NonFiniteResult);
-        }
-        Ok(value)
+    ) -> ::core::result::Result<f64, ::tall_skinny::runtime::__private::NetError> {
+        ::tall_skinny::runtime::__private::loss(&self.layers(), &self.loss, x, t)
     }
-    /// The batch loss and its gradient with respect to the flat parameters, written to `grad`. `t` holds one target row per sample. Uses a [`SmallNetWorkspace`] on the stack (`size_of::<SmallNetWorkspace>()` bytes); see [`Self::gradient_in`] to supply one.
+    /// The batch loss and its gradient with respect to the flat parameters, written to `grad`. `t` holds one target row per sample. Keeps a [`SmallNetWorkspace`] on the stack (1360 bytes (1.3 KiB)); [`Self::gradient_in`] takes the caller's.
     pub fn gradient(
         &self,
         x: &[[f64; 2]; 2],
         t: &[[f64; 1]; 2],
         grad: &mut [f64; 77],
-    ) -> ::core::result::Result<f64, ::tall_skinny::runtime::NetError> {
+    ) -> ::core::result::Result<f64, ::tall_skinny::runtime::__private::NetError> {
         let mut ws = SmallNetWorkspace::ZERO;
         self.gradient_in(&mut ws, x, t, grad)
     }
-    /// The batch loss and its gradient (written to `grad`), using the caller's scratch `ws`. `t` holds one target row per sample.
+    /// The batch loss and its gradient (written to `grad`), with the caller's
+    /// scratch `ws`.
     pub fn gradient_in(
         &self,
         ws: &mut SmallNetWorkspace,
         x: &[[f64; 2]; 2],
         t: &[[f64; 1]; 2],
         grad: &mut [f64; 77],
-    ) -> ::core::result::Result<f64, ::tall_skinny::runtime::NetError> {
-        ::tall_skinny::runtime::layer::check_input(x)?;
-        <::tall_skinny::runtime::Mse<
-            1,
-        > as ::tall_skinny::runtime::Loss<f64, 1, 2>>::check(t)?;
-        self.check_params()?;
-        let z_in = ::tall_skinny::runtime::layer::batch_matrix(x);
-        self.inp.forward_tape(&z_in, &mut ws.inp, false);
-        {
-            let mut z = ws.inp.out;
-            for (layer, tape) in self.body.iter().zip(ws.body.iter_mut()) {
-                layer.forward_tape(&z, tape, false);
-                z = tape.out;
-            }
-        }
-        self.head.forward_tape(&ws.body[2].out, &mut ws.head, false);
-        let (value, beta) = <::tall_skinny::runtime::Mse<
-            1,
-        > as ::tall_skinny::runtime::Loss<f64, 1, 2>>::gradient(&ws.head.out, t);
-        let beta = self
-            .head
-            .backward(
-                &ws.body[2].out,
-                &ws.head,
-                &beta,
-                &mut grad[Self::OFFSET_HEAD..Self::OFFSET_HEAD + Self::PARAMS_HEAD],
-            );
-        let mut beta = beta;
-        for i in (0..3).rev() {
-            let z = if i == 0 { &ws.inp.out } else { &ws.body[i - 1].out };
-            beta = self
-                .body[i]
-                .backward(
-                    z,
-                    &ws.body[i],
-                    &beta,
-                    &mut grad[Self::OFFSET_BODY
-                        + i
-                            * Self::PARAMS_BODY..Self::OFFSET_BODY
-                        + (i + 1) * Self::PARAMS_BODY],
-                );
-        }
-        let beta = self
-            .inp
-            .backward(
-                &z_in,
-                &ws.inp,
-                &beta,
-                &mut grad[Self::OFFSET_INP..Self::OFFSET_INP + Self::PARAMS_INP],
-            );
-        let _ = beta;
-        if !::tall_skinny::runtime::Real::finite(value)
-            || !::tall_skinny::runtime::real::all_finite(grad)
-        {
-            return Err(::tall_skinny::runtime::NetError::NonFiniteResult);
-        }
-        Ok(value)
+    ) -> ::core::result::Result<f64, ::tall_skinny::runtime::__private::NetError> {
+        ::tall_skinny::runtime::__private::gradient(
+            &self.layers(),
+            &self.loss,
+            ws,
+            x,
+            t,
+            grad,
+        )
     }
-    /// The exact Hessian-vector product `H v` of the batch loss with respect to the flat parameters, written to `out` (one forward-tangent and one backward pass; no `N x N` matrix). Uses a [`SmallNetWorkspace`] on the stack; see [`Self::hvp_in`].
+    /// The exact Hessian-vector product `H v` of the batch loss, written to `out`
+    /// (one forward-tangent and one backward pass; no `N x N` matrix). Keeps a
+    /// workspace on the stack; see [`Self::hvp_in`].
     pub fn hvp(
         &self,
         x: &[[f64; 2]; 2],
         t: &[[f64; 1]; 2],
         v: &[f64; 77],
         out: &mut [f64; 77],
-    ) -> ::core::result::Result<(), ::tall_skinny::runtime::NetError> {
+    ) -> ::core::result::Result<(), ::tall_skinny::runtime::__private::NetError> {
         let mut ws = SmallNetWorkspace::ZERO;
         self.hvp_in(&mut ws, x, t, v, out)
     }
@@ -343,760 +333,26 @@ impl SmallNet {
         t: &[[f64; 1]; 2],
         v: &[f64; 77],
         out: &mut [f64; 77],
-    ) -> ::core::result::Result<(), ::tall_skinny::runtime::NetError> {
-        ::tall_skinny::runtime::layer::check_input(x)?;
-        <::tall_skinny::runtime::Mse<
-            1,
-        > as ::tall_skinny::runtime::Loss<f64, 1, 2>>::check(t)?;
-        ::tall_skinny::runtime::layer::check_vector(v)?;
-        self.check_params()?;
-        let z_in = ::tall_skinny::runtime::layer::batch_matrix(x);
-        self.inp.forward_tape(&z_in, &mut ws.inp, true);
-        self.inp
-            .tangent(
-                &z_in,
-                ::core::option::Option::None,
-                &v[Self::OFFSET_INP..Self::OFFSET_INP + Self::PARAMS_INP],
-                &mut ws.inp,
-            );
-        {
-            let mut z = ws.inp.out;
-            let mut y = ::core::option::Option::Some(ws.inp.y);
-            for (i, (layer, tape)) in self
-                .body
-                .iter()
-                .zip(ws.body.iter_mut())
-                .enumerate()
-            {
-                layer.forward_tape(&z, tape, true);
-                layer
-                    .tangent(
-                        &z,
-                        y.as_ref(),
-                        &v[Self::OFFSET_BODY
-                            + i
-                                * Self::PARAMS_BODY..Self::OFFSET_BODY
-                            + (i + 1) * Self::PARAMS_BODY],
-                        tape,
-                    );
-                z = tape.out;
-                y = ::core::option::Option::Some(tape.y);
-            }
-        }
-        self.head.forward_tape(&ws.body[2].out, &mut ws.head, true);
-        self.head
-            .tangent(
-                &ws.body[2].out,
-                ::core::option::Option::Some(&ws.body[2].y),
-                &v[Self::OFFSET_HEAD..Self::OFFSET_HEAD + Self::PARAMS_HEAD],
-                &mut ws.head,
-            );
-        let u = &ws.head.out;
-        let (_, beta) = <::tall_skinny::runtime::Mse<
-            1,
-        > as ::tall_skinny::runtime::Loss<f64, 1, 2>>::gradient(u, t);
-        let r = <::tall_skinny::runtime::Mse<
-            1,
-        > as ::tall_skinny::runtime::Loss<f64, 1, 2>>::hess_apply(u, t, &ws.head.y);
-        let (beta, r) = self
-            .head
-            .backward_tangent(
-                &ws.body[2].out,
-                ::core::option::Option::Some(&ws.body[2].y),
-                &v[Self::OFFSET_HEAD..Self::OFFSET_HEAD + Self::PARAMS_HEAD],
-                &ws.head,
-                &beta,
-                &r,
-                &mut out[Self::OFFSET_HEAD..Self::OFFSET_HEAD + Self::PARAMS_HEAD],
-            );
-        let (mut beta, mut r) = (beta, r);
-        for i in (0..3).rev() {
-            let (z, y) = if i == 0 {
-                (&ws.inp.out, ::core::option::Option::Some(&ws.inp.y))
-            } else {
-                (&ws.body[i - 1].out, ::core::option::Option::Some(&ws.body[i - 1].y))
-            };
-            (beta, r) = self
-                .body[i]
-                .backward_tangent(
-                    z,
-                    y,
-                    &v[Self::OFFSET_BODY
-                        + i
-                            * Self::PARAMS_BODY..Self::OFFSET_BODY
-                        + (i + 1) * Self::PARAMS_BODY],
-                    &ws.body[i],
-                    &beta,
-                    &r,
-                    &mut out[Self::OFFSET_BODY
-                        + i
-                            * Self::PARAMS_BODY..Self::OFFSET_BODY
-                        + (i + 1) * Self::PARAMS_BODY],
-                );
-        }
-        let (beta, r) = self
-            .inp
-            .backward_tangent(
-                &z_in,
-                ::core::option::Option::None,
-                &v[Self::OFFSET_INP..Self::OFFSET_INP + Self::PARAMS_INP],
-                &ws.inp,
-                &beta,
-                &r,
-                &mut out[Self::OFFSET_INP..Self::OFFSET_INP + Self::PARAMS_INP],
-            );
-        let _ = (beta, r);
-        if !::tall_skinny::runtime::real::all_finite(out) {
-            return Err(::tall_skinny::runtime::NetError::NonFiniteResult);
-        }
-        Ok(())
+    ) -> ::core::result::Result<(), ::tall_skinny::runtime::__private::NetError> {
+        ::tall_skinny::runtime::__private::hvp(
+            &self.layers(),
+            &self.loss,
+            ws,
+            x,
+            t,
+            v,
+            out,
+        )
     }
-}
-/// Per-stage solve data of [`SmallNet`]: derivative blocks, factorisation and scratch, one `Stage` per layer. Part of [`SmallNetCurvature`].
-#[derive(Clone, Debug)]
-struct SmallNetStages {
-    /// Layer `inp` (Dense<2, 4, Tanh>): inputs 2, outputs 4, batch 2, inputs with bias 3, input rank bound 2.
-    pub inp: ::tall_skinny::runtime::Stage<f64, 2, 4, 2, 3, 2, 8, 4, 8>,
-    /// Layer `body` ([Residual<4, Tanh>; 3]): inputs 4, outputs 4, batch 2, inputs with bias 5, input rank bound 2.
-    pub body: [::tall_skinny::runtime::Stage<f64, 4, 4, 2, 5, 2, 8, 8, 8>; 3],
-    /// Layer `head` (Dense<4, 1, Identity>): inputs 4, outputs 1, batch 2, inputs with bias 5, input rank bound 2.
-    pub head: ::tall_skinny::runtime::Stage<f64, 4, 1, 2, 5, 2, 2, 8, 2>,
-}
-#[automatically_derived]
-unsafe impl ::tall_skinny::runtime::bytemuck::Zeroable for SmallNetStages {}
-const _: fn() = || {
-    fn assert_zeroable<Z: ::tall_skinny::runtime::bytemuck::Zeroable>() {}
-    assert_zeroable::<::tall_skinny::runtime::Stage<f64, 2, 4, 2, 3, 2, 8, 4, 8>>();
-    assert_zeroable::<::tall_skinny::runtime::Stage<f64, 4, 4, 2, 5, 2, 8, 8, 8>>();
-    assert_zeroable::<::tall_skinny::runtime::Stage<f64, 4, 1, 2, 5, 2, 2, 8, 2>>();
-};
-impl SmallNetStages {
-    /// All zeros; usable in `const` and `static` items.
-    pub const ZERO: Self = Self {
-        inp: <::tall_skinny::runtime::Stage<f64, 2, 4, 2, 3, 2, 8, 4, 8>>::ZERO,
-        body: [<::tall_skinny::runtime::Stage<f64, 4, 4, 2, 5, 2, 8, 8, 8>>::ZERO; 3],
-        head: <::tall_skinny::runtime::Stage<f64, 4, 1, 2, 5, 2, 2, 8, 2>>::ZERO,
-    };
-    /// The eps-dependent Riccati sweep, last stage first; returns the inertia of
-    /// `H + eps I`.
-    pub fn factor(
-        &mut self,
-        eps: f64,
-    ) -> ::core::result::Result<
-        ::tall_skinny::runtime::Inertia,
-        ::tall_skinny::runtime::SolveError,
-    > {
-        let mut inertia = ::tall_skinny::runtime::Inertia::ZERO;
-        inertia
-            += <::tall_skinny::runtime::Dense<
-                f64,
-                ::tall_skinny::runtime::Identity,
-                4,
-                1,
-            >>::factor_stage(&mut self.head, eps, &mut self.body[2].s)
-                .map_err(|_| ::tall_skinny::runtime::SolveError::Singular {
-                    stage: 4,
-                })?;
-        for i in (0..3).rev() {
-            let (before, rest) = self.body.split_at_mut(i);
-            let stage = &mut rest[0];
-            let result = match before.last_mut() {
-                ::core::option::Option::Some(p) => {
-                    <::tall_skinny::runtime::Residual<
-                        f64,
-                        ::tall_skinny::runtime::Tanh,
-                        4,
-                    >>::factor_stage(stage, eps, &mut p.s)
-                }
-                ::core::option::Option::None => {
-                    <::tall_skinny::runtime::Residual<
-                        f64,
-                        ::tall_skinny::runtime::Tanh,
-                        4,
-                    >>::factor_stage(stage, eps, &mut self.inp.s)
-                }
-            };
-            inertia
-                += result
-                    .map_err(|_| ::tall_skinny::runtime::SolveError::Singular {
-                        stage: 1 + i,
-                    })?;
-        }
-        inertia
-            += <::tall_skinny::runtime::Dense<
-                f64,
-                ::tall_skinny::runtime::Tanh,
-                2,
-                4,
-            >>::factor_first(&mut self.inp, eps)
-                .map_err(|_| ::tall_skinny::runtime::SolveError::Singular {
-                    stage: 0,
-                })?;
-        Ok(inertia)
-    }
-    /// `x = (H + eps I)^{-1} b` with the factorisation at `eps` (no checks): a backward
-    /// sweep for the linear terms, then a forward sweep for `x`.
-    pub fn solve(&mut self, eps: f64, b: &[f64; 77], x: &mut [f64; 77]) {
-        let s = ::tall_skinny::runtime::layer::zero_mat::<f64, 1, 2>();
-        let s = <::tall_skinny::runtime::Dense<
-            f64,
-            ::tall_skinny::runtime::Identity,
-            4,
-            1,
-        >>::solve_backward(
-            &mut self.head,
-            &b[SmallNet::OFFSET_HEAD..SmallNet::OFFSET_HEAD + SmallNet::PARAMS_HEAD],
-            &s,
-            eps,
-        );
-        let mut s = s;
-        for i in (0..3).rev() {
-            s = <::tall_skinny::runtime::Residual<
-                f64,
-                ::tall_skinny::runtime::Tanh,
-                4,
-            >>::solve_backward(
-                &mut self.body[i],
-                &b[SmallNet::OFFSET_BODY
-                    + i
-                        * SmallNet::PARAMS_BODY..SmallNet::OFFSET_BODY
-                    + (i + 1) * SmallNet::PARAMS_BODY],
-                &s,
-                eps,
-            );
-        }
-        let s = <::tall_skinny::runtime::Dense<
-            f64,
-            ::tall_skinny::runtime::Tanh,
-            2,
-            4,
-        >>::solve_backward(
-            &mut self.inp,
-            &b[SmallNet::OFFSET_INP..SmallNet::OFFSET_INP + SmallNet::PARAMS_INP],
-            &s,
-            eps,
-        );
-        let _ = s;
-        let y = ::core::option::Option::None;
-        let y = ::core::option::Option::Some(
-            <::tall_skinny::runtime::Dense<
-                f64,
-                ::tall_skinny::runtime::Tanh,
-                2,
-                4,
-            >>::solve_forward(
-                &self.inp,
-                &b[SmallNet::OFFSET_INP..SmallNet::OFFSET_INP + SmallNet::PARAMS_INP],
-                y.as_ref(),
-                eps,
-                &mut x[SmallNet::OFFSET_INP..SmallNet::OFFSET_INP + SmallNet::PARAMS_INP],
-            ),
-        );
-        let mut y = y;
-        for i in 0..3 {
-            y = ::core::option::Option::Some(
-                <::tall_skinny::runtime::Residual<
-                    f64,
-                    ::tall_skinny::runtime::Tanh,
-                    4,
-                >>::solve_forward(
-                    &self.body[i],
-                    &b[SmallNet::OFFSET_BODY
-                        + i
-                            * SmallNet::PARAMS_BODY..SmallNet::OFFSET_BODY
-                        + (i + 1) * SmallNet::PARAMS_BODY],
-                    y.as_ref(),
-                    eps,
-                    &mut x[SmallNet::OFFSET_BODY
-                        + i
-                            * SmallNet::PARAMS_BODY..SmallNet::OFFSET_BODY
-                        + (i + 1) * SmallNet::PARAMS_BODY],
-                ),
-            );
-        }
-        let y = ::core::option::Option::Some(
-            <::tall_skinny::runtime::Dense<
-                f64,
-                ::tall_skinny::runtime::Identity,
-                4,
-                1,
-            >>::solve_forward(
-                &self.head,
-                &b[SmallNet::OFFSET_HEAD..SmallNet::OFFSET_HEAD + SmallNet::PARAMS_HEAD],
-                y.as_ref(),
-                eps,
-                &mut x[SmallNet::OFFSET_HEAD..SmallNet::OFFSET_HEAD
-                    + SmallNet::PARAMS_HEAD],
-            ),
-        );
-        let _ = y;
-    }
-    /// Calls `f` on every stage in order, as a dense view of its derivative blocks
-    /// (for baselines and tests; the solve never forms them).
-    pub fn for_each_stage(
-        &self,
-        f: &mut dyn FnMut(&dyn ::tall_skinny::runtime::stage::StageView<f64>),
-    ) {
-        f(&self.inp);
-        for stage in self.body.iter() {
-            f(stage);
-        }
-        f(&self.head);
-    }
-    /// `out = (H + eps I) v` from the stored derivative blocks (no network needed).
-    pub fn apply(&mut self, eps: f64, v: &[f64; 77], out: &mut [f64; 77]) {
-        <::tall_skinny::runtime::Dense<
-            f64,
-            ::tall_skinny::runtime::Tanh,
-            2,
-            4,
-        >>::apply_forward(
-            &mut self.inp,
-            &v[SmallNet::OFFSET_INP..SmallNet::OFFSET_INP + SmallNet::PARAMS_INP],
-            ::core::option::Option::None,
-        );
-        for i in 0..3 {
-            let (before, rest) = self.body.split_at_mut(i);
-            let y_in = match before.last() {
-                ::core::option::Option::Some(p) => ::core::option::Option::Some(&p.ty),
-                ::core::option::Option::None => {
-                    ::core::option::Option::Some(&self.inp.ty)
-                }
-            };
-            <::tall_skinny::runtime::Residual<
-                f64,
-                ::tall_skinny::runtime::Tanh,
-                4,
-            >>::apply_forward(
-                &mut rest[0],
-                &v[SmallNet::OFFSET_BODY
-                    + i
-                        * SmallNet::PARAMS_BODY..SmallNet::OFFSET_BODY
-                    + (i + 1) * SmallNet::PARAMS_BODY],
-                y_in,
-            );
-        }
-        <::tall_skinny::runtime::Dense<
-            f64,
-            ::tall_skinny::runtime::Identity,
-            4,
-            1,
-        >>::apply_forward(
-            &mut self.head,
-            &v[SmallNet::OFFSET_HEAD..SmallNet::OFFSET_HEAD + SmallNet::PARAMS_HEAD],
-            ::core::option::Option::Some(&self.body[2].ty),
-        );
-        let r = self.head.output_hessian_apply();
-        let r = <::tall_skinny::runtime::Dense<
-            f64,
-            ::tall_skinny::runtime::Identity,
-            4,
-            1,
-        >>::apply_backward(
-            &self.head,
-            &v[SmallNet::OFFSET_HEAD..SmallNet::OFFSET_HEAD + SmallNet::PARAMS_HEAD],
-            ::core::option::Option::Some(&self.body[2].ty),
-            &r,
-            eps,
-            &mut out[SmallNet::OFFSET_HEAD..SmallNet::OFFSET_HEAD
-                + SmallNet::PARAMS_HEAD],
-        );
-        let mut r = r;
-        for i in (0..3).rev() {
-            let y_in = if i == 0 {
-                ::core::option::Option::Some(&self.inp.ty)
-            } else {
-                ::core::option::Option::Some(&self.body[i - 1].ty)
-            };
-            r = <::tall_skinny::runtime::Residual<
-                f64,
-                ::tall_skinny::runtime::Tanh,
-                4,
-            >>::apply_backward(
-                &self.body[i],
-                &v[SmallNet::OFFSET_BODY
-                    + i
-                        * SmallNet::PARAMS_BODY..SmallNet::OFFSET_BODY
-                    + (i + 1) * SmallNet::PARAMS_BODY],
-                y_in,
-                &r,
-                eps,
-                &mut out[SmallNet::OFFSET_BODY
-                    + i
-                        * SmallNet::PARAMS_BODY..SmallNet::OFFSET_BODY
-                    + (i + 1) * SmallNet::PARAMS_BODY],
-            );
-        }
-        let r = <::tall_skinny::runtime::Dense<
-            f64,
-            ::tall_skinny::runtime::Tanh,
-            2,
-            4,
-        >>::apply_backward(
-            &self.inp,
-            &v[SmallNet::OFFSET_INP..SmallNet::OFFSET_INP + SmallNet::PARAMS_INP],
-            ::core::option::Option::None,
-            &r,
-            eps,
-            &mut out[SmallNet::OFFSET_INP..SmallNet::OFFSET_INP + SmallNet::PARAMS_INP],
-        );
-        let _ = r;
-    }
-}
-/** The curvature of [`SmallNet`]'s loss at one batch (every per-stage derivative block; nothing here depends on eps), and storage for its factorisation at one eps.
-
- Fill it with [`SmallNet::curvature_into`] (caller storage: `SmallNetCurvature::ZERO` in a `static`, or `tall_skinny::boxed_zeroed::<SmallNetCurvature>()` on the heap without a stack copy), or by value on the stack with [`SmallNet::curvature`]. Then [`SmallNetCurvature::factor`] runs the eps-dependent sweep (as often as needed, reusing the derivative blocks) and the returned [`SmallNetFactored`] solves `(H + eps I) x = b` for any number of right-hand sides. Size: about 10088 bytes.*/
-#[derive(Clone, Debug)]
-struct SmallNetCurvature {
-    /// The per-stage data.
-    pub stages: SmallNetStages,
-    /// Refinement scratch: residual.
-    residual: [f64; 77],
-    /// Refinement scratch: correction.
-    correction: [f64; 77],
-    /// eps of the current factorisation.
-    eps: f64,
-    /// Inertia of `H + eps I` at the current factorisation.
-    inertia: ::tall_skinny::runtime::Inertia,
-    /// Whether the stages hold a complete curvature (set by a successful
-    /// `curvature_into`, cleared when it starts); `factor` refuses storage without one.
-    filled: bool,
-}
-#[automatically_derived]
-unsafe impl ::tall_skinny::runtime::bytemuck::Zeroable for SmallNetCurvature {}
-const _: fn() = || {
-    fn assert_zeroable<Z: ::tall_skinny::runtime::bytemuck::Zeroable>() {}
-    assert_zeroable::<SmallNetStages>();
-    assert_zeroable::<[f64; 77]>();
-    assert_zeroable::<::tall_skinny::runtime::Inertia>();
-    assert_zeroable::<bool>();
-};
-impl SmallNetCurvature {
-    /// All zeros; usable in `const` and `static` items.
-    pub const ZERO: Self = Self {
-        stages: SmallNetStages::ZERO,
-        residual: [0.0; 77],
-        correction: [0.0; 77],
-        eps: 0.0,
-        inertia: ::tall_skinny::runtime::Inertia::ZERO,
-        filled: false,
-    };
-    /// Factors `H + eps I` (the eps-dependent Riccati sweep; reuses every derivative
-    /// block). Fails with `Singular { stage }` when a stage matrix is singular or
-    /// numerically singular at this eps, with `NonFiniteEps` for a NaN or infinite
-    /// eps, and with `NoCurvature` when the storage was never filled or its last fill
-    /// failed. Returns a handle that solves for any number of right-hand sides.
-    pub fn factor(
-        &mut self,
-        eps: f64,
-    ) -> ::core::result::Result<
-        SmallNetFactored<'_>,
-        ::tall_skinny::runtime::SolveError,
-    > {
-        if !self.filled {
-            return Err(::tall_skinny::runtime::SolveError::NoCurvature);
-        }
-        if !::tall_skinny::runtime::Real::finite(eps) {
-            return Err(::tall_skinny::runtime::SolveError::NonFiniteEps);
-        }
-        self.inertia = self.stages.factor(eps)?;
-        self.eps = eps;
-        Ok(SmallNetFactored { curv: self })
-    }
-}
-#[doc = concat!(
-    " A factored `H + eps I` of [`", stringify!(SmallNet),
-    "`], borrowed from its curvature storage."
-)]
-struct SmallNetFactored<'a> {
-    /// The storage holding the factorisation.
-    curv: &'a mut SmallNetCurvature,
-}
-impl SmallNetFactored<'_> {
-    /// Solves `(H + eps I) x = b` for one right-hand side: two sweeps over the stages,
-    /// linear in depth. Call it as often as needed. For the last digits at small eps
-    /// use [`Self::solve_refined`].
-    pub fn solve(
-        &mut self,
-        b: &[f64; 77],
-        x: &mut [f64; 77],
-    ) -> ::core::result::Result<(), ::tall_skinny::runtime::SolveError> {
-        ::tall_skinny::runtime::layer::check_vector(b)?;
-        let c = &mut *self.curv;
-        c.stages.solve(c.eps, b, x);
-        if !::tall_skinny::runtime::real::all_finite(x) {
-            return Err(::tall_skinny::runtime::SolveError::NonFiniteResult);
-        }
-        Ok(())
-    }
-    /// [`Self::solve`] followed by iterative refinement with the exact product
-    /// `(H + eps I) x` from the stored blocks: at most `max_steps` corrections, stopping
-    /// when the residual stops halving. Returns the final relative residual
-    /// `|(H + eps I) x - b| / |b|`.
-    pub fn solve_refined(
-        &mut self,
-        b: &[f64; 77],
-        x: &mut [f64; 77],
-        max_steps: usize,
-    ) -> ::core::result::Result<f64, ::tall_skinny::runtime::SolveError> {
-        self.solve(b, x)?;
-        let c = &mut *self.curv;
-        let eps = c.eps;
-        let norm = ::tall_skinny::runtime::real::norm::<f64>;
-        let b_norm = norm(b);
-        if b_norm == 0.0 {
-            return Ok(0.0);
-        }
-        let mut res = f64::INFINITY;
-        for step in 0..=max_steps {
-            c.stages.apply(eps, x, &mut c.residual);
-            for (r, bi) in c.residual.iter_mut().zip(b.iter()) {
-                *r = *bi - *r;
-            }
-            let new_res = norm(&c.residual) / b_norm;
-            if step > 0 && new_res > 0.5 * res {
-                if new_res > res {
-                    for (xi, d) in x.iter_mut().zip(c.correction.iter()) {
-                        *xi -= *d;
-                    }
-                    return Ok(res);
-                }
-                return Ok(new_res);
-            }
-            res = new_res;
-            if step == max_steps || !::tall_skinny::runtime::Real::finite(res) {
-                break;
-            }
-            c.stages.solve(eps, &c.residual, &mut c.correction);
-            for (xi, d) in x.iter_mut().zip(c.correction.iter()) {
-                *xi += *d;
-            }
-        }
-        if !::tall_skinny::runtime::real::all_finite(x)
-            || !::tall_skinny::runtime::Real::finite(res)
-        {
-            return Err(::tall_skinny::runtime::SolveError::NonFiniteResult);
-        }
-        Ok(res)
-    }
-    /// `out = (H + eps I) v` from the stored derivative blocks: an exact
-    /// Hessian-vector product without the network (for residual checks).
-    pub fn apply(
-        &mut self,
-        v: &[f64; 77],
-        out: &mut [f64; 77],
-    ) -> ::core::result::Result<(), ::tall_skinny::runtime::SolveError> {
-        ::tall_skinny::runtime::layer::check_vector(v)?;
-        let c = &mut *self.curv;
-        c.stages.apply(c.eps, v, out);
-        if !::tall_skinny::runtime::real::all_finite(out) {
-            return Err(::tall_skinny::runtime::SolveError::NonFiniteResult);
-        }
-        Ok(())
-    }
-    /// How many eigenvalues of `H + eps I` are negative, zero and positive (Sylvester's
-    /// law of inertia on the stage factorisations).
-    pub fn inertia(&self) -> ::tall_skinny::runtime::Inertia {
-        self.curv.inertia
-    }
-    /// The eps of this factorisation.
-    pub fn eps(&self) -> f64 {
-        self.curv.eps
-    }
-}
-impl SmallNet {
-    /// Computes every per-stage derivative block at the batch `(x, t)` into caller
-    /// storage (nothing in it depends on eps). Then `curv.factor(eps)`.
-    pub fn curvature_into(
-        &self,
-        curv: &mut SmallNetCurvature,
-        x: &[[f64; 2]; 2],
-        t: &[[f64; 1]; 2],
-    ) -> ::core::result::Result<(), ::tall_skinny::runtime::NetError> {
-        curv.filled = false;
-        ::tall_skinny::runtime::layer::check_input(x)?;
-        <::tall_skinny::runtime::Mse<
-            1,
-        > as ::tall_skinny::runtime::Loss<f64, 1, 2>>::check(t)?;
-        self.check_params()?;
-        let st = &mut curv.stages;
-        let z = ::tall_skinny::runtime::layer::batch_matrix(x);
-        let z = self.inp.curv_forward(&z, &mut st.inp);
-        let mut z = z;
-        for (layer, stage) in self.body.iter().zip(st.body.iter_mut()) {
-            z = layer.curv_forward(&z, stage);
-        }
-        let z = self.head.curv_forward(&z, &mut st.head);
-        let (value, beta) = <::tall_skinny::runtime::Mse<
-            1,
-        > as ::tall_skinny::runtime::Loss<f64, 1, 2>>::gradient(&z, t);
-        if !::tall_skinny::runtime::Real::finite(value) {
-            return Err(::tall_skinny::runtime::NetError::NonFiniteResult);
-        }
-        st.head
-            .set_output_hessian(|n| <::tall_skinny::runtime::Mse<
-                1,
-            > as ::tall_skinny::runtime::Loss<f64, 1, 2>>::hess_block(&z, t, n));
-        let beta = <::tall_skinny::runtime::Dense<
-            f64,
-            ::tall_skinny::runtime::Identity,
-            4,
-            1,
-        >>::curv_backward(&mut st.head, &beta);
-        let mut beta = beta;
-        for i in (0..3).rev() {
-            beta = <::tall_skinny::runtime::Residual<
-                f64,
-                ::tall_skinny::runtime::Tanh,
-                4,
-            >>::curv_backward(&mut st.body[i], &beta);
-        }
-        let beta = <::tall_skinny::runtime::Dense<
-            f64,
-            ::tall_skinny::runtime::Tanh,
-            2,
-            4,
-        >>::curv_backward(&mut st.inp, &beta);
-        let _ = beta;
-        curv.filled = true;
-        Ok(())
-    }
-    /// [`Self::curvature_into`] returning the storage by value (on the stack: for
-    /// small nets; see `size_of::<Curvature>()`).
-    pub fn curvature(
-        &self,
-        x: &[[f64; 2]; 2],
-        t: &[[f64; 1]; 2],
-    ) -> ::core::result::Result<SmallNetCurvature, ::tall_skinny::runtime::NetError> {
-        let mut curv = SmallNetCurvature::ZERO;
-        self.curvature_into(&mut curv, x, t)?;
-        Ok(curv)
-    }
-    /// One call: `x = (H + eps I)^{-1} b` at the batch `(x_in, t)`, with the curvature
-    /// storage on the stack, refined (at most 2 steps) to the last digits. Returns the
-    /// inertia of `H + eps I`.
-    pub fn hessian_solve(
-        &self,
-        x_in: &[[f64; 2]; 2],
-        t: &[[f64; 1]; 2],
-        eps: f64,
-        b: &[f64; 77],
-        x: &mut [f64; 77],
-    ) -> ::core::result::Result<
-        ::tall_skinny::runtime::Inertia,
-        ::tall_skinny::runtime::SolveError,
-    > {
-        let mut curv = SmallNetCurvature::ZERO;
-        self.hessian_solve_in(&mut curv, x_in, t, eps, b, x)
-    }
-    /// [`Self::hessian_solve`] with caller storage.
-    pub fn hessian_solve_in(
-        &self,
-        curv: &mut SmallNetCurvature,
-        x_in: &[[f64; 2]; 2],
-        t: &[[f64; 1]; 2],
-        eps: f64,
-        b: &[f64; 77],
-        x: &mut [f64; 77],
-    ) -> ::core::result::Result<
-        ::tall_skinny::runtime::Inertia,
-        ::tall_skinny::runtime::SolveError,
-    > {
-        self.curvature_into(curv, x_in, t)?;
-        let mut f = curv.factor(eps)?;
-        f.solve_refined(b, x, 2)?;
-        Ok(f.inertia())
-    }
-}
-/// Storage of [`SmallNet`]'s batch-by-outputs (Woodbury) Gauss-Newton solve: the forward record at one batch, the loss-Hessian factors `C_n` (`Hl_n = C_n C_n'`), the `2 x 2` Gram matrix `U'U = C'J J'C` and its Cholesky factor at one eps. Fill it with [`SmallNet::ggn_woodbury_into`]; solve with [`SmallNet::ggn_woodbury_solve`] (same parameters). `SmallNetGgn::ZERO`, or `tall_skinny::boxed_zeroed::<SmallNetGgn>()`.
-#[derive(Clone, Debug)]
-struct SmallNetGgn {
-    /// Forward record at the batch.
-    pub ws: SmallNetWorkspace,
-    /// The batch inputs.
-    x: ::tall_skinny::runtime::nalgebra::SMatrix<f64, 2, 2>,
-    /// Loss-Hessian factors per sample.
-    c: [::tall_skinny::runtime::nalgebra::SMatrix<f64, 1, 1>; 2],
-    /// `U'U` (lower triangle).
-    gram: ::tall_skinny::runtime::nalgebra::SMatrix<f64, 2, 2>,
-    /// Cholesky factor of `eps I + U'U` (lower triangle).
-    chol: ::tall_skinny::runtime::nalgebra::SMatrix<f64, 2, 2>,
-    /// Refinement scratch.
-    residual: [f64; 77],
-    /// Refinement scratch.
-    correction: [f64; 77],
-    /// eps of `chol`.
-    eps: f64,
-    /// Whether `chol` is current.
-    factored: bool,
-    /// Whether the storage holds a complete curvature (set by a successful
-    /// `ggn_woodbury_into`, cleared when it starts).
-    filled: bool,
-}
-#[automatically_derived]
-unsafe impl ::tall_skinny::runtime::bytemuck::Zeroable for SmallNetGgn {}
-const _: fn() = || {
-    fn assert_zeroable<Z: ::tall_skinny::runtime::bytemuck::Zeroable>() {}
-    assert_zeroable::<SmallNetWorkspace>();
-    assert_zeroable::<::tall_skinny::runtime::nalgebra::SMatrix<f64, 2, 2>>();
-    assert_zeroable::<[::tall_skinny::runtime::nalgebra::SMatrix<f64, 1, 1>; 2]>();
-    assert_zeroable::<::tall_skinny::runtime::nalgebra::SMatrix<f64, 2, 2>>();
-    assert_zeroable::<[f64; 77]>();
-    assert_zeroable::<bool>();
-};
-impl SmallNetGgn {
-    /// All zeros; usable in `const` and `static` items.
-    pub const ZERO: Self = Self {
-        ws: SmallNetWorkspace::ZERO,
-        x: ::tall_skinny::runtime::layer::zero_mat(),
-        c: [::tall_skinny::runtime::layer::zero_mat(); 2],
-        gram: ::tall_skinny::runtime::layer::zero_mat(),
-        chol: ::tall_skinny::runtime::layer::zero_mat(),
-        residual: [0.0; 77],
-        correction: [0.0; 77],
-        eps: 0.0,
-        factored: false,
-        filled: false,
-    };
-}
-/// Everything [`SmallNet`]'s optimizer interface (`runtime::optim::Model`) needs: a [`SmallNetWorkspace`], a [`SmallNetGgn`] and a [`SmallNetCurvature`]. `SmallNetScratch::ZERO` or (large nets) `tall_skinny::boxed_zeroed::<SmallNetScratch>()`.
-#[derive(Clone, Debug)]
-struct SmallNetScratch {
-    /// Gradient / `hvp` workspace.
-    pub ws: SmallNetWorkspace,
-    /// Woodbury Gauss-Newton storage.
-    pub ggn: SmallNetGgn,
-    /// Stage blocks of the Hessian (or of the Riccati Gauss-Newton curvature).
-    pub curv: SmallNetCurvature,
-}
-#[automatically_derived]
-unsafe impl ::tall_skinny::runtime::bytemuck::Zeroable for SmallNetScratch {}
-const _: fn() = || {
-    fn assert_zeroable<Z: ::tall_skinny::runtime::bytemuck::Zeroable>() {}
-    assert_zeroable::<SmallNetWorkspace>();
-    assert_zeroable::<SmallNetGgn>();
-    assert_zeroable::<SmallNetCurvature>();
-};
-impl SmallNetScratch {
-    /// All zeros; usable in `const` and `static` items.
-    pub const ZERO: Self = Self {
-        ws: SmallNetWorkspace::ZERO,
-        ggn: SmallNetGgn::ZERO,
-        curv: SmallNetCurvature::ZERO,
-    };
-}
-impl SmallNet {
-    /// The exact Gauss-Newton solve [`Self::ggn_solve_in`] and the optimizers use for this net, chosen at compile time from operation counts (Riccati about 7197, Woodbury about 755 per curvature, factor and solve): `Woodbury` (outputs x batch is small).
-    pub const GGN_METHOD: ::tall_skinny::runtime::ggn::GgnMethod = ::tall_skinny::runtime::ggn::GgnMethod::Woodbury;
-    /// The exact Gauss-Newton-vector product `G v = J' Hl J v` of the batch loss (one
-    /// forward-tangent pass, the loss Hessian, one backward pass), written to `out`.
+    /// The exact Gauss-Newton-vector product `G v = J' Hl J v` of the batch loss,
+    /// written to `out`. Keeps a workspace on the stack; see [`Self::ggn_vp_in`].
     pub fn ggn_vp(
         &self,
         x: &[[f64; 2]; 2],
         t: &[[f64; 1]; 2],
         v: &[f64; 77],
         out: &mut [f64; 77],
-    ) -> ::core::result::Result<(), ::tall_skinny::runtime::NetError> {
+    ) -> ::core::result::Result<(), ::tall_skinny::runtime::__private::NetError> {
         let mut ws = SmallNetWorkspace::ZERO;
         self.ggn_vp_in(&mut ws, x, t, v, out)
     }
@@ -1108,537 +364,219 @@ impl SmallNet {
         t: &[[f64; 1]; 2],
         v: &[f64; 77],
         out: &mut [f64; 77],
-    ) -> ::core::result::Result<(), ::tall_skinny::runtime::NetError> {
-        ::tall_skinny::runtime::layer::check_input(x)?;
-        <::tall_skinny::runtime::Mse<
-            1,
-        > as ::tall_skinny::runtime::Loss<f64, 1, 2>>::check(t)?;
-        ::tall_skinny::runtime::layer::check_vector(v)?;
-        self.check_params()?;
-        let z_in = ::tall_skinny::runtime::layer::batch_matrix(x);
-        self.inp.forward_tape(&z_in, &mut ws.inp, true);
-        self.inp
-            .tangent(
-                &z_in,
-                ::core::option::Option::None,
-                &v[Self::OFFSET_INP..Self::OFFSET_INP + Self::PARAMS_INP],
-                &mut ws.inp,
-            );
-        {
-            let mut z = ws.inp.out;
-            let mut y = ::core::option::Option::Some(ws.inp.y);
-            for (i, (layer, tape)) in self
-                .body
-                .iter()
-                .zip(ws.body.iter_mut())
-                .enumerate()
-            {
-                layer.forward_tape(&z, tape, true);
-                layer
-                    .tangent(
-                        &z,
-                        y.as_ref(),
-                        &v[Self::OFFSET_BODY
-                            + i
-                                * Self::PARAMS_BODY..Self::OFFSET_BODY
-                            + (i + 1) * Self::PARAMS_BODY],
-                        tape,
-                    );
-                z = tape.out;
-                y = ::core::option::Option::Some(tape.y);
-            }
-        }
-        self.head.forward_tape(&ws.body[2].out, &mut ws.head, true);
-        self.head
-            .tangent(
-                &ws.body[2].out,
-                ::core::option::Option::Some(&ws.body[2].y),
-                &v[Self::OFFSET_HEAD..Self::OFFSET_HEAD + Self::PARAMS_HEAD],
-                &mut ws.head,
-            );
-        let beta = <::tall_skinny::runtime::Mse<
-            1,
-        > as ::tall_skinny::runtime::Loss<
-            f64,
-            1,
-            2,
-        >>::hess_apply(&ws.head.out, t, &ws.head.y);
-        let grad = out;
-        let beta = self
-            .head
-            .backward(
-                &ws.body[2].out,
-                &ws.head,
-                &beta,
-                &mut grad[Self::OFFSET_HEAD..Self::OFFSET_HEAD + Self::PARAMS_HEAD],
-            );
-        let mut beta = beta;
-        for i in (0..3).rev() {
-            let z = if i == 0 { &ws.inp.out } else { &ws.body[i - 1].out };
-            beta = self
-                .body[i]
-                .backward(
-                    z,
-                    &ws.body[i],
-                    &beta,
-                    &mut grad[Self::OFFSET_BODY
-                        + i
-                            * Self::PARAMS_BODY..Self::OFFSET_BODY
-                        + (i + 1) * Self::PARAMS_BODY],
-                );
-        }
-        let beta = self
-            .inp
-            .backward(
-                &z_in,
-                &ws.inp,
-                &beta,
-                &mut grad[Self::OFFSET_INP..Self::OFFSET_INP + Self::PARAMS_INP],
-            );
-        let _ = beta;
-        if !::tall_skinny::runtime::real::all_finite(grad) {
-            return Err(::tall_skinny::runtime::NetError::NonFiniteResult);
-        }
-        Ok(())
+    ) -> ::core::result::Result<(), ::tall_skinny::runtime::__private::NetError> {
+        ::tall_skinny::runtime::__private::ggn_vp(
+            &self.layers(),
+            &self.loss,
+            ws,
+            x,
+            t,
+            v,
+            out,
+        )
     }
-    /// The Gauss-Newton curvature as stage blocks (the Hessian's blocks with every
-    /// adjoint term dropped; the loss Hessian as terminal value), into the Hessian
-    /// solve's storage: then `curv.factor(eps)` factors `G + eps I` (positive definite
-    /// for eps > 0; its inertia is all positive) and `solve` / `solve_refined` /
-    /// `apply` work on `G + eps I`. The Riccati form of the Gauss-Newton solve.
+}
+impl SmallNet {
+    /// The exact Gauss-Newton solve [`Self::ggn_solve_in`] and the optimizers use for this net, chosen at compile time from operation counts (Riccati about 7197, Woodbury about 755 per curvature, factor and solve): `Woodbury` (outputs x batch is small), with storage [`SmallNetGgn`].
+    pub const GGN_METHOD: ::tall_skinny::runtime::__private::GgnMethod = ::tall_skinny::runtime::__private::GgnMethod::Woodbury;
+    /// Computes every per-stage derivative block of the exact Hessian at the batch
+    /// `(x, t)` into `curv` (nothing in it depends on eps); then `curv.factor(eps)`.
+    /// On error `curv` holds no curvature.
+    pub fn curvature_into(
+        &self,
+        curv: &mut SmallNetCurvature,
+        x: &[[f64; 2]; 2],
+        t: &[[f64; 1]; 2],
+    ) -> ::core::result::Result<(), ::tall_skinny::runtime::__private::NetError> {
+        ::tall_skinny::runtime::__private::curvature_into(
+            &self.layers(),
+            &self.loss,
+            curv,
+            x,
+            t,
+            false,
+        )
+    }
+    /// [`Self::curvature_into`] returning the storage by value, on the stack.
+    pub fn curvature(
+        &self,
+        x: &[[f64; 2]; 2],
+        t: &[[f64; 1]; 2],
+    ) -> ::core::result::Result<
+        SmallNetCurvature,
+        ::tall_skinny::runtime::__private::NetError,
+    > {
+        let mut curv = SmallNetCurvature::ZERO;
+        self.curvature_into(&mut curv, x, t)?;
+        Ok(curv)
+    }
+    /// The Gauss-Newton curvature as stage blocks (the Hessian's with every adjoint
+    /// term dropped, the loss Hessian as terminal value) into `curv`: then
+    /// `curv.factor(eps)` factors `G + eps I` (positive definite for eps > 0). The
+    /// Riccati form of the Gauss-Newton solve.
     pub fn ggn_curvature_into(
         &self,
         curv: &mut SmallNetCurvature,
         x: &[[f64; 2]; 2],
         t: &[[f64; 1]; 2],
-    ) -> ::core::result::Result<(), ::tall_skinny::runtime::NetError> {
-        curv.filled = false;
-        ::tall_skinny::runtime::layer::check_input(x)?;
-        <::tall_skinny::runtime::Mse<
-            1,
-        > as ::tall_skinny::runtime::Loss<f64, 1, 2>>::check(t)?;
-        self.check_params()?;
-        let st = &mut curv.stages;
-        let z = ::tall_skinny::runtime::layer::batch_matrix(x);
-        let z = self.inp.curv_forward(&z, &mut st.inp);
-        let mut z = z;
-        for (layer, stage) in self.body.iter().zip(st.body.iter_mut()) {
-            z = layer.curv_forward(&z, stage);
-        }
-        let z = self.head.curv_forward(&z, &mut st.head);
-        if !::tall_skinny::runtime::real::all_finite(z.as_slice()) {
-            return Err(::tall_skinny::runtime::NetError::NonFiniteResult);
-        }
-        st.head
-            .set_output_hessian(|n| <::tall_skinny::runtime::Mse<
-                1,
-            > as ::tall_skinny::runtime::Loss<f64, 1, 2>>::hess_block(&z, t, n));
-        ::tall_skinny::runtime::stage::gram::drop_adjoint_terms(&mut st.inp);
-        for stage in st.body.iter_mut() {
-            ::tall_skinny::runtime::stage::gram::drop_adjoint_terms(stage);
-        }
-        ::tall_skinny::runtime::stage::gram::drop_adjoint_terms(&mut st.head);
-        curv.filled = true;
-        Ok(())
+    ) -> ::core::result::Result<(), ::tall_skinny::runtime::__private::NetError> {
+        ::tall_skinny::runtime::__private::curvature_into(
+            &self.layers(),
+            &self.loss,
+            curv,
+            x,
+            t,
+            true,
+        )
     }
-    /// The batch-by-outputs (Woodbury) form of the Gauss-Newton curvature at `(x, t)`:
-    /// the forward record, the loss-Hessian factors and the Gram matrix `C'J J'C`
-    /// (`M` adjoints back through every stage). Then [`Self::ggn_woodbury_solve`].
+    /// The batch-by-outputs (Woodbury) form of the Gauss-Newton curvature at `(x, t)`
+    /// into `g`; then `g.factor(eps)`. On error `g` holds no curvature.
     pub fn ggn_woodbury_into(
         &self,
         g: &mut SmallNetGgn,
         x: &[[f64; 2]; 2],
         t: &[[f64; 1]; 2],
-    ) -> ::core::result::Result<(), ::tall_skinny::runtime::NetError> {
-        g.filled = false;
-        g.factored = false;
-        ::tall_skinny::runtime::layer::check_input(x)?;
-        <::tall_skinny::runtime::Mse<
-            1,
-        > as ::tall_skinny::runtime::Loss<f64, 1, 2>>::check(t)?;
-        self.check_params()?;
-        g.x = ::tall_skinny::runtime::layer::batch_matrix(x);
-        let z_in = g.x;
-        let ws = &mut g.ws;
-        self.inp.forward_tape(&z_in, &mut ws.inp, false);
-        {
-            let mut z = ws.inp.out;
-            for (layer, tape) in self.body.iter().zip(ws.body.iter_mut()) {
-                layer.forward_tape(&z, tape, false);
-                z = tape.out;
-            }
-        }
-        self.head.forward_tape(&ws.body[2].out, &mut ws.head, false);
-        let u = ws.head.out;
-        if !::tall_skinny::runtime::real::all_finite(u.as_slice()) {
-            return Err(::tall_skinny::runtime::NetError::NonFiniteResult);
-        }
-        let mut r = ::tall_skinny::runtime::layer::zero_mat::<f64, 1, 2>();
-        for n in 0..2 {
-            g.c[n] = <::tall_skinny::runtime::Mse<
-                1,
-            > as ::tall_skinny::runtime::ggn::GgnLoss<f64, 1, 2>>::hess_factor(&u, n);
-            for k in 0..1 {
-                r.set_column(n * 1 + k, &g.c[n].column(k));
-            }
-        }
-        g.gram = ::tall_skinny::runtime::layer::zero_mat();
-        let r = self.head.gram_backward(&ws.body[2].out, &ws.head, &r, &mut g.gram);
-        let mut r = r;
-        for i in (0..3).rev() {
-            let z = if i == 0 { &ws.inp.out } else { &ws.body[i - 1].out };
-            r = self.body[i].gram_backward(z, &ws.body[i], &r, &mut g.gram);
-        }
-        let r = self.inp.gram_backward(&z_in, &ws.inp, &r, &mut g.gram);
-        let _ = r;
-        if !::tall_skinny::runtime::real::all_finite(g.gram.as_slice()) {
-            return Err(::tall_skinny::runtime::NetError::NonFiniteResult);
-        }
-        g.filled = true;
-        Ok(())
+    ) -> ::core::result::Result<(), ::tall_skinny::runtime::__private::NetError> {
+        ::tall_skinny::runtime::__private::woodbury_into(
+            &self.layers(),
+            &self.loss,
+            g,
+            x,
+            t,
+        )
     }
-    /// `J v` from the record in `ws` (inputs `z_in`).
-    fn ggn_jv(
+    /// One call: `out = (H + eps I)^{-1} b` at the batch `(x_in, t)`, with caller
+    /// storage, refined (at most 2 steps) to the last digits. Returns the inertia of
+    /// `H + eps I`.
+    pub fn hessian_solve_in(
         &self,
-        ws: &mut SmallNetWorkspace,
-        z_in: &::tall_skinny::runtime::nalgebra::SMatrix<f64, 2, 2>,
-        v: &[f64; 77],
-    ) -> ::tall_skinny::runtime::nalgebra::SMatrix<f64, 1, 2> {
-        let z_in = *z_in;
-        self.inp
-            .tangent(
-                &z_in,
-                ::core::option::Option::None,
-                &v[Self::OFFSET_INP..Self::OFFSET_INP + Self::PARAMS_INP],
-                &mut ws.inp,
-            );
-        {
-            let mut z = ws.inp.out;
-            let mut y = ::core::option::Option::Some(ws.inp.y);
-            for (i, (layer, tape)) in self
-                .body
-                .iter()
-                .zip(ws.body.iter_mut())
-                .enumerate()
-            {
-                layer
-                    .tangent(
-                        &z,
-                        y.as_ref(),
-                        &v[Self::OFFSET_BODY
-                            + i
-                                * Self::PARAMS_BODY..Self::OFFSET_BODY
-                            + (i + 1) * Self::PARAMS_BODY],
-                        tape,
-                    );
-                z = tape.out;
-                y = ::core::option::Option::Some(tape.y);
-            }
-        }
-        self.head
-            .tangent(
-                &ws.body[2].out,
-                ::core::option::Option::Some(&ws.body[2].y),
-                &v[Self::OFFSET_HEAD..Self::OFFSET_HEAD + Self::PARAMS_HEAD],
-                &mut ws.head,
-            );
-        ws.head.y
-    }
-    /// `grad = J' beta` from the record in `ws`.
-    fn ggn_jtv(
-        &self,
-        ws: &mut SmallNetWorkspace,
-        z_in: &::tall_skinny::runtime::nalgebra::SMatrix<f64, 2, 2>,
-        beta: ::tall_skinny::runtime::nalgebra::SMatrix<f64, 1, 2>,
-        grad: &mut [f64; 77],
-    ) {
-        let z_in = *z_in;
-        let beta = self
-            .head
-            .backward(
-                &ws.body[2].out,
-                &ws.head,
-                &beta,
-                &mut grad[Self::OFFSET_HEAD..Self::OFFSET_HEAD + Self::PARAMS_HEAD],
-            );
-        let mut beta = beta;
-        for i in (0..3).rev() {
-            let z = if i == 0 { &ws.inp.out } else { &ws.body[i - 1].out };
-            beta = self
-                .body[i]
-                .backward(
-                    z,
-                    &ws.body[i],
-                    &beta,
-                    &mut grad[Self::OFFSET_BODY
-                        + i
-                            * Self::PARAMS_BODY..Self::OFFSET_BODY
-                        + (i + 1) * Self::PARAMS_BODY],
-                );
-        }
-        let beta = self
-            .inp
-            .backward(
-                &z_in,
-                &ws.inp,
-                &beta,
-                &mut grad[Self::OFFSET_INP..Self::OFFSET_INP + Self::PARAMS_INP],
-            );
-        let _ = beta;
-    }
-    /// `x = (G + eps I)^{-1} b` in the Woodbury form: `(b - J'C (eps I + C'JJ'C)^{-1} C'J b) / eps`.
-    #[allow(clippy::too_many_arguments)]
-    fn ggn_woodbury_apply_inverse(
-        &self,
-        ws: &mut SmallNetWorkspace,
-        z_in: &::tall_skinny::runtime::nalgebra::SMatrix<f64, 2, 2>,
-        c: &[::tall_skinny::runtime::nalgebra::SMatrix<f64, 1, 1>; 2],
-        chol: &::tall_skinny::runtime::nalgebra::SMatrix<f64, 2, 2>,
-        eps: f64,
-        b: &[f64; 77],
-        x: &mut [f64; 77],
-    ) {
-        let y = self.ggn_jv(ws, z_in, b);
-        let mut w = ::tall_skinny::runtime::ggn::factor_apply(c, &y, true);
-        ::tall_skinny::runtime::linalg::cholesky::cholesky_solve(chol, w.as_mut_slice());
-        let beta = ::tall_skinny::runtime::ggn::factor_apply(c, &w, false);
-        self.ggn_jtv(ws, z_in, beta, x);
-        let inv = 1.0 / eps;
-        for (xi, bi) in x.iter_mut().zip(b.iter()) {
-            *xi = (*bi - *xi) * inv;
-        }
-    }
-    /// `out = (G + eps I) v` from the record in `ws`.
-    fn ggn_woodbury_apply(
-        &self,
-        ws: &mut SmallNetWorkspace,
-        z_in: &::tall_skinny::runtime::nalgebra::SMatrix<f64, 2, 2>,
-        c: &[::tall_skinny::runtime::nalgebra::SMatrix<f64, 1, 1>; 2],
-        eps: f64,
-        v: &[f64; 77],
-        out: &mut [f64; 77],
-    ) {
-        let y = self.ggn_jv(ws, z_in, v);
-        let cty = ::tall_skinny::runtime::ggn::factor_apply(c, &y, true);
-        let beta = ::tall_skinny::runtime::ggn::factor_apply(c, &cty, false);
-        self.ggn_jtv(ws, z_in, beta, out);
-        for (o, vi) in out.iter_mut().zip(v.iter()) {
-            *o += eps * *vi;
-        }
-    }
-    /// `x = (G + eps I)^{-1} b` with the curvature of [`Self::ggn_woodbury_into`]
-    /// (the net's parameters must not have changed since): Cholesky of the
-    /// `M x M` matrix `eps I + C'JJ'C` (kept while eps stays the same), one
-    /// forward-tangent and one backward pass, then up to 2 steps of iterative
-    /// refinement with the exact `(G + eps I) x` (the Woodbury form divides by eps).
-    /// eps must be positive (`Singular` otherwise: `G` is singular whenever
-    /// parameters outnumber outputs times batch).
-    pub fn ggn_woodbury_solve(
-        &self,
-        g: &mut SmallNetGgn,
-        eps: f64,
-        b: &[f64; 77],
-        x: &mut [f64; 77],
-    ) -> ::core::result::Result<(), ::tall_skinny::runtime::SolveError> {
-        if !g.filled {
-            return Err(::tall_skinny::runtime::SolveError::NoCurvature);
-        }
-        if !::tall_skinny::runtime::Real::finite(eps) {
-            return Err(::tall_skinny::runtime::SolveError::NonFiniteEps);
-        }
-        if !(eps > 0.0) || !::tall_skinny::runtime::Real::finite(1.0 / eps) {
-            return Err(::tall_skinny::runtime::SolveError::Singular {
-                stage: 0,
-            });
-        }
-        ::tall_skinny::runtime::layer::check_vector(b)?;
-        if !g.factored || g.eps != eps {
-            g.chol = g.gram;
-            for q in 0..2 {
-                g.chol[(q, q)] += eps;
-            }
-            g.factored = false;
-            ::tall_skinny::runtime::linalg::cholesky::cholesky_in_place(&mut g.chol)
-                .map_err(|_| ::tall_skinny::runtime::SolveError::Singular {
-                    stage: 0,
-                })?;
-            g.eps = eps;
-            g.factored = true;
-        }
-        let SmallNetGgn { ws, x: z_in, c, chol, residual, correction, .. } = g;
-        self.ggn_woodbury_apply_inverse(ws, z_in, c, chol, eps, b, x);
-        let norm = ::tall_skinny::runtime::real::norm::<f64>;
-        let b_norm = norm(b);
-        if b_norm > 0.0 {
-            let mut res = f64::INFINITY;
-            for step in 0..=2 {
-                self.ggn_woodbury_apply(ws, z_in, c, eps, x, residual);
-                for (r, bi) in residual.iter_mut().zip(b.iter()) {
-                    *r = *bi - *r;
-                }
-                let new_res = norm(residual) / b_norm;
-                if step > 0 && new_res > 0.5 * res {
-                    if new_res > res {
-                        for (xi, d) in x.iter_mut().zip(correction.iter()) {
-                            *xi -= *d;
-                        }
-                    }
-                    break;
-                }
-                res = new_res;
-                if step == 2 || !(res > 4.0 * f64::EPSILON) {
-                    break;
-                }
-                self.ggn_woodbury_apply_inverse(
-                    ws,
-                    z_in,
-                    c,
-                    chol,
-                    eps,
-                    residual,
-                    correction,
-                );
-                for (xi, d) in x.iter_mut().zip(correction.iter()) {
-                    *xi += *d;
-                }
-            }
-        }
-        if !::tall_skinny::runtime::real::all_finite(x) {
-            return Err(::tall_skinny::runtime::SolveError::NonFiniteResult);
-        }
-        Ok(())
-    }
-    /// One call: `out = (G + eps I)^{-1} b` at the batch `(x, t)` with this net's
-    /// [`Self::GGN_METHOD`], exact up to refinement.
-    pub fn ggn_solve_in(
-        &self,
-        s: &mut SmallNetScratch,
-        x: &[[f64; 2]; 2],
+        curv: &mut SmallNetCurvature,
+        x_in: &[[f64; 2]; 2],
         t: &[[f64; 1]; 2],
         eps: f64,
         b: &[f64; 77],
         out: &mut [f64; 77],
-    ) -> ::core::result::Result<(), ::tall_skinny::runtime::SolveError> {
-        let lambda = eps;
-        self.ggn_woodbury_into(&mut s.ggn, x, t)?;
-        self.ggn_woodbury_solve(&mut s.ggn, lambda, b, out)
+    ) -> ::core::result::Result<
+        ::tall_skinny::runtime::__private::Inertia,
+        ::tall_skinny::runtime::__private::SolveError,
+    > {
+        ::tall_skinny::runtime::__private::hessian_solve(
+            &self.layers(),
+            &self.loss,
+            curv,
+            x_in,
+            t,
+            eps,
+            b,
+            out,
+        )
+    }
+    /// [`Self::hessian_solve_in`] with the storage on the stack.
+    pub fn hessian_solve(
+        &self,
+        x_in: &[[f64; 2]; 2],
+        t: &[[f64; 1]; 2],
+        eps: f64,
+        b: &[f64; 77],
+        out: &mut [f64; 77],
+    ) -> ::core::result::Result<
+        ::tall_skinny::runtime::__private::Inertia,
+        ::tall_skinny::runtime::__private::SolveError,
+    > {
+        let mut curv = SmallNetCurvature::ZERO;
+        self.hessian_solve_in(&mut curv, x_in, t, eps, b, out)
+    }
+    /// One call: `out = (G + eps I)^{-1} b` at the batch `(x_in, t)` with this net's
+    /// [`Self::GGN_METHOD`], refined (at most 2 steps). Returns the refinement's
+    /// relative residual.
+    pub fn ggn_solve_in(
+        &self,
+        g: &mut SmallNetGgn,
+        x_in: &[[f64; 2]; 2],
+        t: &[[f64; 1]; 2],
+        eps: f64,
+        b: &[f64; 77],
+        out: &mut [f64; 77],
+    ) -> ::core::result::Result<
+        ::tall_skinny::runtime::__private::Refinement<f64>,
+        ::tall_skinny::runtime::__private::SolveError,
+    > {
+        self.ggn_woodbury_into(g, x_in, t)?;
+        g.factor(eps)?.solve_refined(b, out, 2)
     }
 }
-impl ::tall_skinny::runtime::optim::Model for SmallNet {
+impl ::tall_skinny::runtime::__private::Model for SmallNet {
     type Scalar = f64;
     type Input = [[f64; 2]; 2];
     type Target = [[f64; 1]; 2];
     type Vector = [f64; 77];
-    type Scratch = SmallNetScratch;
+    type Workspace = SmallNetWorkspace;
+    type Hessian = SmallNetCurvature;
+    type GaussNewton = SmallNetGgn;
     const N_PARAMS: usize = 77;
-    const GGN_METHOD: ::tall_skinny::runtime::ggn::GgnMethod = SmallNet::GGN_METHOD;
-    fn zero_vector() -> [f64; 77] {
-        [0.0; 77]
-    }
+    const GGN_METHOD: ::tall_skinny::runtime::__private::GgnMethod = SmallNet::GGN_METHOD;
     fn get_params(&self, out: &mut [f64; 77]) {
         self.params(out)
     }
     fn put_params(
         &mut self,
         p: &[f64; 77],
-    ) -> ::core::result::Result<(), ::tall_skinny::runtime::NetError> {
+    ) -> ::core::result::Result<(), ::tall_skinny::runtime::__private::NetError> {
         self.set_params(p)
     }
-    fn loss_in(
+    fn fingerprint(&self) -> u64 {
+        SmallNet::fingerprint(self)
+    }
+    fn loss_at(
         &self,
-        _s: &mut SmallNetScratch,
         x: &[[f64; 2]; 2],
         t: &[[f64; 1]; 2],
-    ) -> ::core::result::Result<f64, ::tall_skinny::runtime::NetError> {
+    ) -> ::core::result::Result<f64, ::tall_skinny::runtime::__private::NetError> {
         self.loss(x, t)
     }
     fn gradient_into(
         &self,
-        s: &mut SmallNetScratch,
+        ws: &mut SmallNetWorkspace,
         x: &[[f64; 2]; 2],
         t: &[[f64; 1]; 2],
         g: &mut [f64; 77],
-    ) -> ::core::result::Result<f64, ::tall_skinny::runtime::NetError> {
-        self.gradient_in(&mut s.ws, x, t, g)
+    ) -> ::core::result::Result<f64, ::tall_skinny::runtime::__private::NetError> {
+        self.gradient_in(ws, x, t, g)
     }
     fn hvp_into(
         &self,
-        s: &mut SmallNetScratch,
+        ws: &mut SmallNetWorkspace,
         x: &[[f64; 2]; 2],
         t: &[[f64; 1]; 2],
         v: &[f64; 77],
         out: &mut [f64; 77],
-    ) -> ::core::result::Result<(), ::tall_skinny::runtime::NetError> {
-        self.hvp_in(&mut s.ws, x, t, v, out)
+    ) -> ::core::result::Result<(), ::tall_skinny::runtime::__private::NetError> {
+        self.hvp_in(ws, x, t, v, out)
     }
     fn ggn_vp_into(
         &self,
-        s: &mut SmallNetScratch,
+        ws: &mut SmallNetWorkspace,
         x: &[[f64; 2]; 2],
         t: &[[f64; 1]; 2],
         v: &[f64; 77],
         out: &mut [f64; 77],
-    ) -> ::core::result::Result<(), ::tall_skinny::runtime::NetError> {
-        self.ggn_vp_in(&mut s.ws, x, t, v, out)
+    ) -> ::core::result::Result<(), ::tall_skinny::runtime::__private::NetError> {
+        self.ggn_vp_in(ws, x, t, v, out)
     }
-    fn ggn_prepare(
+    fn hessian_into(
         &self,
-        s: &mut SmallNetScratch,
+        h: &mut SmallNetCurvature,
         x: &[[f64; 2]; 2],
         t: &[[f64; 1]; 2],
-    ) -> ::core::result::Result<(), ::tall_skinny::runtime::NetError> {
-        self.ggn_woodbury_into(&mut s.ggn, x, t)
+    ) -> ::core::result::Result<(), ::tall_skinny::runtime::__private::NetError> {
+        self.curvature_into(h, x, t)
     }
-    fn ggn_solve(
+    fn gauss_newton_into(
         &self,
-        s: &mut SmallNetScratch,
-        lambda: f64,
-        b: &[f64; 77],
-        out: &mut [f64; 77],
-    ) -> ::core::result::Result<(), ::tall_skinny::runtime::SolveError> {
-        self.ggn_woodbury_solve(&mut s.ggn, lambda, b, out)
-    }
-    fn hessian_prepare(
-        &self,
-        s: &mut SmallNetScratch,
+        g: &mut SmallNetGgn,
         x: &[[f64; 2]; 2],
         t: &[[f64; 1]; 2],
-    ) -> ::core::result::Result<(), ::tall_skinny::runtime::NetError> {
-        self.curvature_into(&mut s.curv, x, t)
-    }
-    fn hessian_factor(
-        &self,
-        s: &mut SmallNetScratch,
-        lambda: f64,
-    ) -> ::core::result::Result<
-        ::tall_skinny::runtime::Inertia,
-        ::tall_skinny::runtime::SolveError,
-    > {
-        Ok(s.curv.factor(lambda)?.inertia())
-    }
-    fn hessian_solve(
-        &self,
-        s: &mut SmallNetScratch,
-        b: &[f64; 77],
-        out: &mut [f64; 77],
-    ) -> ::core::result::Result<(), ::tall_skinny::runtime::SolveError> {
-        let mut f = SmallNetFactored {
-            curv: &mut s.curv,
-        };
-        f.solve_refined(b, out, 2)?;
-        Ok(())
-    }
-    fn hessian_apply(
-        &self,
-        s: &mut SmallNetScratch,
-        v: &[f64; 77],
-        out: &mut [f64; 77],
-    ) -> ::core::result::Result<(), ::tall_skinny::runtime::SolveError> {
-        ::tall_skinny::runtime::layer::check_vector(v)?;
-        s.curv.stages.apply(0.0, v, out);
-        if !::tall_skinny::runtime::real::all_finite(out) {
-            return Err(::tall_skinny::runtime::SolveError::NonFiniteResult);
-        }
-        Ok(())
+    ) -> ::core::result::Result<(), ::tall_skinny::runtime::__private::NetError> {
+        self.ggn_woodbury_into(g, x, t)
     }
 }

@@ -18,12 +18,12 @@ fn softsign(x: f64) -> f64 {
 struct Softsign;
 const _: fn(f64) -> f64 = softsign;
 #[automatically_derived]
-impl ::tall_skinny::runtime::Activation for Softsign {
+impl ::tall_skinny::runtime::__private::Activation for Softsign {
     const NAME: &'static str = "Softsign";
     /// `softsign(x)`.
     #[inline]
     #[allow(unused_variables, clippy::all)]
-    fn value<T: ::tall_skinny::runtime::Real>(x: T) -> T {
+    fn value<T: ::tall_skinny::runtime::__private::Real>(x: T) -> T {
         let t0 = x.abs();
         let t1 = T::ONE + t0;
         x / t1
@@ -31,11 +31,11 @@ impl ::tall_skinny::runtime::Activation for Softsign {
     /// `(softsign(x), softsign'(x))`.
     #[inline]
     #[allow(unused_variables, clippy::all)]
-    fn d1<T: ::tall_skinny::runtime::Real>(x: T) -> (T, T) {
+    fn d1<T: ::tall_skinny::runtime::__private::Real>(x: T) -> (T, T) {
         let t0 = x.abs();
         let t1 = T::ONE + t0;
         let f = x / t1;
-        let t2 = ::tall_skinny::runtime::activation::sign(x);
+        let t2 = ::tall_skinny::runtime::__private::sign(x);
         let t3 = f * t2;
         let t4 = T::ONE - t3;
         let df = t4 / t1;
@@ -44,11 +44,11 @@ impl ::tall_skinny::runtime::Activation for Softsign {
     /// `(softsign(x), softsign'(x), softsign''(x))`.
     #[inline]
     #[allow(unused_variables, clippy::all)]
-    fn d2<T: ::tall_skinny::runtime::Real>(x: T) -> (T, T, T) {
+    fn d2<T: ::tall_skinny::runtime::__private::Real>(x: T) -> (T, T, T) {
         let t0 = x.abs();
         let t1 = T::ONE + t0;
         let f = x / t1;
-        let t2 = ::tall_skinny::runtime::activation::sign(x);
+        let t2 = ::tall_skinny::runtime::__private::sign(x);
         let t3 = f * t2;
         let t4 = T::ONE - t3;
         let df = t4 / t1;

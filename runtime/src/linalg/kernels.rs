@@ -32,44 +32,6 @@ pub fn mul<T: Real, const M: usize, const K: usize, const N: usize>(
     out
 }
 
-/// `a b` for a square result of which only the lower triangle is used: the right half of
-/// the columns skips the top half of the rows (both halves with fixed trip counts); the
-/// skipped entries are left zero.
-#[inline(always)]
-pub fn mul_lower<T: Real, const M: usize, const K: usize>(
-    a: &SMatrix<T, M, K>,
-    b: &SMatrix<T, K, M>,
-) -> SMatrix<T, M, M> {
-    let mut out = SMatrix::<T, M, M>::zeros();
-    let ad = a.as_slice();
-    let h = M / 2;
-    for (c, (bcol, ocol)) in b
-        .as_slice()
-        .chunks_exact(K)
-        .zip(out.as_mut_slice().chunks_exact_mut(M))
-        .enumerate()
-    {
-        if c < h {
-            let mut acc = [T::ZERO; M];
-            for (acol, bk) in ad.chunks_exact(M).zip(bcol) {
-                for (x, av) in acc.iter_mut().zip(acol) {
-                    *x += *av * *bk;
-                }
-            }
-            ocol.copy_from_slice(&acc);
-        } else {
-            let mut acc = [T::ZERO; M];
-            for (acol, bk) in ad.chunks_exact(M).zip(bcol) {
-                for (x, av) in acc[h..].iter_mut().zip(&acol[h..]) {
-                    *x += *av * *bk;
-                }
-            }
-            ocol[h..].copy_from_slice(&acc[h..]);
-        }
-    }
-    out
-}
-
 /// `a'` (a plain copy loop; nalgebra's `transpose` goes through its element iterators).
 #[inline(always)]
 pub fn transpose<T: Real, const M: usize, const N: usize>(
@@ -189,12 +151,5 @@ mod tests {
         assert!((tr_mul(&a, &c1) - a.transpose() * c1).norm() <= 1e-15 * (a.norm() * c1.norm()));
         assert_eq!(hadamard(&a, &a), a.component_mul(&a));
         assert_eq!(transpose(&a), a.transpose());
-        let sq = mul_lower(&a, &a.transpose());
-        let full = a * a.transpose();
-        for j in 0..5 {
-            for i in j..5 {
-                assert!((sq[(i, j)] - full[(i, j)]).abs() <= 1e-15 * full.norm());
-            }
-        }
     }
 }

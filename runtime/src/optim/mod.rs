@@ -2,13 +2,22 @@
 //! with adaptive damping and a trust-region Newton step (More-Sorensen) on the exact Hessian,
 //! and Adam and SGD as baselines.
 //!
-//! All of them are `no_std` and never allocate: one call of `step` is one optimizer step on
-//! one batch, so a real-time loop decides how many steps it can afford. State (the damping or
-//! radius, moment estimates, work vectors) lives in the optimizer value the caller owns; the
-//! net's scratch (workspaces, curvature storage) is the net's [`Model::Scratch`].
+//! All of them are `no_std` and never allocate: one call of [`Optimizer::step`] is one
+//! optimizer step on one batch, so a real-time loop decides how many steps it can afford.
+//! Each optimizer owns its state and exactly the storage its step needs (a workspace, and
+//! the Gauss-Newton storage for Levenberg-Marquardt or the Hessian's for the Newton
+//! methods); its size is `size_of::<Optimizer>()`, and large ones are built on the heap
+//! without a stack copy with `boxed` (feature `alloc`) or in a `static` from `ZERO` and
+//! [`LevenbergMarquardt::configure`] and its twins.
 //!
-//! Every net declared with `#[tall_skinny_net]` implements [`Model`], except a `pub` net
-//! with a custom `#[loss]` (its loss type may be private, and the impl's `Target` names it).
+//! Settings are validated when the optimizer is built or configured (a NaN, infinite,
+//! negative or out-of-range value is a [`ConfigError`] naming the field), and every number
+//! of a [`StepReport`] is finite.
+//!
+//! (The `tall-skinny` crate's documentation has this module's examples, as doctests.)
+//!
+//!
+//! Every net declared with `#[tall_skinny_net]` implements [`Model`].
 
 mod first_order;
 mod lm;
@@ -20,19 +29,25 @@ pub use lm::{LevenbergMarquardt, LmConfig};
 pub use newton::{DampedNewton, NewtonConfig};
 pub use trust_region::{Subproblem, TrustRegion, TrustRegionConfig};
 
-use crate::error::{NetError, SolveError};
+use core::fmt;
+
+use crate::chain::ConstZero;
+use crate::error::{ConfigError, NetError, SolveError};
 use crate::ggn::GgnMethod;
-use crate::linalg::ldlt::Inertia;
-use crate::real::Real;
+use crate::linalg::kernels::dot;
+use crate::real::{norm, Real};
+use crate::solver::{Factorable, Product};
 #[allow(unused_imports)]
 use nalgebra::{ComplexField, RealField};
 
-/// What the optimizers need from a network: loss, gradient, the Gauss-Newton solve and the
-/// Hessian's factor/solve/inertia, all on caller-owned scratch. Implemented by the code
-/// `#[tall_skinny_net]` generates (`Vector = [T; N_PARAMS]`, `Scratch = <Net>Scratch`).
+/// What the optimizers need from a network: parameters, loss, gradient, products and the two
+/// curvature storages. Implemented by the code `#[tall_skinny_net]` generates
+/// (`Vector = [T; N_PARAMS]`, `Workspace = <Net>Workspace`, `Hessian = <Net>Curvature`,
+/// `GaussNewton` = `<Net>Ggn` or `<Net>Curvature` as [`Model::GGN_METHOD`] says).
 ///
-/// The `*_prepare` methods compute a curvature at `(x, t)` into the scratch; the
-/// solve/factor methods that follow use it and must see the same parameters.
+/// The storages are snapshots: a fill records the curvature at `(x, t)` and the current
+/// parameters, and solving with it solves that problem. [`Model::factor_current`] factors a
+/// storage after checking that it was filled at the parameters the network holds now.
 pub trait Model {
     /// `f32` or `f64`.
     type Scalar: Real;
@@ -41,145 +56,233 @@ pub trait Model {
     /// A batch of targets (or labels).
     type Target;
     /// A flat parameter-sized vector (`[T; N_PARAMS]`).
-    type Vector: AsRef<[Self::Scalar]> + AsMut<[Self::Scalar]> + Clone;
-    /// Workspaces and curvature storage.
-    type Scratch;
+    type Vector: AsRef<[Self::Scalar]>
+        + AsMut<[Self::Scalar]>
+        + Copy
+        + ConstZero
+        + bytemuck::Zeroable;
+    /// Records of a forward pass (`gradient_into`, `hvp_into`, `ggn_vp_into`).
+    type Workspace: ConstZero + bytemuck::Zeroable;
+    /// Storage of the exact Hessian's curvature.
+    type Hessian: Factorable<Scalar = Self::Scalar, Vector = Self::Vector>
+        + Product
+        + ConstZero
+        + bytemuck::Zeroable;
+    /// Storage of the Gauss-Newton curvature, in the form [`Model::GGN_METHOD`] names.
+    type GaussNewton: Factorable<Scalar = Self::Scalar, Vector = Self::Vector>
+        + ConstZero
+        + bytemuck::Zeroable;
     /// Number of parameters.
     const N_PARAMS: usize;
-    /// Which Gauss-Newton solve [`Model::ggn_solve`] uses.
+    /// Which Gauss-Newton form [`Model::GaussNewton`] is.
     const GGN_METHOD: GgnMethod;
 
-    /// A zero vector.
-    fn zero_vector() -> Self::Vector;
     /// Writes the flat parameters to `out`.
     fn get_params(&self, out: &mut Self::Vector);
     /// Sets the flat parameters (rejects non-finite ones, leaving the net unchanged).
     fn put_params(&mut self, p: &Self::Vector) -> Result<(), NetError>;
+    /// A fingerprint of the current parameters (storages record the one they were filled at).
+    fn fingerprint(&self) -> u64;
     /// The batch loss.
-    fn loss_in(
-        &self,
-        s: &mut Self::Scratch,
-        x: &Self::Input,
-        t: &Self::Target,
-    ) -> Result<Self::Scalar, NetError>;
+    fn loss_at(&self, x: &Self::Input, t: &Self::Target) -> Result<Self::Scalar, NetError>;
     /// The batch loss and its gradient.
     fn gradient_into(
         &self,
-        s: &mut Self::Scratch,
+        ws: &mut Self::Workspace,
         x: &Self::Input,
         t: &Self::Target,
         g: &mut Self::Vector,
     ) -> Result<Self::Scalar, NetError>;
-    /// The exact Hessian-vector product `H v` at `(x, t)` (one forward-tangent and one
-    /// backward pass; no curvature storage).
+    /// The exact Hessian-vector product `H v`.
     fn hvp_into(
         &self,
-        s: &mut Self::Scratch,
+        ws: &mut Self::Workspace,
         x: &Self::Input,
         t: &Self::Target,
         v: &Self::Vector,
         out: &mut Self::Vector,
     ) -> Result<(), NetError>;
-    /// The Gauss-Newton-vector product `G v` at `(x, t)`.
+    /// The Gauss-Newton-vector product `G v`.
     fn ggn_vp_into(
         &self,
-        s: &mut Self::Scratch,
+        ws: &mut Self::Workspace,
         x: &Self::Input,
         t: &Self::Target,
         v: &Self::Vector,
         out: &mut Self::Vector,
     ) -> Result<(), NetError>;
-    /// Prepares the Gauss-Newton curvature `G` at `(x, t)`.
-    fn ggn_prepare(
+    /// Fills `h` with the exact Hessian's curvature at `(x, t)`.
+    fn hessian_into(
         &self,
-        s: &mut Self::Scratch,
+        h: &mut Self::Hessian,
         x: &Self::Input,
         t: &Self::Target,
     ) -> Result<(), NetError>;
-    /// `out = (G + lambda I)^{-1} b` with the prepared curvature (refined to working accuracy).
-    fn ggn_solve(
+    /// Fills `g` with the Gauss-Newton curvature at `(x, t)`.
+    fn gauss_newton_into(
         &self,
-        s: &mut Self::Scratch,
-        lambda: Self::Scalar,
-        b: &Self::Vector,
-        out: &mut Self::Vector,
-    ) -> Result<(), SolveError>;
-    /// Prepares the exact Hessian's per-stage blocks at `(x, t)`.
-    fn hessian_prepare(
-        &self,
-        s: &mut Self::Scratch,
+        g: &mut Self::GaussNewton,
         x: &Self::Input,
         t: &Self::Target,
     ) -> Result<(), NetError>;
-    /// Factors `H + lambda I` (the prepared Hessian) and returns its inertia.
-    fn hessian_factor(
+
+    /// Factors `storage` at `eps` after checking that it was filled at the parameters this
+    /// network holds now: [`SolveError::NoCurvature`] for an empty storage,
+    /// [`SolveError::Stale`] for one filled at other parameters.
+    fn factor_current<'s, S>(
         &self,
-        s: &mut Self::Scratch,
-        lambda: Self::Scalar,
-    ) -> Result<Inertia, SolveError>;
-    /// `out = (H + lambda I)^{-1} b` with the last factorisation (refined).
-    fn hessian_solve(
-        &self,
-        s: &mut Self::Scratch,
-        b: &Self::Vector,
-        out: &mut Self::Vector,
-    ) -> Result<(), SolveError>;
-    /// `out = H v` (no shift) from the prepared Hessian's stored blocks.
-    fn hessian_apply(
-        &self,
-        s: &mut Self::Scratch,
-        v: &Self::Vector,
-        out: &mut Self::Vector,
-    ) -> Result<(), SolveError>;
+        storage: &'s mut S,
+        eps: Self::Scalar,
+    ) -> Result<S::Factored<'s>, SolveError>
+    where
+        S: Factorable<Scalar = Self::Scalar, Vector = Self::Vector>,
+    {
+        match storage.fingerprint() {
+            None => Err(SolveError::NoCurvature),
+            Some(f) if f != self.fingerprint() => Err(SolveError::Stale),
+            Some(_) => storage.factor(eps),
+        }
+    }
 }
 
-/// What one optimizer step did.
+/// One step of an optimizer on one batch: the common interface of the five optimizers, for
+/// a training loop that does not name them.
+pub trait Optimizer<M: Model> {
+    /// One step on the batch `(x, t)`: on success the network holds the new parameters
+    /// (unchanged when the step was rejected); on error it holds the parameters it had.
+    fn step(
+        &mut self,
+        net: &mut M,
+        x: &M::Input,
+        t: &M::Target,
+    ) -> Result<StepReport<M::Scalar>, SolveError>;
+    /// The optimizer's name (`"Levenberg-Marquardt"`, ...).
+    fn name(&self) -> &'static str;
+}
+
+/// What one optimizer step did. Every number is finite; what a method does not have is
+/// `None`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct StepReport<T> {
     /// Whether the step was taken (otherwise the parameters are unchanged).
     pub accepted: bool,
     /// Loss before the step.
     pub loss_before: T,
-    /// Loss at the trial point (the new loss when accepted).
-    pub loss_trial: T,
-    /// Loss at the parameters the net holds after the call.
-    pub loss_after: T,
-    /// Reduction the local model predicted (0 for the first-order methods).
-    pub predicted: T,
-    /// Actual reduction `loss_before - loss_trial`.
-    pub actual: T,
-    /// `actual / predicted` (0 for the first-order methods).
-    pub ratio: T,
-    /// Damping `lambda` the step was solved with (the shift of the trust-region
-    /// subproblem; the learning rate for first-order methods).
-    pub damping: T,
-    /// Trust radius used for the step (0 for the other methods).
-    pub radius: T,
-    /// Euclidean norm of the trial step.
+    /// Loss at the parameters the net holds after the call, for the methods that evaluate
+    /// it (the second-order ones; the first-order methods do not evaluate the new point).
+    pub loss_after: Option<T>,
+    /// Loss at the (last) trial point; `None` when there was no trial or its loss was not
+    /// finite (first-order methods do not evaluate one).
+    pub loss_trial: Option<T>,
+    /// Reduction the local model predicted for the (last) trial step.
+    pub predicted: Option<T>,
+    /// `actual / predicted` for the (last) trial step.
+    pub ratio: Option<T>,
+    /// Damping `lambda` (Levenberg-Marquardt, damped Newton) or shift (trust region) of the
+    /// (last) trial step.
+    pub damping: Option<T>,
+    /// Learning rate (first-order methods).
+    pub learning_rate: Option<T>,
+    /// Trust radius used for the step (trust region).
+    pub radius: Option<T>,
+    /// Euclidean norm of the (last) trial step (0 when no step was solved).
     pub step_norm: T,
-    /// Curvature factorisations / solves with a new damping this call made.
+    /// Euclidean norm of the gradient at the start of the step.
+    pub gradient_norm: T,
+    /// Curvature factorisations this call made (0 for first-order methods).
     pub factorizations: u32,
 }
 
 impl<T: Real> StepReport<T> {
-    pub(crate) fn first_order(loss: T, lr: T, step_norm: T) -> Self {
+    /// `loss_before - loss_trial`, when there was a trial with a finite loss.
+    pub fn actual(&self) -> Option<T> {
+        self.loss_trial.map(|l| self.loss_before - l)
+    }
+
+    /// A report for a step that solved nothing yet (second-order methods start from it).
+    pub(crate) fn start(loss: T, gradient_norm: T) -> Self {
         StepReport {
-            accepted: true,
+            accepted: false,
             loss_before: loss,
-            loss_trial: loss,
-            loss_after: loss,
-            predicted: T::ZERO,
-            actual: T::ZERO,
-            ratio: T::ZERO,
-            damping: lr,
-            radius: T::ZERO,
-            step_norm,
+            loss_after: Some(loss),
+            loss_trial: None,
+            predicted: None,
+            ratio: None,
+            damping: None,
+            learning_rate: None,
+            radius: None,
+            step_norm: T::ZERO,
+            gradient_norm,
             factorizations: 0,
         }
     }
 }
 
-pub(crate) use crate::linalg::kernels::dot;
+fn opt<T: Real>(f: &mut fmt::Formatter<'_>, name: &str, v: Option<T>) -> fmt::Result {
+    match v {
+        Some(v) => write!(f, ", {name} {:.3e}", v.to_f64()),
+        None => Ok(()),
+    }
+}
+
+impl<T: Real> fmt::Display for StepReport<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} loss {:.6e}",
+            if self.accepted {
+                "accepted"
+            } else {
+                "rejected"
+            },
+            self.loss_before.to_f64(),
+        )?;
+        if let Some(after) = self.loss_after {
+            write!(f, " -> {:.6e}", after.to_f64())?;
+        }
+        opt(f, "trial", self.loss_trial)?;
+        opt(f, "predicted", self.predicted)?;
+        opt(f, "ratio", self.ratio)?;
+        opt(f, "damping", self.damping)?;
+        opt(f, "lr", self.learning_rate)?;
+        opt(f, "radius", self.radius)?;
+        write!(
+            f,
+            ", |step| {:.3e}, |g| {:.3e}, {} factorizations",
+            self.step_norm.to_f64(),
+            self.gradient_norm.to_f64(),
+            self.factorizations
+        )
+    }
+}
+
+/// `Err` naming `field` unless `ok`.
+pub(crate) fn require<T: Real>(
+    field: &'static str,
+    value: T,
+    ok: bool,
+    requirement: &'static str,
+) -> Result<(), ConfigError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError {
+            field,
+            value: value.to_f64(),
+            requirement,
+        })
+    }
+}
+
+/// A positive finite value.
+pub(crate) fn positive<T: Real>(field: &'static str, v: T) -> Result<(), ConfigError> {
+    require(field, v, v.finite() && v > T::ZERO, "positive and finite")
+}
+
+/// A value in `[0, 1)`.
+pub(crate) fn unit<T: Real>(field: &'static str, v: T) -> Result<(), ConfigError> {
+    require(field, v, v >= T::ZERO && v < T::ONE, "in [0, 1)")
+}
 
 /// The trial shared by Levenberg-Marquardt and damped Newton once `d = (A + lambda I)^{-1} g`
 /// is solved (`A` = G or H): the step `-d` (written back into `d`) is tried from `base`; it
@@ -188,56 +291,57 @@ pub(crate) use crate::linalg::kernels::dot;
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn damped_trial<M: Model>(
     net: &mut M,
-    s: &mut M::Scratch,
     x: &M::Input,
     t: &M::Target,
-    loss0: M::Scalar,
+    report: &mut StepReport<M::Scalar>,
     lambda: M::Scalar,
     eta: M::Scalar,
     g: &M::Vector,
     d: &mut M::Vector,
     base: &M::Vector,
     trial: &mut M::Vector,
-    factorizations: u32,
-) -> StepReport<M::Scalar> {
+) {
     for v in d.as_mut() {
         *v = -*v;
     }
-    let gd = dot(g.as_ref(), d.as_ref());
-    let dd = dot(d.as_ref(), d.as_ref());
-    // With (A + lambda I) d = -g: -(g'd + d'Ad/2) = (-g'd + lambda |d|^2) / 2.
-    let pred = (lambda * dd - gd) * M::Scalar::c(0.5);
-    let trial_loss = try_point(net, s, x, t, base, d, trial);
-    let (loss1, actual) = match trial_loss {
-        Some(l) => (l, loss0 - l),
-        None => (M::Scalar::MAX, -M::Scalar::MAX),
-    };
-    let ratio = if pred > M::Scalar::ZERO {
-        actual / pred
+    let step_norm = norm(d.as_ref());
+    // With (A + lambda I) d = -g: -(g'd + d'Ad/2) = (lambda |d|^2 - g'd) / 2, evaluated as
+    // |d| (lambda |d| - g'd / |d|) / 2 so that a long step does not overflow.
+    let pred = if step_norm > M::Scalar::ZERO {
+        let gd = dot(g.as_ref(), d.as_ref()) / step_norm;
+        (lambda * step_norm - gd) * step_norm * M::Scalar::c(0.5)
     } else {
-        -M::Scalar::ONE
+        M::Scalar::ZERO
     };
-    let accepted = trial_loss.is_some() && pred > M::Scalar::ZERO && ratio > eta;
-    StepReport {
-        accepted,
-        loss_before: loss0,
-        loss_trial: loss1,
-        loss_after: if accepted { loss1 } else { loss0 },
-        predicted: pred,
-        actual,
-        ratio,
-        damping: lambda,
-        radius: M::Scalar::ZERO,
-        step_norm: dd.sqrt(),
-        factorizations,
-    }
+    let loss_trial = try_point(net, x, t, base, d, trial);
+    let loss0 = report.loss_before;
+    let pred = pred.finite().then_some(pred);
+    let ratio = match (loss_trial, pred) {
+        (Some(l), Some(p)) if p > M::Scalar::ZERO => Some((loss0 - l) / p).filter(|r| r.finite()),
+        _ => None,
+    };
+    let accepted = ratio.is_some_and(|r| r > eta);
+    report.accepted = accepted;
+    report.loss_trial = loss_trial;
+    report.loss_after = Some(if accepted {
+        loss_trial.unwrap_or(loss0)
+    } else {
+        loss0
+    });
+    report.predicted = pred;
+    report.ratio = ratio;
+    report.damping = Some(lambda);
+    report.step_norm = if step_norm.finite() {
+        step_norm
+    } else {
+        M::Scalar::MAX
+    };
 }
 
 /// The trial point `p + d` is written into the net; returns its loss or `None` when the net
 /// rejects it or its loss is not finite (a failed trial).
 pub(crate) fn try_point<M: Model>(
     net: &mut M,
-    s: &mut M::Scratch,
     x: &M::Input,
     t: &M::Target,
     base: &M::Vector,
@@ -248,7 +352,7 @@ pub(crate) fn try_point<M: Model>(
         *o = *b + *di;
     }
     net.put_params(trial).ok()?;
-    match net.loss_in(s, x, t) {
+    match net.loss_at(x, t) {
         Ok(l) if l.finite() => Some(l),
         _ => None,
     }
@@ -259,20 +363,24 @@ pub(crate) fn try_point<M: Model>(
 pub(crate) fn nielsen<T: Real>(
     lambda: &mut T,
     nu: &mut T,
+    ratio: Option<T>,
     accepted: bool,
-    ratio: T,
     min: T,
     max: T,
 ) {
     let two = T::c(2.0);
-    if accepted {
-        let x = two * ratio - T::ONE;
-        let f = (T::ONE - x * x * x).max(T::c(1.0 / 3.0));
-        *lambda *= f;
-        *nu = two;
-    } else {
-        *lambda *= *nu;
-        *nu *= two;
+    match ratio {
+        Some(ratio) if accepted => {
+            let x = two * ratio - T::ONE;
+            let f = (T::ONE - x * x * x).max(T::c(1.0 / 3.0));
+            *lambda *= f;
+            *nu = two;
+        }
+        _ => {
+            *lambda *= *nu;
+            // (nu may grow to infinity after many rejections; lambda is clamped below)
+            *nu *= two;
+        }
     }
     *lambda = lambda.max(min).min(max);
 }

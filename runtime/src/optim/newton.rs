@@ -1,28 +1,35 @@
 //! Newton on the exact Hessian with adaptive damping: `lambda` is raised until the inertia
 //! says `H + lambda I` is positive definite, then adapted from the reduction ratio.
 
-use super::{damped_trial, nielsen, Model, StepReport};
-use crate::error::SolveError;
-use crate::real::Real;
+use super::{damped_trial, nielsen, positive, require, Model, Optimizer, StepReport};
+use crate::chain::ConstZero;
+use crate::error::{ConfigError, SolveError};
+use crate::real::{norm, Real};
+use crate::solver::Factorization;
 #[allow(unused_imports)]
 use nalgebra::{ComplexField, RealField};
 
-/// Settings of [`DampedNewton`].
-#[derive(Clone, Copy, Debug)]
+/// Settings of [`DampedNewton`]; the defaults are those of [`NewtonConfig::default`].
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct NewtonConfig<T> {
-    /// Initial damping.
+    /// Initial damping (default 1e-3).
     pub lambda: T,
-    /// Smallest damping.
+    /// Smallest damping (default 1e-10).
     pub lambda_min: T,
-    /// Largest damping.
+    /// Largest damping (default 1e12).
     pub lambda_max: T,
-    /// A step is accepted when `actual / predicted > eta`.
+    /// A step is accepted when `actual / predicted > eta` (default 1e-4; in `[0, 1)`).
     pub eta: T,
-    /// Factorisations per call (including those that found `H + lambda I` indefinite).
+    /// Factorisations per call, including those that found `H + lambda I` indefinite
+    /// (default 12).
     pub max_factorizations: u32,
+    /// Refinement steps of each solve (default 2).
+    pub refine_steps: u32,
 }
 
 impl<T: Real> Default for NewtonConfig<T> {
+    /// `lambda` 1e-3, `lambda_min` 1e-10, `lambda_max` 1e12, `eta` 1e-4,
+    /// `max_factorizations` 12, `refine_steps` 2.
     fn default() -> Self {
         NewtonConfig {
             lambda: T::c(1e-3),
@@ -30,95 +37,198 @@ impl<T: Real> Default for NewtonConfig<T> {
             lambda_max: T::c(1e12),
             eta: T::c(1e-4),
             max_factorizations: 12,
+            refine_steps: 2,
         }
+    }
+}
+
+impl<T: Real> NewtonConfig<T> {
+    /// With this initial damping.
+    pub fn with_lambda(mut self, lambda: T) -> Self {
+        self.lambda = lambda;
+        self
+    }
+    /// With these damping bounds.
+    pub fn with_lambda_bounds(mut self, min: T, max: T) -> Self {
+        self.lambda_min = min;
+        self.lambda_max = max;
+        self
+    }
+    /// With this acceptance threshold.
+    pub fn with_eta(mut self, eta: T) -> Self {
+        self.eta = eta;
+        self
+    }
+    /// With this many factorisations per call.
+    pub fn with_max_factorizations(mut self, n: u32) -> Self {
+        self.max_factorizations = n;
+        self
+    }
+
+    /// Checks every setting: positive finite dampings with `lambda_min <= lambda <=
+    /// lambda_max`, `eta` in `[0, 1)`, at least one factorisation.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        positive("lambda_min", self.lambda_min)?;
+        positive("lambda_max", self.lambda_max)?;
+        require(
+            "lambda_max",
+            self.lambda_max,
+            self.lambda_max >= self.lambda_min,
+            "at least lambda_min",
+        )?;
+        positive("lambda", self.lambda)?;
+        require(
+            "lambda",
+            self.lambda,
+            self.lambda >= self.lambda_min && self.lambda <= self.lambda_max,
+            "between lambda_min and lambda_max",
+        )?;
+        super::unit("eta", self.eta)?;
+        require(
+            "max_factorizations",
+            T::c(f64::from(self.max_factorizations)),
+            self.max_factorizations >= 1,
+            "at least 1",
+        )?;
+        Ok(())
     }
 }
 
 /// Damped Newton on the exact Hessian: `d = -(H + lambda I)^{-1} g` with `lambda` large
 /// enough that `H + lambda I` is positive definite (checked by its inertia), so `d` is a
 /// descent direction even where `H` is indefinite.
-#[derive(Clone, Debug)]
+///
+/// Owns a workspace and the exact Hessian's storage of `M`.
 pub struct DampedNewton<M: Model> {
-    /// Settings.
-    pub config: NewtonConfig<M::Scalar>,
-    /// Current damping.
-    pub lambda: M::Scalar,
+    config: NewtonConfig<M::Scalar>,
+    lambda: M::Scalar,
     nu: M::Scalar,
+    ws: M::Workspace,
+    hess: M::Hessian,
     g: M::Vector,
     d: M::Vector,
     base: M::Vector,
     trial: M::Vector,
 }
 
+// SAFETY: every field is `Zeroable`; an all-zero optimizer is unconfigured and its `step`
+// fails.
+unsafe impl<M: Model> bytemuck::Zeroable for DampedNewton<M> where M::Scalar: bytemuck::Zeroable {}
+
 impl<M: Model> DampedNewton<M> {
-    /// A fresh optimizer.
-    pub fn new(config: NewtonConfig<M::Scalar>) -> Self {
-        DampedNewton {
-            lambda: config.lambda,
-            config,
-            nu: M::Scalar::c(2.0),
-            g: M::zero_vector(),
-            d: M::zero_vector(),
-            base: M::zero_vector(),
-            trial: M::zero_vector(),
-        }
+    /// An unconfigured optimizer (all zeros, for a `static`): [`Self::configure`] it
+    /// before the first step.
+    pub const ZERO: Self = DampedNewton {
+        config: NewtonConfig {
+            lambda: M::Scalar::ZERO,
+            lambda_min: M::Scalar::ZERO,
+            lambda_max: M::Scalar::ZERO,
+            eta: M::Scalar::ZERO,
+            max_factorizations: 0,
+            refine_steps: 0,
+        },
+        lambda: M::Scalar::ZERO,
+        nu: M::Scalar::ZERO,
+        ws: M::Workspace::ZERO,
+        hess: M::Hessian::ZERO,
+        g: M::Vector::ZERO,
+        d: M::Vector::ZERO,
+        base: M::Vector::ZERO,
+        trial: M::Vector::ZERO,
+    };
+
+    /// A fresh optimizer; the settings are validated.
+    pub fn new(config: NewtonConfig<M::Scalar>) -> Result<Self, ConfigError> {
+        let mut o = Self::ZERO;
+        o.configure(config)?;
+        Ok(o)
+    }
+
+    /// [`Self::new`] on the heap, without building it on the stack first.
+    #[cfg(feature = "alloc")]
+    pub fn boxed(config: NewtonConfig<M::Scalar>) -> Result<alloc::boxed::Box<Self>, ConfigError> {
+        let mut o: alloc::boxed::Box<Self> = bytemuck::zeroed_box();
+        o.configure(config)?;
+        Ok(o)
+    }
+
+    /// Validates and takes the settings, and restarts (damping from `config.lambda`).
+    pub fn configure(&mut self, config: NewtonConfig<M::Scalar>) -> Result<(), ConfigError> {
+        config.validate()?;
+        self.config = config;
+        self.lambda = config.lambda;
+        self.nu = M::Scalar::c(2.0);
+        Ok(())
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &NewtonConfig<M::Scalar> {
+        &self.config
+    }
+
+    /// The current damping.
+    pub fn lambda(&self) -> M::Scalar {
+        self.lambda
     }
 
     /// One step on the batch `(x, t)`.
     pub fn step(
         &mut self,
         net: &mut M,
-        s: &mut M::Scratch,
         x: &M::Input,
         t: &M::Target,
     ) -> Result<StepReport<M::Scalar>, SolveError> {
+        self.config.validate().map_err(SolveError::Config)?;
         let c = self.config;
-        let loss0 = net.gradient_into(s, x, t, &mut self.g)?;
+        let loss0 = net.gradient_into(&mut self.ws, x, t, &mut self.g)?;
         net.get_params(&mut self.base);
-        net.hessian_prepare(s, x, t)?;
-        let mut report = StepReport::first_order(loss0, self.lambda, M::Scalar::ZERO);
-        report.accepted = false;
+        net.hessian_into(&mut self.hess, x, t)?;
+        let mut report = StepReport::start(loss0, norm(self.g.as_ref()));
         let mut k = 0;
-        while k < c.max_factorizations.max(1) {
+        while k < c.max_factorizations {
             k += 1;
             let lambda = self.lambda;
-            let pd = match net.hessian_factor(s, lambda) {
-                Ok(inertia) => inertia.is_positive_definite(),
-                Err(SolveError::Singular { .. }) => false,
+            report.factorizations = k;
+            report.damping = Some(lambda);
+            let solved = match net.factor_current(&mut self.hess, lambda) {
+                Ok(mut f) if f.inertia().is_positive_definite() => f
+                    .solve_refined(&self.g, &mut self.d, c.refine_steps as usize)
+                    .map(|_| true),
+                Ok(_) | Err(SolveError::Singular { .. }) => Ok(false),
+                Err(e) => Err(e),
+            };
+            let pd = match solved {
+                Ok(pd) => pd,
+                Err(SolveError::NonFiniteResult | SolveError::Inaccurate { .. }) => false,
                 Err(e) => return Err(e),
             };
             if !pd {
-                // Indefinite: raise the shift (geometrically, from at least lambda_min).
+                // Indefinite (or not solvable here): raise the shift geometrically.
                 self.lambda = (lambda * M::Scalar::c(4.0))
                     .max(c.lambda_min)
                     .min(c.lambda_max);
-                report.factorizations = k;
-                report.damping = lambda;
                 if lambda >= c.lambda_max {
                     break;
                 }
                 continue;
             }
-            net.hessian_solve(s, &self.g, &mut self.d)?;
-            report = damped_trial(
+            damped_trial(
                 net,
-                s,
                 x,
                 t,
-                loss0,
+                &mut report,
                 lambda,
                 c.eta,
                 &self.g,
                 &mut self.d,
                 &self.base,
                 &mut self.trial,
-                k,
             );
             nielsen(
                 &mut self.lambda,
                 &mut self.nu,
-                report.accepted,
                 report.ratio,
+                report.accepted,
                 c.lambda_min,
                 c.lambda_max,
             );
@@ -128,5 +238,19 @@ impl<M: Model> DampedNewton<M> {
             net.put_params(&self.base)?;
         }
         Ok(report)
+    }
+}
+
+impl<M: Model> Optimizer<M> for DampedNewton<M> {
+    fn step(
+        &mut self,
+        net: &mut M,
+        x: &M::Input,
+        t: &M::Target,
+    ) -> Result<StepReport<M::Scalar>, SolveError> {
+        DampedNewton::step(self, net, x, t)
+    }
+    fn name(&self) -> &'static str {
+        "damped Newton"
     }
 }

@@ -18,7 +18,7 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
     /// Curvature, forward half: evaluates the stage on `z`, records `act'`, `act''` (kept in
     /// `c` until the backward half), the weights and the QR of the inputs; returns the
     /// stage output.
-    pub fn curv_forward<
+    pub(crate) fn curv_forward<
         const B: usize,
         const I1: usize,
         const R: usize,
@@ -63,7 +63,7 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
 
     /// Curvature, backward half: given the adjoint `beta` of the stage output, sets
     /// `c = beta act''`, `d = beta act'` and returns the adjoint of the stage input.
-    pub fn curv_backward<
+    pub(crate) fn curv_backward<
         const B: usize,
         const I1: usize,
         const R: usize,

@@ -16,39 +16,10 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
     Layer<T, A, I, O, BIAS, RES>
 {
     /// Factor sweep for one stage at `eps`: builds and factors `Tm`, and writes the value
-    /// Hessian at the stage input to `prev` (the previous stage's `S`). Returns the inertia
-    /// of the stage matrix `Rt` (`Tm` plus `eps` on the complement).
-    pub fn factor_stage<
-        const B: usize,
-        const I1: usize,
-        const R: usize,
-        const BO: usize,
-        const BI: usize,
-        const RO: usize,
-    >(
-        st: &mut Stage<T, I, O, B, I1, R, BO, BI, RO>,
-        eps: T,
-        prev: &mut SMatrix<T, BI, BI>,
-    ) -> Result<Inertia, SingularPivot> {
-        Self::factor_impl::<B, I1, R, BO, BI, RO>(st, eps, Some(prev))
-    }
-
-    /// [`Self::factor_stage`] for the first stage, whose input is data (no `S` to pass on).
-    pub fn factor_first<
-        const B: usize,
-        const I1: usize,
-        const R: usize,
-        const BO: usize,
-        const BI: usize,
-        const RO: usize,
-    >(
-        st: &mut Stage<T, I, O, B, I1, R, BO, BI, RO>,
-        eps: T,
-    ) -> Result<Inertia, SingularPivot> {
-        Self::factor_impl::<B, I1, R, BO, BI, RO>(st, eps, None)
-    }
-
-    fn factor_impl<
+    /// Hessian at the stage input to `prev` (the previous stage's `S`; none for the first
+    /// stage, whose input is data). Returns the inertia of the stage matrix `Rt` (`Tm` plus
+    /// `eps` on the complement).
+    pub(crate) fn factor_impl<
         const B: usize,
         const I1: usize,
         const R: usize,

@@ -18,7 +18,7 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
     /// `gram[a][b] += (delta_a . delta_b) ([z_n; 1] . [z_m; 1])`, to the lower triangle of
     /// `gram`, and returns the adjoints of the stage input (`J_l' r` without the parameter
     /// part). `z` is the stage input and `tape` its forward record.
-    pub fn gram_backward<const B: usize, const M: usize>(
+    pub(crate) fn gram_backward<const B: usize, const M: usize>(
         &self,
         z: &SMatrix<T, I, B>,
         tape: &Tape<T, O, B>,

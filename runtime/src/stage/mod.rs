@@ -31,9 +31,10 @@ use crate::linalg::kernels;
 use crate::linalg::ldlt::Ldlt;
 use crate::real::Real;
 
-/// Everything the solve keeps for one stage: its derivative blocks (eps-independent), its
-/// factorisation at the current eps, and solve scratch. All sizes are fixed at compile
-/// time: `I1 = I + bias`, `R = min(B, I1)`, `BO = B * O`, `RO = R * O` (checked).
+/// Everything the solve keeps for one stage: its derivative blocks (eps-independent) and its
+/// factorisation at the current eps; the solves only read it (their per-right-hand-side
+/// work lives in a [`Scratch`]). All sizes are fixed at compile time: `I1 = I + bias`,
+/// `R = min(B, I1)`, `BO = B * O`, `RO = R * O` (checked).
 #[derive(Clone, Copy, Debug)]
 #[repr(C)]
 pub struct Stage<
@@ -68,14 +69,6 @@ pub struct Stage<
     /// Riccati sweep `K = Tm^{-1} J = P' L'^{-1} D^{-1} Y`, kept half-solved (the factor
     /// needs `Y` for the Schur complement anyway; the solve finishes it per right-hand side).
     pub kt: SMatrix<T, BI, RO>,
-    /// Solve scratch: `L^{-1} P` times the right-hand side's own part (`O x R`).
-    pub xi0: SMatrix<T, O, R>,
-    /// Solve scratch: `G Qz` for the right-hand side's block `G` (`O x R`).
-    pub gq: SMatrix<T, O, R>,
-    /// Scratch of [`Layer::apply_forward`]: tangent of the pre-activation.
-    pub tdu: SMatrix<T, O, B>,
-    /// Scratch of [`Layer::apply_forward`]: tangent of the stage output.
-    pub ty: SMatrix<T, O, B>,
     /// Whether the stage is residual (`f = z + act(..)`); set by the curvature pass.
     pub residual: bool,
 }
@@ -118,10 +111,6 @@ impl<
         s: zero_mat(),
         tm: Ldlt::ZERO,
         kt: zero_mat(),
-        xi0: zero_mat(),
-        gq: zero_mat(),
-        tdu: zero_mat(),
-        ty: zero_mat(),
         residual: false,
     };
 
@@ -131,7 +120,7 @@ impl<
     /// caches; fetching the next one while this one is worked on keeps the cost per stage
     /// flat in depth. Harmless when the neighbour is something else.
     #[inline(always)]
-    fn prefetch_next(&self, below: bool) {
+    pub(crate) fn prefetch_next(&self, below: bool) {
         let size = core::mem::size_of::<Self>();
         let p = (self as *const Self).cast::<u8>();
         kernels::prefetch(
@@ -145,37 +134,59 @@ impl<
     }
 
     /// `S vec(v)` for an `O x B` matrix `v` (sample-major vectors).
-    fn s_apply(&self, v: &SMatrix<T, O, B>) -> SMatrix<T, O, B> {
-        let mut out = SMatrix::<T, O, B>::zeros();
-        let (os, vs) = (out.as_mut_slice(), v.as_slice());
-        let sd = self.s.as_slice();
-        for b in 0..BO {
-            let vb = vs[b];
-            let col = &sd[b * BO..b * BO + BO];
-            for (o, s) in os.iter_mut().zip(col) {
-                *o += *s * vb;
-            }
-        }
-        out
+    pub(crate) fn s_apply(&self, v: &SMatrix<T, O, B>) -> SMatrix<T, O, B> {
+        s_apply(&self.s, v)
     }
+}
 
-    /// `Hl y` for the last stage, whose `S` is the loss Hessian.
-    pub fn output_hessian_apply(&self) -> SMatrix<T, O, B> {
-        self.s_apply(&self.ty)
-    }
-
-    /// Sets `S` to the block-diagonal loss Hessian (`block(n)` for sample `n`).
-    pub fn set_output_hessian(&mut self, block: impl Fn(usize) -> SMatrix<T, O, O>) {
-        self.s = zero_mat();
-        for n in 0..B {
-            let h = block(n);
-            for a in 0..O {
-                for b in 0..O {
-                    self.s[(n * O + a, n * O + b)] = h[(a, b)];
-                }
-            }
+/// `S vec(v)` for an `O x B` matrix `v` and a `BO x BO` matrix `S` (sample-major vectors).
+pub(crate) fn s_apply<T: Real, const O: usize, const B: usize, const BO: usize>(
+    s: &SMatrix<T, BO, BO>,
+    v: &SMatrix<T, O, B>,
+) -> SMatrix<T, O, B> {
+    let mut out = SMatrix::<T, O, B>::zeros();
+    let (os, vs) = (out.as_mut_slice(), v.as_slice());
+    let sd = s.as_slice();
+    for b in 0..BO {
+        let vb = vs[b];
+        let col = &sd[b * BO..b * BO + BO];
+        for (o, s) in os.iter_mut().zip(col) {
+            *o += *s * vb;
         }
     }
+    out
+}
+
+/// Per-right-hand-side work of one stage during a solve or a product from the stored
+/// blocks: written by the backward (solve) or forward (product) half, read by the other.
+/// Kept apart from [`Stage`] so the factors are only read while solving.
+#[derive(Clone, Copy, Debug)]
+#[repr(C)]
+pub struct Scratch<T: Real, const O: usize, const R: usize, const B: usize> {
+    /// `L^{-1} P` times the right-hand side's own part (`O x R`).
+    pub(crate) xi0: SMatrix<T, O, R>,
+    /// `G Qz` for the right-hand side's block `G` (`O x R`).
+    pub(crate) gq: SMatrix<T, O, R>,
+    /// Product: tangent of the pre-activation.
+    pub(crate) tdu: SMatrix<T, O, B>,
+    /// Product: tangent of the stage output.
+    pub(crate) ty: SMatrix<T, O, B>,
+}
+
+// SAFETY: matrices of `T: Pod`.
+unsafe impl<T: Real, const O: usize, const R: usize, const B: usize> bytemuck::Zeroable
+    for Scratch<T, O, R, B>
+{
+}
+
+impl<T: Real, const O: usize, const R: usize, const B: usize> Scratch<T, O, R, B> {
+    /// All zeros.
+    pub const ZERO: Self = Self {
+        xi0: zero_mat(),
+        gq: zero_mat(),
+        tdu: zero_mat(),
+        ty: zero_mat(),
+    };
 }
 
 /// A dense, type-erased view of one stage's derivative blocks (math.md section 1), for

@@ -8,14 +8,14 @@ use crate::layer::Layer;
 use crate::linalg::kernels;
 use crate::real::Real;
 
-use super::Stage;
+use super::{Scratch, Stage};
 
 impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, const RES: bool>
     Layer<T, A, I, O, BIAS, RES>
 {
     /// `(H + eps I) v` from the stored blocks, forward half: the tangent of this stage's
-    /// output along `v` (its block `v`, input tangent `y_in`), kept in `st.ty`.
-    pub fn apply_forward<
+    /// output along `v` (its block `v`, input tangent `y_in`), kept in `scr.ty`.
+    pub(crate) fn apply_forward<
         const B: usize,
         const I1: usize,
         const R: usize,
@@ -23,7 +23,8 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
         const BI: usize,
         const RO: usize,
     >(
-        st: &mut Stage<T, I, O, B, I1, R, BO, BI, RO>,
+        st: &Stage<T, I, O, B, I1, R, BO, BI, RO>,
+        scr: &mut Scratch<T, O, R, B>,
         v: &[T],
         y_in: Option<&SMatrix<T, I, B>>,
     ) {
@@ -40,14 +41,14 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
                 *o += *v;
             }
         }
-        st.tdu = du;
-        st.ty = y_out;
+        scr.tdu = du;
+        scr.ty = y_out;
     }
 
     /// `(H + eps I) v` from the stored blocks, backward half: given the tangent `r` of the
     /// output adjoint, writes this stage's block of `(H + eps I) v` to `out` and returns the
     /// tangent of the input adjoint.
-    pub fn apply_backward<
+    pub(crate) fn apply_backward<
         const B: usize,
         const I1: usize,
         const R: usize,
@@ -56,6 +57,7 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
         const RO: usize,
     >(
         st: &Stage<T, I, O, B, I1, R, BO, BI, RO>,
+        scr: &Scratch<T, O, R, B>,
         v: &[T],
         y_in: Option<&SMatrix<T, I, B>>,
         r: &SMatrix<T, O, B>,
@@ -64,7 +66,7 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
     ) -> SMatrix<T, I, B> {
         debug_assert_eq!(out.len(), Self::N_PARAMS);
         st.prefetch_next(true);
-        let ddelta = r.component_mul(&st.s1) + st.c.component_mul(&st.tdu);
+        let ddelta = r.component_mul(&st.s1) + st.c.component_mul(&scr.tdu);
         // unit rows of (H v): ddelta Zt' + d [y; 0]'
         let mut hv = (ddelta * st.rz.transpose()) * st.qz.transpose();
         if let Some(y) = y_in {
@@ -144,7 +146,7 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
 
     /// Solve, backward sweep for one stage: stores the linear term `s_out` of the value at
     /// the stage output and returns the one at its input.
-    pub fn solve_backward<
+    pub(crate) fn solve_backward<
         const B: usize,
         const I1: usize,
         const R: usize,
@@ -152,7 +154,8 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
         const BI: usize,
         const RO: usize,
     >(
-        st: &mut Stage<T, I, O, B, I1, R, BO, BI, RO>,
+        st: &Stage<T, I, O, B, I1, R, BO, BI, RO>,
+        scr: &mut Scratch<T, O, R, B>,
         g: &[T],
         s_out: &SMatrix<T, O, B>,
         eps: T,
@@ -172,8 +175,8 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
             }
         }
         st.tm.forward_in_place(xi.as_mut_slice(), false);
-        st.xi0 = xi;
-        st.gq = gq;
+        scr.xi0 = xi;
+        scr.gq = gq;
         st.tm.d_solve_in_place(xi.as_mut_slice());
         st.tm.backward_in_place(xi.as_mut_slice());
         let e0 = kernels::mul(&xi, &st.rz); // O x B
@@ -235,7 +238,7 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
     /// the first stage) writes this stage's block of the solution to `x` and returns the
     /// output perturbation. Uses `xi0` and `G Qz` from the backward sweep and the
     /// half-solved gain `Y`: `xi = P' L'^{-1} D^{-1} (xi0 - Y y_in)`.
-    pub fn solve_forward<
+    pub(crate) fn solve_forward<
         const B: usize,
         const I1: usize,
         const R: usize,
@@ -244,6 +247,7 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
         const RO: usize,
     >(
         st: &Stage<T, I, O, B, I1, R, BO, BI, RO>,
+        scr: &Scratch<T, O, R, B>,
         g: &[T],
         y_in: Option<&SMatrix<T, I, B>>,
         eps: T,
@@ -252,7 +256,7 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
         debug_assert_eq!(x.len(), Self::N_PARAMS);
         debug_assert_eq!(g.len(), Self::N_PARAMS);
         st.prefetch_next(false);
-        let mut xi = st.xi0;
+        let mut xi = scr.xi0;
         let mut e = SMatrix::<T, O, B>::zeros();
         if let Some(y) = y_in {
             // xi -= Y y  (Y' stored: dot products of contiguous columns)
@@ -273,7 +277,7 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
         if O * I1 > RO {
             let inv_eps = T::ONE / eps;
             let mut u = xi;
-            kernels::axpy(u.as_mut_slice(), -inv_eps, st.gq.as_slice());
+            kernels::axpy(u.as_mut_slice(), -inv_eps, scr.gq.as_slice());
             if let Some(y) = y_in {
                 // u += d (y' Qz_z) / eps
                 let ud = u.as_mut_slice();

@@ -3,8 +3,8 @@
 //! implementation, used by `tests/it/delayed_sweep.rs` and `examples/accuracy_report.rs`.
 
 use nalgebra::{DMatrix, DVector, SMatrix};
-use tall_skinny::runtime::linalg::ldlt::{DelayedLdlt, SingularPivot};
-use tall_skinny::runtime::stage::StageView;
+use tall_skinny::runtime::__private::StageView;
+use tall_skinny::runtime::__private::{DelayedLdlt, SingularPivot};
 use tall_skinny::runtime::Real;
 
 /// One stage's dense blocks (math.md section 1), in the net's precision.

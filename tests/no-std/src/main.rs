@@ -145,23 +145,29 @@ fn run() -> isize {
         return 17;
     }
 
-    // Optimizers: a few Levenberg-Marquardt (Gauss-Newton) and trust-region steps, scratch
-    // in a `static`; the loss must go down.
+    // Optimizers: a few Levenberg-Marquardt (Gauss-Newton) and trust-region steps, each
+    // optimizer (with the storage it owns) in a `static`, configured at run time; the loss
+    // must go down.
     {
         use tall_skinny::runtime::optim::{LevenbergMarquardt, LmConfig, TrustRegion, TrustRegionConfig};
-        static mut SCRATCH: RegressorScratch = RegressorScratch::ZERO;
+        static mut LM: LevenbergMarquardt<Regressor> = LevenbergMarquardt::ZERO;
+        static mut TR: TrustRegion<Regressor> = TrustRegion::ZERO;
         // SAFETY: as for CURV above.
-        let scratch = unsafe { &mut *core::ptr::addr_of_mut!(SCRATCH) };
+        let (lm, tr) = unsafe { (&mut *core::ptr::addr_of_mut!(LM), &mut *core::ptr::addr_of_mut!(TR)) };
         let mut fit = net.clone();
-        let mut lm = LevenbergMarquardt::<Regressor>::new(LmConfig::default());
+        if lm.step(&mut fit, &x, &t).is_ok() {
+            return 24; // an unconfigured optimizer must refuse to step
+        }
+        if lm.configure(LmConfig::default()).is_err() || tr.configure(TrustRegionConfig::default()).is_err() {
+            return 22;
+        }
         for _ in 0..5 {
-            if lm.step(&mut fit, scratch, &x, &t).is_err() {
+            if lm.step(&mut fit, &x, &t).is_err() {
                 return 22;
             }
         }
-        let mut tr = TrustRegion::<Regressor>::new(TrustRegionConfig::default());
         for _ in 0..3 {
-            if tr.step(&mut fit, scratch, &x, &t).is_err() {
+            if tr.step(&mut fit, &x, &t).is_err() {
                 return 22;
             }
         }

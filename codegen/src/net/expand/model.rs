@@ -1,0 +1,62 @@
+//! The `Model` impl: what the optimizers need, each method a call to the net's own.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use super::{lit, solve::woodbury_method, Ctx};
+
+pub(crate) fn model_impl(cx: &Ctx) -> TokenStream {
+    let (pv, t, net) = (&cx.pv, &cx.t, cx.net);
+    let ident = &net.ident;
+    let bounds = &cx.bounds;
+    let (in_ty, target_ty, vec_ty) = (&cx.in_ty, &cx.target_ty, &cx.vec_ty);
+    let (ws, curv, ggn) = (&cx.ws_ty, &cx.curv_ty, &cx.ggn_ty);
+    let n = lit(net.n_params());
+    let (gn_ty, gn_fill) = if woodbury_method(cx) {
+        (quote!(#ggn), quote!(ggn_woodbury_into))
+    } else {
+        (quote!(#curv), quote!(ggn_curvature_into))
+    };
+    let r = quote!(::core::result::Result);
+    quote! {
+        impl #pv::Model for #ident #bounds {
+            type Scalar = #t;
+            type Input = #in_ty;
+            type Target = #target_ty;
+            type Vector = #vec_ty;
+            type Workspace = #ws;
+            type Hessian = #curv;
+            type GaussNewton = #gn_ty;
+            const N_PARAMS: usize = #n;
+            const GGN_METHOD: #pv::GgnMethod = #ident::GGN_METHOD;
+
+            fn get_params(&self, out: &mut #vec_ty) {
+                self.params(out)
+            }
+            fn put_params(&mut self, p: &#vec_ty) -> #r<(), #pv::NetError> {
+                self.set_params(p)
+            }
+            fn fingerprint(&self) -> u64 {
+                #ident::fingerprint(self)
+            }
+            fn loss_at(&self, x: &#in_ty, t: &#target_ty) -> #r<#t, #pv::NetError> {
+                self.loss(x, t)
+            }
+            fn gradient_into(&self, ws: &mut #ws, x: &#in_ty, t: &#target_ty, g: &mut #vec_ty) -> #r<#t, #pv::NetError> {
+                self.gradient_in(ws, x, t, g)
+            }
+            fn hvp_into(&self, ws: &mut #ws, x: &#in_ty, t: &#target_ty, v: &#vec_ty, out: &mut #vec_ty) -> #r<(), #pv::NetError> {
+                self.hvp_in(ws, x, t, v, out)
+            }
+            fn ggn_vp_into(&self, ws: &mut #ws, x: &#in_ty, t: &#target_ty, v: &#vec_ty, out: &mut #vec_ty) -> #r<(), #pv::NetError> {
+                self.ggn_vp_in(ws, x, t, v, out)
+            }
+            fn hessian_into(&self, h: &mut #curv, x: &#in_ty, t: &#target_ty) -> #r<(), #pv::NetError> {
+                self.curvature_into(h, x, t)
+            }
+            fn gauss_newton_into(&self, g: &mut #gn_ty, x: &#in_ty, t: &#target_ty) -> #r<(), #pv::NetError> {
+                self.#gn_fill(g, x, t)
+            }
+        }
+    }
+}

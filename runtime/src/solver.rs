@@ -1,0 +1,75 @@
+//! What every curvature storage offers, whatever its form: factor at an eps, then solve with
+//! the factorisation. The optimizers are written against these traits, so they work with the
+//! exact Hessian's storage ([`Curvature`](crate::curvature::Curvature)) and both
+//! Gauss-Newton forms (the same storage filled with the Gauss-Newton blocks, or
+//! [`Woodbury`](crate::woodbury::Woodbury)).
+//!
+//! The factorisation is a handle that borrows the storage: while it lives, the storage
+//! cannot be refilled or factored again (the borrow checker says so), so a solve always
+//! uses a complete, current factorisation, at the eps the handle reports.
+
+use crate::error::SolveError;
+use crate::linalg::ldlt::Inertia;
+use crate::real::Real;
+use crate::refine::Refinement;
+
+/// A curvature storage that factors `A + eps I` into a [`Factorization`].
+pub trait Factorable {
+    /// `f32` or `f64`.
+    type Scalar: Real;
+    /// A flat parameter-sized vector (`[T; N_PARAMS]`).
+    type Vector;
+    /// The factorisation handle, borrowing the storage.
+    type Factored<'a>: Factorization<Scalar = Self::Scalar, Vector = Self::Vector>
+    where
+        Self: 'a;
+
+    /// Factors `A + eps I`. Errors: [`SolveError::NoCurvature`] when the storage was never
+    /// filled or its last fill failed, [`SolveError::NonFiniteEps`], and
+    /// [`SolveError::Singular`] when the matrix is singular or numerically singular at this
+    /// eps.
+    fn factor(&mut self, eps: Self::Scalar) -> Result<Self::Factored<'_>, SolveError>;
+
+    /// The fingerprint of the parameters the storage was filled at (`None` when it holds no
+    /// curvature); compare with the network's `fingerprint()` to detect a stale storage.
+    fn fingerprint(&self) -> Option<u64>;
+}
+
+/// A storage whose matrix can also be applied without a factorisation: `(A + shift I) v`
+/// from the stored blocks.
+pub trait Product: Factorable {
+    /// `out = (A + shift I) v`. Errors: [`SolveError::NoCurvature`], a non-finite `v`
+    /// ([`SolveError::Net`]), [`SolveError::NonFiniteResult`].
+    fn product(
+        &mut self,
+        shift: Self::Scalar,
+        v: &Self::Vector,
+        out: &mut Self::Vector,
+    ) -> Result<(), SolveError>;
+}
+
+/// A factored `A + eps I`.
+pub trait Factorization {
+    /// `f32` or `f64`.
+    type Scalar: Real;
+    /// A flat parameter-sized vector.
+    type Vector;
+
+    /// The eps this factorisation is of.
+    fn eps(&self) -> Self::Scalar;
+    /// How many eigenvalues of `A + eps I` are negative, zero and positive.
+    fn inertia(&self) -> Inertia;
+    /// `x = (A + eps I)^{-1} b` (no refinement; errors on a non-finite `b` or result).
+    fn solve(&mut self, b: &Self::Vector, x: &mut Self::Vector) -> Result<(), SolveError>;
+    /// The solve followed by at most `max_steps` steps of iterative refinement with the
+    /// exact product ([`crate::refine`]): returns the relative residual of the returned `x`,
+    /// or [`SolveError::Inaccurate`] when it is above `sqrt(EPSILON)`.
+    fn solve_refined(
+        &mut self,
+        b: &Self::Vector,
+        x: &mut Self::Vector,
+        max_steps: usize,
+    ) -> Result<Refinement<Self::Scalar>, SolveError>;
+    /// `out = (A + eps I) v` with the exact product.
+    fn apply(&mut self, v: &Self::Vector, out: &mut Self::Vector) -> Result<(), SolveError>;
+}

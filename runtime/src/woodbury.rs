@@ -1,0 +1,402 @@
+//! The batch-by-outputs (Woodbury) form of the Gauss-Newton solve (docs/math.md section 5).
+//!
+//! With the loss Hessian factored per sample, `Hl = C C'` (`M = outputs x batch` columns),
+//! and `U = J'C`, `(G + eps I)^{-1} b = (b - U (eps I + U'U)^{-1} U'b) / eps`. A network's
+//! `ggn_woodbury_into` fills a [`Woodbury`] storage: the forward record at the batch, a copy
+//! of the weights, the factors `C_n` and the `M x M` Gram matrix `U'U` (accumulated stage by
+//! stage from `M` back-propagated adjoints). [`Woodbury::factor`] factors `eps I + U'U` by
+//! Cholesky; a solve is then one tangent pass and one adjoint pass over the stored record.
+//! The storage is self-contained (it solves the problem it was filled with even if the
+//! network's parameters change afterwards) and records the fingerprint of the parameters it
+//! was filled at.
+
+use nalgebra::SMatrix;
+
+use crate::chain::{Chain, ConstZero};
+use crate::error::SolveError;
+use crate::ggn::factor_apply;
+use crate::layer::{check_vector, zero_mat};
+use crate::linalg::cholesky::{cholesky_in_place, cholesky_solve};
+use crate::linalg::ldlt::Inertia;
+use crate::real::{all_finite, Real};
+use crate::refine::{refine, Refinable, Refinement};
+use crate::solver::{Factorable, Factorization};
+
+/// Storage of the Woodbury Gauss-Newton solve of a network with `I` inputs, `O` outputs,
+/// batch `B` (`M = O * B`) and `N` parameters: `W` is the list of its layers' weights and
+/// `Tp` the list of its forward records. Generated code names it through a type alias
+/// (`<Net>Ggn`); its size is [`Self::BYTES`].
+#[repr(C)]
+pub struct Woodbury<
+    W,
+    Tp,
+    T: Real,
+    const I: usize,
+    const O: usize,
+    const B: usize,
+    const M: usize,
+    const N: usize,
+> {
+    pub(crate) weights: W,
+    pub(crate) tapes: Tp,
+    pub(crate) x: SMatrix<T, I, B>,
+    pub(crate) c: [SMatrix<T, O, O>; B],
+    pub(crate) gram: SMatrix<T, M, M>,
+    chol: SMatrix<T, M, M>,
+    residual: [T; N],
+    correction: [T; N],
+    fingerprint: u64,
+    filled: bool,
+}
+
+// SAFETY: lists of `Zeroable` layers and tapes (bounded below), matrices and arrays of
+// scalars, an integer and a bool: all-zero bytes are the empty storage.
+unsafe impl<
+        W: bytemuck::Zeroable,
+        Tp: bytemuck::Zeroable,
+        T: Real,
+        const I: usize,
+        const O: usize,
+        const B: usize,
+        const M: usize,
+        const N: usize,
+    > bytemuck::Zeroable for Woodbury<W, Tp, T, I, O, B, M, N>
+{
+}
+
+impl<
+        W: Copy,
+        Tp: Copy,
+        T: Real,
+        const I: usize,
+        const O: usize,
+        const B: usize,
+        const M: usize,
+        const N: usize,
+    > Clone for Woodbury<W, Tp, T, I, O, B, M, N>
+{
+    fn clone(&self) -> Self {
+        Woodbury {
+            weights: self.weights,
+            tapes: self.tapes,
+            x: self.x,
+            c: self.c,
+            gram: self.gram,
+            chol: self.chol,
+            residual: self.residual,
+            correction: self.correction,
+            fingerprint: self.fingerprint,
+            filled: self.filled,
+        }
+    }
+}
+
+impl<
+        W,
+        Tp,
+        T: Real,
+        const I: usize,
+        const O: usize,
+        const B: usize,
+        const M: usize,
+        const N: usize,
+    > core::fmt::Debug for Woodbury<W, Tp, T, I, O, B, M, N>
+{
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Woodbury")
+            .field("filled", &self.filled)
+            .field("columns", &M)
+            .field("params", &N)
+            .field("bytes", &core::mem::size_of::<Self>())
+            .finish()
+    }
+}
+
+impl<W, Tp, T, const I: usize, const O: usize, const B: usize, const M: usize, const N: usize>
+    Woodbury<W, Tp, T, I, O, B, M, N>
+where
+    T: Real,
+    W: Chain<T, B, I, O, Tapes = Tp> + ConstZero + Copy,
+    Tp: ConstZero + Copy,
+{
+    /// Empty storage; usable in `const` and `static` items.
+    pub const ZERO: Self = {
+        assert!(M == O * B, "M must be outputs times batch");
+        assert!(
+            W::N_PARAMS == N,
+            "the weights and the parameter count disagree"
+        );
+        Woodbury {
+            weights: W::ZERO,
+            tapes: Tp::ZERO,
+            x: zero_mat(),
+            c: [zero_mat(); B],
+            gram: zero_mat(),
+            chol: zero_mat(),
+            residual: [T::ZERO; N],
+            correction: [T::ZERO; N],
+            fingerprint: 0,
+            filled: false,
+        }
+    };
+
+    /// Size of this storage in bytes.
+    pub const BYTES: usize = core::mem::size_of::<Self>();
+
+    /// Whether the storage holds a complete curvature.
+    pub fn is_filled(&self) -> bool {
+        self.filled
+    }
+
+    /// The fingerprint of the parameters the storage was filled at, if it holds a curvature.
+    pub fn fingerprint(&self) -> Option<u64> {
+        self.filled.then_some(self.fingerprint)
+    }
+
+    /// Marks the storage empty (the start of a fill).
+    pub(crate) fn begin_fill(&mut self) {
+        self.filled = false;
+    }
+
+    /// Marks a completed fill.
+    pub(crate) fn finish_fill(&mut self, fingerprint: u64) {
+        self.fingerprint = fingerprint;
+        self.filled = true;
+    }
+
+    /// Factors `eps I + U'U` (Cholesky, `M x M`) for solves with `G + eps I`. eps must be
+    /// positive and its reciprocal finite ([`SolveError::Singular`] otherwise: `G` is
+    /// singular whenever parameters outnumber outputs times batch); [`SolveError::NoCurvature`]
+    /// when the storage was never filled or its last fill failed; [`SolveError::NonFiniteEps`]
+    /// for a NaN or infinite eps.
+    pub fn factor(
+        &mut self,
+        eps: T,
+    ) -> Result<WoodburyFactored<'_, W, Tp, T, I, O, B, M, N>, SolveError> {
+        if !self.filled {
+            return Err(SolveError::NoCurvature);
+        }
+        if !eps.finite() {
+            return Err(SolveError::NonFiniteEps);
+        }
+        if !(eps > T::ZERO) || !(T::ONE / eps).finite() {
+            return Err(SolveError::Singular { stage: 0 });
+        }
+        self.chol = self.gram;
+        for q in 0..M {
+            self.chol[(q, q)] += eps;
+        }
+        cholesky_in_place(&mut self.chol).map_err(|()| SolveError::Singular { stage: 0 })?;
+        Ok(WoodburyFactored {
+            op: Op {
+                weights: &self.weights,
+                tapes: &mut self.tapes,
+                x: &self.x,
+                c: &self.c,
+                chol: &self.chol,
+                eps,
+            },
+            residual: &mut self.residual,
+            correction: &mut self.correction,
+        })
+    }
+}
+
+/// The stored problem at one eps: what the solve and the product read.
+struct Op<'a, W, Tp, T: Real, const I: usize, const O: usize, const B: usize, const M: usize> {
+    weights: &'a W,
+    tapes: &'a mut Tp,
+    x: &'a SMatrix<T, I, B>,
+    c: &'a [SMatrix<T, O, O>; B],
+    chol: &'a SMatrix<T, M, M>,
+    eps: T,
+}
+
+impl<W, Tp, T, const I: usize, const O: usize, const B: usize, const M: usize> Refinable<T>
+    for Op<'_, W, Tp, T, I, O, B, M>
+where
+    T: Real,
+    W: Chain<T, B, I, O, Tapes = Tp>,
+{
+    /// `out = (G + eps I) v = J'C C'J v + eps v`.
+    fn product(&mut self, v: &[T], out: &mut [T]) {
+        let y = self.weights.jv(self.tapes, self.x, None, v);
+        let cty = factor_apply(self.c, &y, true);
+        let beta = factor_apply(self.c, &cty, false);
+        self.weights.jtv(self.tapes, self.x, &beta, out);
+        for (o, vi) in out.iter_mut().zip(v) {
+            *o += self.eps * *vi;
+        }
+    }
+
+    /// `x = (b - J'C (eps I + C'JJ'C)^{-1} C'J b) / eps`.
+    fn approx_solve(&mut self, b: &[T], x: &mut [T]) {
+        let y = self.weights.jv(self.tapes, self.x, None, b);
+        let mut w = factor_apply(self.c, &y, true);
+        cholesky_solve(self.chol, w.as_mut_slice());
+        let beta = factor_apply(self.c, &w, false);
+        self.weights.jtv(self.tapes, self.x, &beta, x);
+        let inv = T::ONE / self.eps;
+        for (xi, bi) in x.iter_mut().zip(b) {
+            *xi = (*bi - *xi) * inv;
+        }
+    }
+}
+
+/// A factored `G + eps I` in the Woodbury form, borrowed from its [`Woodbury`] storage.
+pub struct WoodburyFactored<
+    'a,
+    W,
+    Tp,
+    T: Real,
+    const I: usize,
+    const O: usize,
+    const B: usize,
+    const M: usize,
+    const N: usize,
+> {
+    op: Op<'a, W, Tp, T, I, O, B, M>,
+    residual: &'a mut [T; N],
+    correction: &'a mut [T; N],
+}
+
+impl<
+        W,
+        Tp,
+        T: Real,
+        const I: usize,
+        const O: usize,
+        const B: usize,
+        const M: usize,
+        const N: usize,
+    > core::fmt::Debug for WoodburyFactored<'_, W, Tp, T, I, O, B, M, N>
+{
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("WoodburyFactored")
+            .field("eps", &self.op.eps)
+            .finish()
+    }
+}
+
+impl<W, Tp, T, const I: usize, const O: usize, const B: usize, const M: usize, const N: usize>
+    WoodburyFactored<'_, W, Tp, T, I, O, B, M, N>
+where
+    T: Real,
+    W: Chain<T, B, I, O, Tapes = Tp>,
+{
+    /// `x = (G + eps I)^{-1} b` in the Woodbury form: one tangent and one adjoint pass. The
+    /// form divides by eps, so it loses digits as eps falls: [`Self::solve_refined`] checks.
+    pub fn solve(&mut self, b: &[T; N], x: &mut [T; N]) -> Result<(), SolveError> {
+        check_vector(b)?;
+        self.op.approx_solve(b, x);
+        if !all_finite(x) {
+            return Err(SolveError::NonFiniteResult);
+        }
+        Ok(())
+    }
+
+    /// [`Self::solve`] and at most `max_steps` steps of iterative refinement with the exact
+    /// `(G + eps I) x` (see [`crate::refine`]). Returns the relative residual of the returned
+    /// `x`; [`SolveError::Inaccurate`] when it is above `sqrt(EPSILON)` (at an eps so small
+    /// that the division by eps cancels every digit).
+    pub fn solve_refined(
+        &mut self,
+        b: &[T; N],
+        x: &mut [T; N],
+        max_steps: usize,
+    ) -> Result<Refinement<T>, SolveError> {
+        self.solve(b, x)?;
+        refine(
+            &mut self.op,
+            b,
+            x,
+            self.residual,
+            self.correction,
+            max_steps,
+        )
+    }
+
+    /// `out = (G + eps I) v` from the stored record.
+    pub fn apply(&mut self, v: &[T; N], out: &mut [T; N]) -> Result<(), SolveError> {
+        check_vector(v)?;
+        self.op.product(v, out);
+        if !all_finite(out) {
+            return Err(SolveError::NonFiniteResult);
+        }
+        Ok(())
+    }
+
+    /// The eps of this factorisation.
+    pub fn eps(&self) -> T {
+        self.op.eps
+    }
+
+    /// All `N` eigenvalues of `G + eps I` are positive (`G` is positive semi-definite and
+    /// eps > 0).
+    pub fn inertia(&self) -> Inertia {
+        Inertia::of_scalar(T::ONE, N)
+    }
+}
+
+impl<W, Tp, T, const I: usize, const O: usize, const B: usize, const M: usize, const N: usize>
+    Factorable for Woodbury<W, Tp, T, I, O, B, M, N>
+where
+    T: Real,
+    W: Chain<T, B, I, O, Tapes = Tp> + ConstZero + Copy,
+    Tp: ConstZero + Copy,
+{
+    type Scalar = T;
+    type Vector = [T; N];
+    type Factored<'a>
+        = WoodburyFactored<'a, W, Tp, T, I, O, B, M, N>
+    where
+        Self: 'a;
+
+    fn factor(&mut self, eps: T) -> Result<Self::Factored<'_>, SolveError> {
+        Woodbury::factor(self, eps)
+    }
+    fn fingerprint(&self) -> Option<u64> {
+        Woodbury::fingerprint(self)
+    }
+}
+
+impl<W, Tp, T, const I: usize, const O: usize, const B: usize, const M: usize, const N: usize>
+    Factorization for WoodburyFactored<'_, W, Tp, T, I, O, B, M, N>
+where
+    T: Real,
+    W: Chain<T, B, I, O, Tapes = Tp>,
+{
+    type Scalar = T;
+    type Vector = [T; N];
+
+    fn eps(&self) -> T {
+        self.op.eps
+    }
+    fn inertia(&self) -> Inertia {
+        WoodburyFactored::inertia(self)
+    }
+    fn solve(&mut self, b: &[T; N], x: &mut [T; N]) -> Result<(), SolveError> {
+        WoodburyFactored::solve(self, b, x)
+    }
+    fn solve_refined(
+        &mut self,
+        b: &[T; N],
+        x: &mut [T; N],
+        max_steps: usize,
+    ) -> Result<Refinement<T>, SolveError> {
+        WoodburyFactored::solve_refined(self, b, x, max_steps)
+    }
+    fn apply(&mut self, v: &[T; N], out: &mut [T; N]) -> Result<(), SolveError> {
+        WoodburyFactored::apply(self, v, out)
+    }
+}
+
+impl<W, Tp, T, const I: usize, const O: usize, const B: usize, const M: usize, const N: usize>
+    ConstZero for Woodbury<W, Tp, T, I, O, B, M, N>
+where
+    T: Real,
+    W: Chain<T, B, I, O, Tapes = Tp> + ConstZero + Copy,
+    Tp: ConstZero + Copy,
+{
+    const ZERO: Self = Woodbury::ZERO;
+}

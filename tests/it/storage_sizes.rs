@@ -1,0 +1,110 @@
+//! The storage sizes the generated docs state (computed by the macro from the runtime's
+//! layouts, `codegen/src/net/sizes.rs`) against `size_of` of the generated types, on nets of
+//! every layer kind, both scalars and losses, batch 1 to 32, and the `BYTES` consts.
+
+use std::mem::size_of;
+
+use tall_skinny::prelude::*;
+use tall_skinny_codegen::net::{ast::Net, attr::parse_args, sizes};
+
+fn model(attr: &str, item: &str) -> Net {
+    let attr: proc_macro2::TokenStream = attr
+        .trim_start_matches('(')
+        .trim_end_matches(')')
+        .parse()
+        .unwrap();
+    let item: syn::Item = syn::parse_str(item).unwrap();
+    Net::from_item(&item, parse_args(attr)).unwrap()
+}
+
+macro_rules! sized {
+    ($name:ident, $ws:ident, $curv:ident, $ggn:ident, $attr:tt, { $($body:tt)* }) => {{
+        #[tall_skinny_net $attr]
+        #[allow(dead_code)]
+        struct $name { $($body)* }
+        let net = model(stringify!($attr), stringify!(struct $name { $($body)* }));
+        let got = (size_of::<$ws>(), size_of::<$curv>(), size_of::<$ggn>());
+        let want = (sizes::workspace(&net), sizes::curvature(&net), sizes::woodbury(&net));
+        assert_eq!(got, want, "{}: (workspace, curvature, woodbury) size_of vs the docs", stringify!($name));
+        assert_eq!(($ws::BYTES, $curv::BYTES, $ggn::BYTES), got);
+        println!("{}: workspace {}, curvature {}, woodbury {}", stringify!($name), got.0, got.1, got.2);
+    }};
+}
+
+#[test]
+fn documented_sizes_are_the_sizes() {
+    sized!(A, AWorkspace, ACurvature, AGgn, (batch = 2), {
+        inp: Dense<2, 4, Tanh>, body: [Residual<4, Tanh>; 3], head: Dense<4, 1, Identity>, loss: Mse<1>,
+    });
+    sized!(B, BWorkspace, BCurvature, BGgn, (batch = 1, scalar = f32), {
+        inp: Dense<3, 8, Gelu>, body: [Residual<8, Tanh>; 14], head: Dense<8, 2, Identity>, loss: Mse<2>,
+    });
+    sized!(C, CWorkspace, CCurvature, CGgn, (batch = 8, scalar = f32), {
+        inp: Dense<3, 8, Tanh>, body: [Residual<8, Tanh>; 14], head: Dense<8, 2, Identity>, loss: Mse<2>,
+    });
+    sized!(D, DWorkspace, DCurvature, DGgn, (batch = 5), {
+        a: DenseNoBias<3, 5, Sigmoid>, b: Dense<5, 7, Silu>, c: [Dense<7, 7, Softplus>; 2], d: DenseNoBias<7, 3, Identity>,
+        loss: SoftmaxCrossEntropy<3>,
+    });
+    sized!(E, EWorkspace, ECurvature, EGgn, (batch = 32), {
+        inp: Dense<1, 8, Tanh>, body: [Residual<8, Tanh>; 14], head: Dense<8, 1, Identity>, loss: Mse<1>,
+    });
+    // The README's table: quickstart's Policy, realtime_loop's Plant, fit_regression's
+    // Regressor (E above), the embedded example's f32 Plant (C above).
+    sized!(Policy, PolicyWorkspace, PolicyCurvature, PolicyGgn, (batch = 4), {
+        inp: Dense<3, 16, Tanh>, body: [Residual<16, Tanh>; 32], head: Dense<16, 2, Identity>, loss: Mse<2>,
+    });
+    sized!(Plant, PlantWorkspace, PlantCurvature, PlantGgn, (batch = 8), {
+        inp: Dense<3, 8, Tanh>, body: [Residual<8, Tanh>; 14], head: Dense<8, 2, Identity>, loss: Mse<2>,
+    });
+    sized!(F, FWorkspace, FCurvature, FGgn, (batch = 3, scalar = f32), {
+        inp: DenseNoBias<1, 3, Relu>, loss: SoftmaxCrossEntropy<3>,
+    });
+}
+
+/// Each optimizer holds its state, its vectors and exactly the storage its step needs:
+/// Levenberg-Marquardt no exact-Hessian curvature, the Newton methods no Gauss-Newton storage.
+#[test]
+fn optimizers_hold_only_their_storage() {
+    use tall_skinny::runtime::optim::*;
+    #[tall_skinny_net(batch = 8)]
+    struct Plant {
+        inp: Dense<3, 8, Tanh>,
+        body: [Residual<8, Tanh>; 14],
+        head: Dense<8, 2, Identity>,
+        loss: Mse<2>,
+    }
+    let v = size_of::<[f64; Plant::N_PARAMS]>();
+    let (ws, curv, ggn) = (
+        size_of::<PlantWorkspace>(),
+        size_of::<PlantCurvature>(),
+        size_of::<PlantGgn>(),
+    );
+    let sizes = [
+        (
+            "LevenbergMarquardt",
+            size_of::<LevenbergMarquardt<Plant>>(),
+            ws + ggn + 4 * v,
+        ),
+        (
+            "DampedNewton",
+            size_of::<DampedNewton<Plant>>(),
+            ws + curv + 4 * v,
+        ),
+        (
+            "TrustRegion",
+            size_of::<TrustRegion<Plant>>(),
+            ws + curv + 7 * v,
+        ),
+        ("Adam", size_of::<Adam<Plant>>(), ws + 5 * v),
+        ("Sgd", size_of::<Sgd<Plant>>(), ws + 4 * v),
+    ];
+    for (name, got, parts) in sizes {
+        println!("{name}<Plant>: {got} bytes (storage and vectors {parts})");
+        // a few scalars and counters of state on top of the storage
+        assert!(
+            got >= parts && got <= parts + 128,
+            "{name}: {got} vs {parts}"
+        );
+    }
+}
