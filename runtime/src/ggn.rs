@@ -88,7 +88,9 @@ pub fn psd_factor<T: Real, const O: usize>(h: &SMatrix<T, O, O>) -> SMatrix<T, O
                 }
             }
         }
-        if !(off > T::EPSILON * T::EPSILON * diag) {
+        // (also stops on a NaN)
+        if off.partial_cmp(&(T::EPSILON * T::EPSILON * diag)) != Some(core::cmp::Ordering::Greater)
+        {
             break;
         }
         for p in 0..O {

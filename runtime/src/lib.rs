@@ -82,6 +82,7 @@ pub mod __private {
     pub use crate::curvature::{Curvature, Factored};
     pub use crate::ggn::GgnMethod;
     pub use crate::layer::{Layer, Tape};
+    pub use crate::linalg::ldlt::{DelayedLdlt, SingularPivot};
     pub use crate::loss::{elementwise, ElementwiseLoss, Loss};
     pub use crate::net::*;
     pub use crate::optim::Model;

@@ -14,6 +14,7 @@ mod solve_common;
 
 mod adversarial;
 mod custom_activations;
+mod delayed_sweep;
 mod derivative_props;
 mod derivatives;
 mod ggn;
@@ -23,5 +24,6 @@ mod random_archs;
 mod runtime_errors;
 mod softmax_saturated;
 mod solve;
+mod solve_accuracy;
 mod storage_sizes;
 mod ui;

@@ -554,10 +554,461 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
     }
 }
 
+/// A partial `L D L'` factorisation with threshold-delayed pivots (the multifrontal solvers'
+/// rule, MA57 / MUMPS; math.md section 7, "Delayed pivots across stages"), for the stable
+/// sweep: a stage eliminates only the pivots that are large enough for their coupling to the
+/// state, and carries the rest to the stage before.
+///
+/// The leading `n x n` block (`n <= N`, chosen at run time) of the storage holds a symmetric
+/// matrix `Q` (lower triangle), and the `M x N` matrix `jt` the transposed coupling `N'` of
+/// `Q`'s variables to `M` state variables that are not eliminated here (column `c` of `jt`
+/// belongs to variable `c`). Bunch-Kaufman picks each candidate pivot (1x1 or 2x2) among the
+/// variables not yet delayed; a candidate is eliminated only when
+/// `|D^{-1}|_1 * max(|its column below it|, |its coupling|) <= 1 / tau`
+/// (for a 1x1 pivot: `|d| >= tau * max(..)`), which bounds its Schur update of `Q` and of the
+/// state block by `1 / tau` times the squared coupling; otherwise its variable is moved to
+/// the end and delayed. The result is
+///
+/// ```text
+/// P Q P' = [L11 0; L21 I] [D1 0; 0 Sc] [L11' L21'; 0 I],
+/// ```
+///
+/// with `ne` eliminated variables (positions `0..ne` of `P`) and `n - ne` delayed ones
+/// (positions `ne..n`): `Sc` (their Schur complement) and the updated coupling rows
+/// `Gamma = (P N)_D - L21 L11^{-1} (P N)_E` are what the stage carries to the previous one;
+/// `Y = L11^{-1} (P N)_E` (in `jt`'s first `ne` columns) gives the state's update
+/// `S -= Y' D1^{-1} Y`. The inertia returned is that of `D1`; by Sylvester's law the inertia of
+/// `Q` is it plus that of `Sc`, so a sweep that eliminates every carried block at some stage
+/// counts the inertia exactly. With `tau = 0` nothing is delayed (plain Bunch-Kaufman).
+#[derive(Clone, Copy, Debug)]
+#[repr(C)]
+pub struct DelayedLdlt<T: Real, const N: usize> {
+    /// The matrix (lower triangle); once factored, `L` strictly below the diagonal in the
+    /// eliminated columns and `Sc` in the delayed block (lower triangle).
+    a: SMatrix<T, N, N>,
+    /// Diagonal of `D1^{-1}` (eliminated positions).
+    dinv: [T; N],
+    /// Subdiagonal of `D1^{-1}`: entry `k` for a 2x2 block in positions `k, k + 1`.
+    dinv_sub: [T; N],
+    /// `(P b)[i] = b[perm[i]]`.
+    perm: [u32; N],
+    /// Pivot size starting at each eliminated position: 1, 2, or 0 (second of a 2x2).
+    kind: [u8; N],
+    /// Size of the factored block.
+    n: u32,
+    /// Eliminated variables.
+    ne: u32,
+}
+
+// SAFETY: a matrix and arrays of `T: Pod`, `u32` and `u8` arrays and two `u32`: all-zero
+// bytes are valid.
+unsafe impl<T: Real, const N: usize> bytemuck::Zeroable for DelayedLdlt<T, N> {}
+
+impl<T: Real, const N: usize> DelayedLdlt<T, N> {
+    /// An empty factorisation; usable in `const` and `static` items.
+    pub const ZERO: Self = Self {
+        a: crate::layer::zero_mat(),
+        dinv: [T::ZERO; N],
+        dinv_sub: [T::ZERO; N],
+        perm: [0; N],
+        kind: [0; N],
+        n: 0,
+        ne: 0,
+    };
+
+    /// The matrix to factor (its leading `n x n` block, lower triangle), filled in place.
+    pub fn matrix_mut(&mut self) -> &mut SMatrix<T, N, N> {
+        &mut self.a
+    }
+
+    /// Size of the factored block.
+    pub fn size(&self) -> usize {
+        self.n as usize
+    }
+
+    /// Number of eliminated variables (positions `0..eliminated()`).
+    pub fn eliminated(&self) -> usize {
+        self.ne as usize
+    }
+
+    /// The variable at position `i` of `P` (positions `eliminated()..size()` are delayed).
+    pub fn variable(&self, i: usize) -> usize {
+        self.perm[i] as usize
+    }
+
+    /// Entry `(i, j)` of the delayed block's Schur complement `Sc` (`i, j < size() -
+    /// eliminated()`).
+    pub fn schur(&self, i: usize, j: usize) -> T {
+        let ne = self.ne as usize;
+        let (r, c) = if i >= j { (i, j) } else { (j, i) };
+        self.a[(ne + r, ne + c)]
+    }
+
+    /// Symmetric interchange of positions `p < q` (both at or after `k`, the first
+    /// uneliminated position) in the block of size `n`, in the finished columns of `L`, in
+    /// `jt` and in the permutation.
+    fn interchange<const M: usize>(
+        &mut self,
+        k: usize,
+        p: usize,
+        q: usize,
+        jt: &mut SMatrix<T, M, N>,
+    ) {
+        if p == q {
+            return;
+        }
+        let n = self.n as usize;
+        let a = &mut self.a;
+        // rows/columns below q
+        for i in q + 1..n {
+            let t = a[(i, p)];
+            a[(i, p)] = a[(i, q)];
+            a[(i, q)] = t;
+        }
+        // between p and q: (j, p) <-> (q, j)
+        for j in p + 1..q {
+            let t = a[(j, p)];
+            a[(j, p)] = a[(q, j)];
+            a[(q, j)] = t;
+        }
+        let t = a[(p, p)];
+        a[(p, p)] = a[(q, q)];
+        a[(q, q)] = t;
+        // columns before p inside the trailing block, and the finished columns of L
+        // the finished columns of L (j < k) and the trailing columns k..p
+        let _ = k;
+        for j in 0..p {
+            let t = a[(p, j)];
+            a[(p, j)] = a[(q, j)];
+            a[(q, j)] = t;
+        }
+        self.perm.swap(p, q);
+        let d = jt.as_mut_slice();
+        for r in 0..M {
+            d.swap(p * M + r, q * M + r);
+        }
+    }
+
+    /// Largest `|entry|` of column `c` of the coupling.
+    fn coupling_max<const M: usize>(jt: &SMatrix<T, M, N>, c: usize) -> T {
+        let mut m = T::ZERO;
+        for v in &jt.as_slice()[c * M..c * M + M] {
+            m = m.max(v.abs());
+        }
+        m
+    }
+
+    /// Factors the leading `n x n` block with threshold `tau` (see the type's docs), turning
+    /// `jt` into `[Y' | Gamma']` on the way; at most `max_delayed` variables are delayed
+    /// (after that every pivot is eliminated). Returns the inertia of `D1`. A pivot block
+    /// below `eps_mach` times the largest entry is reported as singular when it cannot be
+    /// delayed. On `Err` the contents are unspecified.
+    pub fn factor<const M: usize>(
+        &mut self,
+        n: usize,
+        jt: &mut SMatrix<T, M, N>,
+        tau: T,
+        max_delayed: usize,
+    ) -> Result<Inertia, SingularPivot> {
+        assert!(n <= N, "block larger than the storage");
+        self.n = n as u32;
+        let mut scale = T::ZERO;
+        let mut finite = true;
+        for j in 0..n {
+            for i in j..n {
+                let v = self.a[(i, j)];
+                scale = scale.max(v.abs());
+                finite &= v.finite();
+            }
+        }
+        finite &= crate::real::all_finite(&jt.as_slice()[..n * M]);
+        if !finite || !scale.finite() {
+            return Err(SingularPivot);
+        }
+        for (i, p) in self.perm.iter_mut().enumerate() {
+            *p = i as u32;
+        }
+        let tol = T::EPSILON * scale;
+        let alpha = T::c(0.640_388_203_202_208_4);
+        let mut inertia = Inertia::ZERO;
+        let mut active = n; // positions k..active are candidates, active..n delayed
+        let mut k = 0;
+        while k < active {
+            let may_delay = n - active < max_delayed;
+            // Bunch-Kaufman's choice among the candidates k..active.
+            let absakk = self.a[(k, k)].abs();
+            let (mut colmax, mut imax) = (T::ZERO, k);
+            for i in k + 1..active {
+                let v = self.a[(i, k)].abs();
+                if v > colmax {
+                    colmax = v;
+                    imax = i;
+                }
+            }
+            if absakk.max(colmax) <= tol {
+                if may_delay {
+                    self.interchange(k, k, active - 1, jt);
+                    active -= 1;
+                    continue;
+                }
+                return Err(SingularPivot);
+            }
+            let (kp, kstep) = if absakk >= alpha * colmax {
+                (k, 1)
+            } else {
+                let mut rowmax = T::ZERO;
+                for j in k..imax {
+                    rowmax = rowmax.max(self.a[(imax, j)].abs());
+                }
+                for i in imax + 1..active {
+                    rowmax = rowmax.max(self.a[(i, imax)].abs());
+                }
+                if absakk >= alpha * colmax * (colmax / rowmax) {
+                    (k, 1)
+                } else if self.a[(imax, imax)].abs() >= alpha * rowmax {
+                    (imax, 1)
+                } else {
+                    (imax, 2)
+                }
+            };
+            // Bring the pivot to k (and k + 1).
+            if kstep == 2 {
+                // k stays, imax goes to k + 1
+                self.interchange(k, k + 1, kp, jt);
+            } else {
+                self.interchange(k, k, kp, jt);
+            }
+            // The threshold test against everything the pivot's elimination touches: the
+            // rest of its columns (delayed rows included) and its coupling to the state.
+            let below_max = |s: &Self, c: usize| {
+                let mut m = T::ZERO;
+                for i in k + kstep..n {
+                    m = m.max(s.a[(i, c)].abs());
+                }
+                m
+            };
+            if kstep == 1 {
+                let d = self.a[(k, k)];
+                let reach = below_max(self, k).max(Self::coupling_max(jt, k));
+                let weak = d.abs() <= tol || d.abs() < tau * reach;
+                if weak && may_delay {
+                    self.interchange(k, k, active - 1, jt);
+                    active -= 1;
+                    continue;
+                }
+                if d.abs() <= tol {
+                    return Err(SingularPivot);
+                }
+                inertia += Inertia::of_scalar(d, 1);
+                let r = T::ONE / d;
+                self.dinv[k] = r;
+                self.dinv_sub[k] = T::ZERO;
+                self.kind[k] = 1;
+                for j in k + 1..n {
+                    let t = r * self.a[(j, k)];
+                    for i in j..n {
+                        let v = self.a[(i, k)];
+                        self.a[(i, j)] -= t * v;
+                    }
+                }
+                for i in k + 1..n {
+                    self.a[(i, k)] *= r;
+                }
+                let data = jt.as_mut_slice();
+                for i in k + 1..n {
+                    let l = self.a[(i, k)];
+                    if l == T::ZERO {
+                        continue;
+                    }
+                    let (lo, hi) = data.split_at_mut(i * M);
+                    for (x, y) in hi[..M].iter_mut().zip(&lo[k * M..k * M + M]) {
+                        *x -= l * *y;
+                    }
+                }
+                k += 1;
+            } else {
+                let (d11, d21, d22) = (self.a[(k, k)], self.a[(k + 1, k)], self.a[(k + 1, k + 1)]);
+                let det = d11 * d22 - d21 * d21;
+                let singular = det.abs() <= tol * tol || d21 == T::ZERO;
+                let (i11, i21, i22) = if singular {
+                    (T::ZERO, T::ZERO, T::ZERO)
+                } else {
+                    (d22 / det, -d21 / det, d11 / det)
+                };
+                let inv_norm = (i11.abs() + i21.abs()).max(i21.abs() + i22.abs());
+                let reach = below_max(self, k)
+                    .max(below_max(self, k + 1))
+                    .max(Self::coupling_max(jt, k))
+                    .max(Self::coupling_max(jt, k + 1));
+                let weak = singular || inv_norm * reach * tau > T::ONE;
+                if weak && may_delay {
+                    // delay the candidate that started the search (now at k)
+                    self.interchange(k, k, active - 1, jt);
+                    active -= 1;
+                    continue;
+                }
+                if singular {
+                    return Err(SingularPivot);
+                }
+                if det < T::ZERO {
+                    inertia.negative += 1;
+                    inertia.positive += 1;
+                } else {
+                    inertia += Inertia::of_scalar(d11 + d22, 2);
+                }
+                self.dinv[k] = i11;
+                self.dinv[k + 1] = i22;
+                self.dinv_sub[k] = i21;
+                self.dinv_sub[k + 1] = T::ZERO;
+                self.kind[k] = 2;
+                self.kind[k + 1] = 0;
+                self.a[(k + 1, k)] = T::ZERO;
+                for j in k + 2..n {
+                    let (ajk, ajk1) = (self.a[(j, k)], self.a[(j, k + 1)]);
+                    let w0 = i11 * ajk + i21 * ajk1;
+                    let w1 = i21 * ajk + i22 * ajk1;
+                    for i in j..n {
+                        let (v0, v1) = (self.a[(i, k)], self.a[(i, k + 1)]);
+                        self.a[(i, j)] -= v0 * w0 + v1 * w1;
+                    }
+                }
+                for i in k + 2..n {
+                    let (ajk, ajk1) = (self.a[(i, k)], self.a[(i, k + 1)]);
+                    self.a[(i, k)] = i11 * ajk + i21 * ajk1;
+                    self.a[(i, k + 1)] = i21 * ajk + i22 * ajk1;
+                }
+                let data = jt.as_mut_slice();
+                for i in k + 2..n {
+                    let (l0, l1) = (self.a[(i, k)], self.a[(i, k + 1)]);
+                    let (lo, hi) = data.split_at_mut(i * M);
+                    let (s0, s1) = (&lo[k * M..k * M + M], &lo[(k + 1) * M..(k + 1) * M + M]);
+                    for ((x, y0), y1) in hi[..M].iter_mut().zip(s0).zip(s1) {
+                        *x -= l0 * *y0 + l1 * *y1;
+                    }
+                }
+                k += 2;
+            }
+        }
+        self.ne = active as u32;
+        Ok(inertia)
+    }
+
+    /// `b <- L^{-1} P b` on the block (`b` of length `size()`, in the original order): the
+    /// first `eliminated()` entries are then the eliminated part, the rest the delayed
+    /// variables' right-hand side `(P b)_D - L21 L11^{-1} (P b)_E`.
+    pub fn forward(&self, b: &mut [T]) {
+        let (n, ne) = (self.n as usize, self.ne as usize);
+        let mut t = [T::ZERO; N];
+        for i in 0..n {
+            t[i] = b[self.perm[i] as usize];
+        }
+        let mut k = 0;
+        while k < ne {
+            if self.kind[k] == 2 {
+                let (t0, t1) = (t[k], t[k + 1]);
+                for (i, ti) in t.iter_mut().enumerate().take(n).skip(k + 2) {
+                    *ti -= self.a[(i, k)] * t0 + self.a[(i, k + 1)] * t1;
+                }
+                k += 2;
+            } else {
+                let t0 = t[k];
+                for (i, ti) in t.iter_mut().enumerate().take(n).skip(k + 1) {
+                    *ti -= self.a[(i, k)] * t0;
+                }
+                k += 1;
+            }
+        }
+        b[..n].copy_from_slice(&t[..n]);
+    }
+
+    /// `y <- D1^{-1} y` on the first `eliminated()` entries (after [`Self::forward`]).
+    pub fn d_solve(&self, y: &mut [T]) {
+        let ne = self.ne as usize;
+        let mut k = 0;
+        while k < ne {
+            if self.kind[k] == 2 {
+                let (a, b) = (y[k], y[k + 1]);
+                let s = self.dinv_sub[k];
+                y[k] = self.dinv[k] * a + s * b;
+                y[k + 1] = s * a + self.dinv[k + 1] * b;
+                k += 2;
+            } else {
+                y[k] *= self.dinv[k];
+                k += 1;
+            }
+        }
+    }
+
+    /// The back substitution: given `w` with `D1^{-1}` applied to its first `eliminated()`
+    /// entries and the delayed variables' values in the rest (positions of `P`), writes the
+    /// solution in the original order.
+    pub fn backward(&self, w: &mut [T]) {
+        let (n, ne) = (self.n as usize, self.ne as usize);
+        let mut t = [T::ZERO; N];
+        t[..n].copy_from_slice(&w[..n]);
+        let mut k = ne;
+        while k > 0 {
+            // the pivot ending at k - 1
+            let start = if k >= 2 && self.kind[k - 2] == 2 {
+                k - 2
+            } else {
+                k - 1
+            };
+            for c in start..k {
+                let acc =
+                    crate::linalg::kernels::dot(&self.a.as_slice()[c * N + k..c * N + n], &t[k..n]);
+                t[c] -= acc;
+            }
+            k = start;
+        }
+        for (p, v) in self.perm[..n].iter().zip(&t[..n]) {
+            w[*p as usize] = *v;
+        }
+    }
+
+    /// `s <- s - Y' D1^{-1} Y` for `Y = L11^{-1} (P N)_E`, the first `eliminated()` columns of
+    /// `jt` after [`Self::factor`] (the whole of `s` is updated).
+    pub fn sub_quadratic_rows<const M: usize>(
+        &self,
+        jt: &SMatrix<T, M, N>,
+        s: &mut SMatrix<T, M, M>,
+    ) {
+        let ne = self.ne as usize;
+        let yd = jt.as_slice();
+        let mut k = 0;
+        while k < ne {
+            if self.kind[k] == 2 {
+                let (y0, y1) = (&yd[k * M..k * M + M], &yd[(k + 1) * M..(k + 1) * M + M]);
+                let (d0, d1, sub) = (self.dinv[k], self.dinv[k + 1], self.dinv_sub[k]);
+                for c in 0..M {
+                    let z0 = d0 * y0[c] + sub * y1[c];
+                    let z1 = sub * y0[c] + d1 * y1[c];
+                    for r in 0..M {
+                        s[(r, c)] -= y0[r] * z0 + y1[r] * z1;
+                    }
+                }
+                k += 2;
+            } else {
+                let y0 = &yd[k * M..k * M + M];
+                let d0 = self.dinv[k];
+                for c in 0..M {
+                    let z0 = d0 * y0[c];
+                    for r in 0..M {
+                        s[(r, c)] -= y0[r] * z0;
+                    }
+                }
+                k += 1;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    extern crate std;
     use super::*;
     use crate::rng::SplitMix64;
+    use std::vec::Vec;
 
     fn random_sym<const N: usize>(rng: &mut SplitMix64, shift: f64) -> SMatrix<f64, N, N> {
         let mut m = SMatrix::<f64, N, N>::zeros();
@@ -709,5 +1160,167 @@ mod tests {
         assert_eq!(f.factor(&m), Err(SingularPivot));
         let z = SMatrix::<f64, 3, 3>::zeros();
         assert_eq!(f.factor(&z), Err(SingularPivot));
+    }
+
+    /// Checks a delayed factorisation of a random `n x n` block (some pivots made weak and
+    /// strongly coupled) against dense f64 formulas for the Schur complement, the carried
+    /// coupling, the state update, the solve and the inertia.
+    fn check_delayed<const N: usize, const M: usize>(seed: u64, n: usize, tau: f64) -> usize {
+        use nalgebra::DMatrix;
+        let mut rng = SplitMix64::new(seed);
+        let mut q = DMatrix::<f64>::zeros(n, n);
+        for i in 0..n {
+            for j in 0..=i {
+                let v = rng.symmetric();
+                q[(i, j)] = v;
+                q[(j, i)] = v;
+            }
+        }
+        let mut nt = DMatrix::<f64>::from_fn(M, n, |_, _| 0.1 * rng.symmetric());
+        // weak, strongly coupled variables: a small row/column, a large coupling
+        for c in 0..n {
+            if rng.next_f64() < 0.3 {
+                for j in 0..n {
+                    q[(c, j)] *= 1e-4;
+                    q[(j, c)] = q[(c, j)];
+                }
+                for r in 0..M {
+                    nt[(r, c)] = rng.symmetric();
+                }
+            }
+        }
+        let mut f = DelayedLdlt::<f64, N>::ZERO;
+        let mut jt = SMatrix::<f64, M, N>::zeros();
+        for i in 0..n {
+            for j in 0..=i {
+                f.matrix_mut()[(i, j)] = q[(i, j)];
+            }
+            for r in 0..M {
+                jt[(r, i)] = nt[(r, i)];
+            }
+        }
+        let inertia = f.factor(n, &mut jt, tau, n).expect("factor");
+        let ne = f.eliminated();
+        let e: Vec<usize> = (0..ne).map(|i| f.variable(i)).collect();
+        let d: Vec<usize> = (ne..n).map(|i| f.variable(i)).collect();
+        let sub = |rows: &[usize], cols: &[usize]| {
+            DMatrix::from_fn(rows.len(), cols.len(), |i, j| q[(rows[i], cols[j])])
+        };
+        let nsub = |cols: &[usize]| DMatrix::from_fn(M, cols.len(), |r, j| nt[(r, cols[j])]);
+        let qee_inv = sub(&e, &e).try_inverse().unwrap_or(DMatrix::zeros(ne, ne));
+        let scale = 1.0 + q.norm() * (1.0 + qee_inv.norm()).powi(2);
+        let tol = 1e-12 * scale;
+        // Schur complement and carried coupling
+        let sc = sub(&d, &d) - sub(&d, &e) * &qee_inv * sub(&e, &d);
+        for i in 0..d.len() {
+            for j in 0..d.len() {
+                assert!((f.schur(i, j) - sc[(i, j)]).abs() < tol, "seed {seed}: Sc");
+            }
+        }
+        let gamma = nsub(&d) - nsub(&e) * &qee_inv * sub(&e, &d);
+        for r in 0..M {
+            for j in 0..d.len() {
+                assert!(
+                    (jt[(r, ne + j)] - gamma[(r, j)]).abs() < tol,
+                    "seed {seed}: Gamma"
+                );
+            }
+        }
+        // state update
+        let mut s = SMatrix::<f64, M, M>::identity();
+        f.sub_quadratic_rows(&jt, &mut s);
+        let want = DMatrix::<f64>::identity(M, M) - nsub(&e) * &qee_inv * nsub(&e).transpose();
+        for r in 0..M {
+            for c in 0..M {
+                assert!(
+                    (s[(r, c)] - want[(r, c)]).abs() < tol,
+                    "seed {seed}: S update"
+                );
+            }
+        }
+        // solve: forward, D1, the delayed block densely, backward
+        let b: Vec<f64> = (0..n).map(|_| rng.symmetric()).collect();
+        let mut w = [0.0; N];
+        w[..n].copy_from_slice(&b);
+        f.forward(&mut w);
+        f.d_solve(&mut w);
+        let scm = DMatrix::from_fn(d.len(), d.len(), |i, j| f.schur(i, j));
+        if !d.is_empty() {
+            let rhs = DMatrix::from_fn(d.len(), 1, |i, _| w[ne + i]);
+            let ud = scm.clone().lu().solve(&rhs).expect("Sc nonsingular");
+            for i in 0..d.len() {
+                w[ne + i] = ud[i];
+            }
+        }
+        f.backward(&mut w);
+        let x = q
+            .clone()
+            .lu()
+            .solve(&DMatrix::from_column_slice(n, 1, &b))
+            .unwrap();
+        let err = (0..n).map(|i| (w[i] - x[i]).powi(2)).sum::<f64>().sqrt() / x.norm();
+        assert!(err < 1e-9, "seed {seed}: solve error {err:e}");
+        // inertia: D1's plus Sc's is Q's
+        let count = |m: &DMatrix<f64>| {
+            if m.nrows() == 0 {
+                return 0;
+            }
+            m.clone()
+                .symmetric_eigen()
+                .eigenvalues
+                .iter()
+                .filter(|&&l| l < 0.0)
+                .count()
+        };
+        assert_eq!(
+            inertia.negative + count(&scm),
+            count(&q),
+            "seed {seed}: inertia"
+        );
+        assert_eq!(inertia.negative + inertia.positive + inertia.zero, ne);
+        TWO_BY_TWO.fetch_add(
+            f.kind[..ne].iter().filter(|&&k| k == 2).count(),
+            core::sync::atomic::Ordering::Relaxed,
+        );
+        n - ne
+    }
+
+    static TWO_BY_TWO: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+    #[test]
+    fn delayed_pivots_match_the_dense_schur_complement() {
+        let mut delayed = 0;
+        for seed in 0..200 {
+            delayed += check_delayed::<12, 5>(seed, 12, 0.1);
+            delayed += check_delayed::<16, 3>(seed, 9, 0.1);
+            assert_eq!(
+                check_delayed::<10, 4>(seed, 10, 0.0),
+                0,
+                "tau 0 delays nothing"
+            );
+        }
+        assert!(delayed > 200, "the test needs delayed pivots ({delayed})");
+        let two = TWO_BY_TWO.load(core::sync::atomic::Ordering::Relaxed);
+        assert!(two > 100, "the test needs 2x2 pivots ({two})");
+    }
+
+    #[test]
+    fn a_weak_strongly_coupled_pivot_is_delayed() {
+        // Q = diag(1e-6, 1, 2), variable 0 coupled with strength 1 to the state.
+        let mut f = DelayedLdlt::<f64, 3>::ZERO;
+        *f.matrix_mut() =
+            SMatrix::<f64, 3, 3>::from_diagonal(&nalgebra::Vector3::new(1e-6, 1.0, 2.0));
+        let mut jt = SMatrix::<f64, 2, 3>::new(1.0, 0.1, 0.0, 0.0, 0.0, 0.1);
+        f.factor(3, &mut jt, 0.01, 3).unwrap();
+        assert_eq!(f.eliminated(), 2);
+        assert_eq!(f.variable(2), 0);
+        assert_eq!(f.schur(0, 0), 1e-6);
+        // with no room to delay it is eliminated
+        let mut g = DelayedLdlt::<f64, 3>::ZERO;
+        *g.matrix_mut() =
+            SMatrix::<f64, 3, 3>::from_diagonal(&nalgebra::Vector3::new(1e-6, 1.0, 2.0));
+        let mut jt = SMatrix::<f64, 2, 3>::new(1.0, 0.1, 0.0, 0.0, 0.0, 0.1);
+        g.factor(3, &mut jt, 0.01, 0).unwrap();
+        assert_eq!(g.eliminated(), 3);
     }
 }
