@@ -1,0 +1,151 @@
+//! The pendulum identification run ([`embedded_core::run`]) as firmware for a Cortex-M4F
+//! (`thumbv7em-none-eabihf`, QEMU `netduinoplus2`; output and exit status through
+//! semihosting), and as a host program printing the same lines (for comparing the two).
+//!
+//! Output: one `step` line per Levenberg-Marquardt step (loss in `{:e}` with every digit of
+//! the f32), the storage sizes, the painted-stack peak (firmware), and a final
+//! `RESULT ok|FAIL ...` line; the exit status is 0 only for `ok` (loss fell at least 100x,
+//! no step failed).
+#![cfg_attr(target_os = "none", no_std, no_main)]
+
+use embedded_core::{run, sizes, State, Summary, STEPS};
+
+/// The loss must fall at least this much over the run.
+const FACTOR: f32 = 100.0;
+
+fn verdict(s: &Summary) -> bool {
+    s.failed == 0 && s.loss_final.is_finite() && s.loss0 / s.loss_final >= FACTOR
+}
+
+#[cfg(target_os = "none")]
+mod firmware {
+    use super::*;
+    use core::ptr::{addr_of, addr_of_mut};
+    use cortex_m_rt::{entry, exception, ExceptionFrame};
+    use cortex_m_semihosting::{debug, hprintln};
+
+    static mut STATE: State = State::ZERO;
+
+    /// Word painted over the free stack before the run.
+    const PAINT: u32 = 0xC0FF_EE55;
+
+    extern "C" {
+        /// End of `.bss`/`.data` in RAM (cortex-m-rt's heap start; no heap is used): the
+        /// stack grows down towards it.
+        static mut __sheap: u32;
+        /// Top of the stack (end of RAM).
+        static _stack_start: u32;
+    }
+
+    /// Paints every free stack word below the current stack pointer (minus a margin for
+    /// this function's own frame); returns the painted range.
+    #[inline(never)]
+    fn paint() -> (*mut u32, *mut u32) {
+        let lo = addr_of_mut!(__sheap);
+        let sp = cortex_m::register::msp::read() as *mut u32;
+        let hi = sp.wrapping_sub(64);
+        let mut p = lo;
+        while p < hi {
+            // SAFETY: [lo, hi) is RAM between the end of the statics and the live stack.
+            unsafe { p.write_volatile(PAINT) };
+            p = p.wrapping_add(1);
+        }
+        (lo, hi)
+    }
+
+    /// Bytes of stack ever used: from the top of RAM down to the lowest overwritten word.
+    fn peak(lo: *mut u32) -> usize {
+        let mut p = lo;
+        // SAFETY: reads the painted range back, below the live stack.
+        while unsafe { p.read_volatile() } == PAINT {
+            p = p.wrapping_add(1);
+        }
+        addr_of!(_stack_start) as usize - p as usize
+    }
+
+    #[entry]
+    fn main() -> ! {
+        let (lo, _) = paint();
+        // SAFETY: the only reference to STATE, taken once.
+        let state = unsafe { &mut *addr_of_mut!(STATE) };
+        let (net, lm, ws, gn) = sizes();
+        hprintln!("target thumbv7em-none-eabihf (Cortex-M4F)");
+        hprintln!(
+            "sizes net {} lm {} workspace {} gauss-newton {}",
+            net,
+            lm,
+            ws,
+            gn
+        );
+        let s = run(state, |t| {
+            hprintln!(
+                "step {} loss {:e} lambda {:e} accepted {}",
+                t.step,
+                t.loss,
+                t.lambda,
+                t.accepted
+            );
+        });
+        let stack = peak(lo);
+        hprintln!("stack peak {} bytes", stack);
+        let ok = verdict(&s);
+        hprintln!(
+            "RESULT {} steps {} loss0 {:e} final {:e} factor {:e} failed {} rejected {}",
+            if ok { "ok" } else { "FAIL" },
+            STEPS,
+            s.loss0,
+            s.loss_final,
+            s.loss0 / s.loss_final,
+            s.failed,
+            s.rejected
+        );
+        debug::exit(if ok {
+            debug::EXIT_SUCCESS
+        } else {
+            debug::EXIT_FAILURE
+        });
+        loop {
+            cortex_m::asm::wfi();
+        }
+    }
+
+    #[exception]
+    unsafe fn HardFault(ef: &ExceptionFrame) -> ! {
+        hprintln!("HardFault at pc {:#010x}", ef.pc());
+        debug::exit(debug::EXIT_FAILURE);
+        loop {}
+    }
+
+    #[panic_handler]
+    fn panic(info: &core::panic::PanicInfo) -> ! {
+        hprintln!("panic: {}", info);
+        debug::exit(debug::EXIT_FAILURE);
+        loop {}
+    }
+}
+
+#[cfg(not(target_os = "none"))]
+fn main() {
+    let mut state = Box::new(State::ZERO);
+    let (net, lm, ws, gn) = sizes();
+    println!("target host");
+    println!("sizes net {net} lm {lm} workspace {ws} gauss-newton {gn}");
+    let s = run(&mut state, |t| {
+        println!(
+            "step {} loss {:e} lambda {:e} accepted {}",
+            t.step, t.loss, t.lambda, t.accepted
+        );
+    });
+    let ok = verdict(&s);
+    println!(
+        "RESULT {} steps {} loss0 {:e} final {:e} factor {:e} failed {} rejected {}",
+        if ok { "ok" } else { "FAIL" },
+        STEPS,
+        s.loss0,
+        s.loss_final,
+        s.loss0 / s.loss_final,
+        s.failed,
+        s.rejected
+    );
+    std::process::exit(if ok { 0 } else { 1 });
+}
