@@ -55,7 +55,7 @@ pub use error::{ConfigError, NetError, SolveError};
 pub use layer::{Dense, DenseNoBias, Layer, Residual};
 pub use linalg::ldlt::Inertia;
 pub use loss::{ElementwiseLoss, Loss, Mse, SoftmaxCrossEntropy};
-pub use net::Workspace;
+pub use net::{NoScratch, Workspace};
 pub use real::Real;
 pub use refine::Refinement;
 pub use rng::SplitMix64;

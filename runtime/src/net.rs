@@ -35,6 +35,28 @@ impl<Tp: ConstZero> Workspace<Tp> {
     pub const BYTES: usize = core::mem::size_of::<Self>();
 }
 
+impl<Tp> Workspace<Tp> {
+    /// A tape list seen as a workspace (`repr(transparent)`): lets a storage that records a
+    /// forward pass of its own lend its tapes to the gradient.
+    pub(crate) fn from_tapes_mut(tapes: &mut Tp) -> &mut Self {
+        // SAFETY: `Workspace<Tp>` is `repr(transparent)` over `Tp`, so the pointer cast keeps
+        // layout and validity; the borrow is the caller's.
+        unsafe { &mut *(tapes as *mut Tp).cast::<Self>() }
+    }
+}
+
+/// The scratch a Levenberg-Marquardt step needs besides a Woodbury Gauss-Newton storage:
+/// none (the storage lends its own forward records to the gradient). Zero bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NoScratch;
+
+// SAFETY: a zero-sized type.
+unsafe impl bytemuck::Zeroable for NoScratch {}
+
+impl ConstZero for NoScratch {
+    const ZERO: Self = NoScratch;
+}
+
 impl<Tp> core::fmt::Debug for Workspace<Tp> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Workspace")
@@ -384,6 +406,44 @@ where
     layers.erase(&mut g.weights);
     g.finish_fill(fingerprint(layers));
     Ok(())
+}
+
+/// The batch loss and its gradient into `grad`, then the Woodbury Gauss-Newton storage at
+/// `(x, t)` into `g`, with `g`'s own forward records as the gradient's scratch: what one
+/// Levenberg-Marquardt step needs, without a separate [`Workspace`] (saves its bytes). On
+/// error `g` holds no curvature.
+#[inline]
+pub fn woodbury_gradient_into<
+    T,
+    Ls,
+    L,
+    W,
+    Tp,
+    const I: usize,
+    const O: usize,
+    const B: usize,
+    const M: usize,
+    const N: usize,
+>(
+    layers: &Ls,
+    loss: &L,
+    g: &mut Woodbury<W, Tp, T, I, O, B, M, N>,
+    x: &[[T; I]; B],
+    t: &L::Target,
+    grad: &mut [T; N],
+) -> Result<T, NetError>
+where
+    T: Real,
+    Ls: Chain<T, B, I, O, Tapes = Tp> + Params<T, Erased = W>,
+    W: Chain<T, B, I, O, Tapes = Tp> + ConstZero + Copy,
+    Tp: ConstZero + Copy,
+    L: Loss<T, O, B>,
+{
+    g.begin_fill();
+    let ws = Workspace::from_tapes_mut(&mut g.tapes);
+    let value = gradient(layers, loss, ws, x, t, grad)?;
+    woodbury_into(layers, loss, g, x, t)?;
+    Ok(value)
 }
 
 /// One call: `out = (H + eps I)^{-1} b` at `(x, t)` (fill, factor, solve refined by at most

@@ -63,7 +63,8 @@ fn documented_sizes_are_the_sizes() {
 }
 
 /// Each optimizer holds its state, its vectors and exactly the storage its step needs:
-/// Levenberg-Marquardt no exact-Hessian curvature, the Newton methods no Gauss-Newton storage.
+/// Levenberg-Marquardt no exact-Hessian curvature (and, with the Woodbury form, no workspace),
+/// the Newton methods no Gauss-Newton storage.
 #[test]
 fn optimizers_hold_only_their_storage() {
     use tall_skinny::runtime::optim::*;
@@ -81,10 +82,12 @@ fn optimizers_hold_only_their_storage() {
         size_of::<PlantGgn>(),
     );
     let sizes = [
+        // Woodbury form: its storage lends its own forward records to the gradient, so no
+        // workspace (GnScratch is zero bytes).
         (
             "LevenbergMarquardt",
             size_of::<LevenbergMarquardt<Plant>>(),
-            ws + ggn + 4 * v,
+            ggn + 4 * v,
         ),
         (
             "DampedNewton",
@@ -107,4 +110,79 @@ fn optimizers_hold_only_their_storage() {
             "{name}: {got} vs {parts}"
         );
     }
+}
+
+/// `Model::gradient_gauss_newton_into` (what a Levenberg-Marquardt step calls) gives the
+/// same loss and gradient as `gradient_into` and leaves the same factorable Gauss-Newton
+/// storage as `gauss_newton_into`, in both forms: Woodbury (the storage's own records as
+/// scratch, zero-byte `GnScratch`) and Riccati (`GnScratch` is the workspace).
+#[test]
+fn gradient_and_gauss_newton_in_one_call() {
+    use tall_skinny::runtime::ggn::GgnMethod;
+    use tall_skinny::runtime::optim::Model;
+    use tall_skinny::runtime::solver::Factorization;
+    use tall_skinny::runtime::ConstZero;
+
+    fn check<
+        M: Model<Input = [[f64; I]; 16], Target = [[f64; O]; 16], Scalar = f64>,
+        const I: usize,
+        const O: usize,
+    >(
+        net: &M,
+        method: GgnMethod,
+    ) {
+        assert_eq!(M::GGN_METHOD, method);
+        let x: [[f64; I]; 16] =
+            core::array::from_fn(|n| core::array::from_fn(|i| ((n * I + i) as f64 * 0.37).sin()));
+        let t: [[f64; O]; 16] =
+            core::array::from_fn(|n| core::array::from_fn(|i| ((n * 5 + i) as f64 * 0.23).cos()));
+        let mut ws = Box::new(M::Workspace::ZERO);
+        let (mut g1, mut g2) = (M::Vector::ZERO, M::Vector::ZERO);
+        let l1 = net.gradient_into(&mut ws, &x, &t, &mut g1).unwrap();
+        let mut gn1 = Box::new(M::GaussNewton::ZERO);
+        net.gauss_newton_into(&mut gn1, &x, &t).unwrap();
+        let mut scratch = Box::new(M::GnScratch::ZERO);
+        let mut gn2 = Box::new(M::GaussNewton::ZERO);
+        let l2 = net
+            .gradient_gauss_newton_into(&mut scratch, &mut gn2, &x, &t, &mut g2)
+            .unwrap();
+        assert_eq!(l1, l2);
+        assert_eq!(g1.as_ref(), g2.as_ref());
+        let (mut s1, mut s2) = (M::Vector::ZERO, M::Vector::ZERO);
+        net.factor_current(&mut *gn1, 1e-2)
+            .unwrap()
+            .solve_refined(&g1, &mut s1, 2)
+            .unwrap();
+        net.factor_current(&mut *gn2, 1e-2)
+            .unwrap()
+            .solve_refined(&g1, &mut s2, 2)
+            .unwrap();
+        assert_eq!(s1.as_ref(), s2.as_ref());
+        assert!(s1.as_ref().iter().any(|v| *v != 0.0));
+    }
+
+    #[tall_skinny_net(batch = 16)]
+    struct Wide {
+        inp: Dense<3, 8, Tanh>,
+        body: [Residual<8, Tanh>; 3],
+        head: Dense<8, 3, Identity>,
+        loss: Mse<3>,
+    }
+    // One output and a width-1 layer: the Riccati form is the cheaper one.
+    #[tall_skinny_net(batch = 16)]
+    struct Thin {
+        inp: Dense<1, 1, Tanh>,
+        loss: Mse<1>,
+    }
+    let wide = Wide::init(5);
+    let thin = Thin::init(5);
+    let (w, r) = (Wide::GGN_METHOD, Thin::GGN_METHOD);
+    println!("Wide: {w:?}, Thin: {r:?}");
+    assert_eq!(
+        size_of::<<Thin as Model>::GnScratch>(),
+        size_of::<ThinWorkspace>()
+    );
+    check(&wide, w);
+    check(&thin, r);
+    assert_ne!(w, r, "one net of each form");
 }

@@ -513,6 +513,7 @@ impl ::tall_skinny::runtime::__private::Model for SmallNet {
     type Workspace = SmallNetWorkspace;
     type Hessian = SmallNetCurvature;
     type GaussNewton = SmallNetGgn;
+    type GnScratch = ::tall_skinny::runtime::__private::NoScratch;
     const N_PARAMS: usize = 77;
     const GGN_METHOD: ::tall_skinny::runtime::__private::GgnMethod = SmallNet::GGN_METHOD;
     fn get_params(&self, out: &mut [f64; 77]) {
@@ -578,5 +579,23 @@ impl ::tall_skinny::runtime::__private::Model for SmallNet {
         t: &[[f64; 1]; 2],
     ) -> ::core::result::Result<(), ::tall_skinny::runtime::__private::NetError> {
         self.ggn_woodbury_into(g, x, t)
+    }
+    #[allow(unused_variables)]
+    fn gradient_gauss_newton_into(
+        &self,
+        scratch: &mut ::tall_skinny::runtime::__private::NoScratch,
+        g: &mut SmallNetGgn,
+        x: &[[f64; 2]; 2],
+        t: &[[f64; 1]; 2],
+        grad: &mut [f64; 77],
+    ) -> ::core::result::Result<f64, ::tall_skinny::runtime::__private::NetError> {
+        ::tall_skinny::runtime::__private::woodbury_gradient_into(
+            &self.layers(),
+            &self.loss,
+            g,
+            x,
+            t,
+            grad,
+        )
     }
 }

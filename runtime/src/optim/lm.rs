@@ -102,12 +102,13 @@ impl<T: Real> LmConfig<T> {
 /// follows Nielsen's update. A solve that is singular, overflows or cannot be vouched for
 /// at a small damping is a failed trial that raises `lambda`.
 ///
-/// Owns a workspace and the Gauss-Newton storage of `M` (nothing of the exact Hessian).
+/// Owns the Gauss-Newton storage of `M` and the scratch its fill needs ([`Model::GnScratch`]:
+/// nothing for the Woodbury form, which lends its own records), nothing of the exact Hessian.
 pub struct LevenbergMarquardt<M: Model> {
     config: LmConfig<M::Scalar>,
     lambda: M::Scalar,
     nu: M::Scalar,
-    ws: M::Workspace,
+    scratch: M::GnScratch,
     ggn: M::GaussNewton,
     g: M::Vector,
     d: M::Vector,
@@ -136,7 +137,7 @@ impl<M: Model> LevenbergMarquardt<M> {
         },
         lambda: M::Scalar::ZERO,
         nu: M::Scalar::ZERO,
-        ws: M::Workspace::ZERO,
+        scratch: M::GnScratch::ZERO,
         ggn: M::GaussNewton::ZERO,
         g: M::Vector::ZERO,
         d: M::Vector::ZERO,
@@ -193,9 +194,9 @@ impl<M: Model> LevenbergMarquardt<M> {
     ) -> Result<StepReport<M::Scalar>, SolveError> {
         self.config.validate().map_err(SolveError::Config)?;
         let c = self.config;
-        let loss0 = net.gradient_into(&mut self.ws, x, t, &mut self.g)?;
+        let loss0 =
+            net.gradient_gauss_newton_into(&mut self.scratch, &mut self.ggn, x, t, &mut self.g)?;
         net.get_params(&mut self.base);
-        net.gauss_newton_into(&mut self.ggn, x, t)?;
         let mut report = StepReport::start(loss0, norm(self.g.as_ref()));
         for k in 0..c.max_trials {
             let lambda = self.lambda;

@@ -72,6 +72,10 @@ pub trait Model {
     type GaussNewton: Factorable<Scalar = Self::Scalar, Vector = Self::Vector>
         + ConstZero
         + bytemuck::Zeroable;
+    /// Scratch of [`Model::gradient_gauss_newton_into`]: [`Model::Workspace`] when the
+    /// Gauss-Newton storage keeps no forward records (Riccati), zero bytes
+    /// ([`NoScratch`](crate::net::NoScratch)) when it lends its own (Woodbury).
+    type GnScratch: ConstZero + bytemuck::Zeroable;
     /// Number of parameters.
     const N_PARAMS: usize;
     /// Which Gauss-Newton form [`Model::GaussNewton`] is.
@@ -125,6 +129,17 @@ pub trait Model {
         x: &Self::Input,
         t: &Self::Target,
     ) -> Result<(), NetError>;
+    /// The batch loss and its gradient into `grad`, then the Gauss-Newton curvature at
+    /// `(x, t)` into `g` (as [`Model::gradient_into`] then [`Model::gauss_newton_into`]),
+    /// with `scratch` or `g`'s own forward records as the gradient's workspace.
+    fn gradient_gauss_newton_into(
+        &self,
+        scratch: &mut Self::GnScratch,
+        g: &mut Self::GaussNewton,
+        x: &Self::Input,
+        t: &Self::Target,
+        grad: &mut Self::Vector,
+    ) -> Result<Self::Scalar, NetError>;
 
     /// Factors `storage` at `eps` after checking that it was filled at the parameters this
     /// network holds now: [`SolveError::NoCurvature`] for an empty storage,

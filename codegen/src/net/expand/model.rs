@@ -12,10 +12,25 @@ pub(crate) fn model_impl(cx: &Ctx) -> TokenStream {
     let (in_ty, target_ty, vec_ty) = (&cx.in_ty, &cx.target_ty, &cx.vec_ty);
     let (ws, curv, ggn) = (&cx.ws_ty, &cx.curv_ty, &cx.ggn_ty);
     let n = lit(net.n_params());
-    let (gn_ty, gn_fill) = if woodbury_method(cx) {
-        (quote!(#ggn), quote!(ggn_woodbury_into))
+    let loss_name = &net.loss.ident;
+    let (gn_ty, gn_fill, scratch_ty, grad_gn) = if woodbury_method(cx) {
+        (
+            quote!(#ggn),
+            quote!(ggn_woodbury_into),
+            quote!(#pv::NoScratch),
+            quote!(#pv::woodbury_gradient_into(&self.layers(), &self.#loss_name, g, x, t, grad)),
+        )
     } else {
-        (quote!(#curv), quote!(ggn_curvature_into))
+        (
+            quote!(#curv),
+            quote!(ggn_curvature_into),
+            quote!(#ws),
+            quote!({
+                let value = self.gradient_in(scratch, x, t, grad)?;
+                self.ggn_curvature_into(g, x, t)?;
+                ::core::result::Result::Ok(value)
+            }),
+        )
     };
     let r = quote!(::core::result::Result);
     quote! {
@@ -27,6 +42,7 @@ pub(crate) fn model_impl(cx: &Ctx) -> TokenStream {
             type Workspace = #ws;
             type Hessian = #curv;
             type GaussNewton = #gn_ty;
+            type GnScratch = #scratch_ty;
             const N_PARAMS: usize = #n;
             const GGN_METHOD: #pv::GgnMethod = #ident::GGN_METHOD;
 
@@ -56,6 +72,10 @@ pub(crate) fn model_impl(cx: &Ctx) -> TokenStream {
             }
             fn gauss_newton_into(&self, g: &mut #gn_ty, x: &#in_ty, t: &#target_ty) -> #r<(), #pv::NetError> {
                 self.#gn_fill(g, x, t)
+            }
+            #[allow(unused_variables)]
+            fn gradient_gauss_newton_into(&self, scratch: &mut #scratch_ty, g: &mut #gn_ty, x: &#in_ty, t: &#target_ty, grad: &mut #vec_ty) -> #r<#t, #pv::NetError> {
+                #grad_gn
             }
         }
     }
