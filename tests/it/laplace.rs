@@ -495,3 +495,31 @@ fn exact_against_dense_batch_4_to_8() {
     );
     rep.print();
 }
+
+/// Bad requests are errors, not panics: a stage past the last, a block buffer too short.
+#[test]
+fn bad_block_requests_are_errors() {
+    const N: usize = LResB1::N_PARAMS;
+    let net = random_net!(LResB1, 3, 0.3);
+    let mut rng = SplitMix64::new(77);
+    let x = inputs!(LResB1, &mut rng);
+    let t = targets!(mse, LResB1, &mut rng);
+    let mut curv = boxed_zeroed::<LResB1Curvature>();
+    net.curvature_into(&mut curv, &x, &t).unwrap();
+    let f = curv.factor(1e-2).unwrap();
+    let mut d: Box<[f64; N]> = boxed_vec(vec![0.0; N]);
+    let depth = (0..).take_while(|s| f.stage_params(*s).is_some()).count();
+    assert_eq!(depth, 8);
+    let mut big = vec![0.0; N * N];
+    assert!(matches!(
+        f.diag_block(depth, &mut d, &mut big),
+        Err(tall_skinny::runtime::SolveError::Config(_))
+    ));
+    let p = f.stage_params(0).unwrap();
+    let mut small = vec![0.0; p * p - 1];
+    assert!(matches!(
+        f.diag_block(0, &mut d, &mut small),
+        Err(tall_skinny::runtime::SolveError::Config(_))
+    ));
+    assert_eq!(f.diag_block(0, &mut d, &mut big).unwrap(), p);
+}
