@@ -59,6 +59,7 @@ pub use net::Workspace;
 pub use real::Real;
 pub use refine::Refinement;
 pub use rng::SplitMix64;
+pub use stage::selinv::LogDet;
 
 pub use bytemuck;
 pub use nalgebra;

@@ -18,6 +18,7 @@ mod delayed_sweep;
 mod derivative_props;
 mod derivatives;
 mod ggn;
+mod laplace;
 mod optim;
 mod paper_baseline;
 mod random_archs;
