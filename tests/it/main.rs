@@ -14,9 +14,11 @@ mod solve_common;
 
 mod adversarial;
 mod custom_activations;
+mod data;
 mod delayed_sweep;
 mod derivative_props;
 mod derivatives;
+mod eval;
 mod ggn;
 mod laplace;
 mod optim;
