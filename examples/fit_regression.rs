@@ -111,8 +111,22 @@ fn main() {
     let mut rows = Vec::new();
 
     let mut lm = LevenbergMarquardt::<Regressor>::boxed(LmConfig::default()).unwrap();
+    let trace = std::env::var_os("FIT_TRACE").is_some();
     rows.push(run("Levenberg-Marquardt (Gauss-Newton)", 1000, |n| {
-        lm.step(n, &x, &t)
+        let r = lm.step(n, &x, &t);
+        if trace {
+            if let Ok(r) = &r {
+                println!("  LM {r}");
+            }
+        }
+        r
+    }));
+    let mut lmb = LevenbergMarquardt::<Regressor>::boxed(
+        LmConfig::default().with_damping(LmDamping::StepBound),
+    )
+    .unwrap();
+    rows.push(run("Levenberg-Marquardt, MINPACK step bound", 1000, |n| {
+        lmb.step(n, &x, &t)
     }));
     let mut newton = DampedNewton::<Regressor>::boxed(NewtonConfig::default()).unwrap();
     rows.push(run("Newton, adaptive damping (exact H)", 1000, |n| {

@@ -19,6 +19,10 @@
 //!   block), `factor(eps)` and one `solve` of `(H + eps I) x = g`; the row gives the relative
 //!   residual of the (unrefined) solve. f64 only.
 //! * `resolve`: a further `solve` with the existing factorisation. f64 only.
+//! * `diag_inv`: the diagonal of `(H + eps I)^{-1}` from an existing factorisation (selected
+//!   inversion over the stage factors). f64 only.
+//! * `log_det`: `log|det(H + eps I)|` from an existing factorisation (the stage pivots). f64
+//!   only.
 //! * `dense_solve`: solve `(H + eps I) x = g` (g the gradient, eps = 1e-3) the dense way:
 //!   build H from N `hvp` calls, then nalgebra's pivoted LU ([`tall_skinny_baselines`]).
 //!   The Hessian build is included in the time. Only f64, batch 1, N <= 2500.
@@ -307,6 +311,8 @@ macro_rules! ops {
             ("hvp", hvp),
             ("factor_solve", factor_solve),
             ("resolve", resolve),
+            ("diag_inv", diag_inv),
+            ("log_det", log_det),
             ("dense_solve", dense_solve),
             ("cg_solve", cg_solve),
             ("paper_solve", paper_solve),
@@ -379,6 +385,34 @@ macro_rules! ops {
                 black_box(&mut **out);
             });
             Some(s)
+        }
+
+        /// The diagonal of `(H + eps I)^{-1}` from an existing factorisation (selected
+        /// inversion over the stage factors; compare with `factor_solve`).
+        fn diag_inv(fx: &mut Fixture, cx: &Ctx) -> Option<Sample> {
+            <T as Scalar>::as_f64(&fx.g[..])?;
+            let mut curv = tall_skinny::boxed_zeroed::<NetCurvature>();
+            let eps = T::from_f64(EPS);
+            let Fixture { net, x, t, out, .. } = fx;
+            net.curvature_into(&mut curv, x, t).unwrap();
+            let f = curv.factor(eps).unwrap();
+            Some(cx.time(|| {
+                f.diag_inv(out).unwrap();
+                black_box(&mut **out);
+            }))
+        }
+
+        /// `log|det(H + eps I)|` from an existing factorisation (the stage pivots).
+        fn log_det(fx: &mut Fixture, cx: &Ctx) -> Option<Sample> {
+            <T as Scalar>::as_f64(&fx.g[..])?;
+            let mut curv = tall_skinny::boxed_zeroed::<NetCurvature>();
+            let eps = T::from_f64(EPS);
+            let Fixture { net, x, t, .. } = fx;
+            net.curvature_into(&mut curv, x, t).unwrap();
+            let f = curv.factor(eps).unwrap();
+            Some(cx.time(|| {
+                black_box(f.log_det().unwrap());
+            }))
         }
 
         /// `|(H + eps I) x - b| / |b|` with the exact product from the stored blocks.

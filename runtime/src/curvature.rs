@@ -10,12 +10,13 @@
 //! problems; it also records the fingerprint of the parameters it was filled at.
 
 use crate::chain::{ConstZero, StageStack};
-use crate::error::SolveError;
+use crate::error::{ConfigError, SolveError};
 use crate::layer::check_vector;
 use crate::linalg::ldlt::Inertia;
 use crate::real::{all_finite, Real};
 use crate::refine::{refine, Refinable, Refinement};
 use crate::solver::{Factorable, Factorization, Product};
+use crate::stage::selinv::LogDet;
 use crate::stage::StageView;
 
 /// What a curvature storage holds.
@@ -284,6 +285,93 @@ impl<S: StageStack, const N: usize> Factored<'_, S, N> {
     /// The eps of this factorisation.
     pub fn eps(&self) -> S::Scalar {
         self.eps
+    }
+
+    /// `log|det(A + eps I)|` and its sign, from the stage pivots already computed (no extra
+    /// sweep; math.md section 8). The sign is `(-1)^negative` of [`Self::inertia`].
+    /// [`SolveError::NonFiniteResult`] if the sum overflows.
+    pub fn log_det(&self) -> Result<LogDet<S::Scalar>, SolveError> {
+        let ld = self.stages.log_det(self.eps);
+        if !ld.log_abs.finite() {
+            return Err(SolveError::NonFiniteResult);
+        }
+        debug_assert_eq!(
+            ld.sign,
+            if self.inertia.negative % 2 == 1 {
+                -1
+            } else {
+                1
+            }
+        );
+        Ok(ld)
+    }
+
+    /// The diagonal of `(A + eps I)^{-1}` into `out`: one forward recursion over the stored
+    /// factors (selected inversion, math.md section 8), linear in depth, no allocation.
+    pub fn diag_inv(&self, out: &mut [S::Scalar; N]) -> Result<(), SolveError> {
+        self.stages.selinv(self.eps, out, None);
+        if !all_finite(out) {
+            return Err(SolveError::NonFiniteResult);
+        }
+        Ok(())
+    }
+
+    /// `trace (A + eps I)^{-1}` (the sum of [`Self::diag_inv`]; uses the handle's own
+    /// storage).
+    pub fn trace_inv(&mut self) -> Result<S::Scalar, SolveError> {
+        self.stages.selinv(self.eps, self.residual, None);
+        if !all_finite(self.residual) {
+            return Err(SolveError::NonFiniteResult);
+        }
+        Ok(self
+            .residual
+            .iter()
+            .fold(<S::Scalar as Real>::ZERO, |a, v| a + *v))
+    }
+
+    /// Number of parameters of stage `stage` (0 = first layer), or `None` past the last.
+    pub fn stage_params(&self, stage: usize) -> Option<usize> {
+        let (mut i, mut found) = (0, None);
+        self.stages.for_each_stage(&mut |v| {
+            if i == stage {
+                found = Some(v.param_len());
+            }
+            i += 1;
+        });
+        found
+    }
+
+    /// The diagonal block of `(A + eps I)^{-1}` belonging to stage `stage`'s parameters
+    /// (`p x p`, `p` = [`Self::stage_params`], column-major, in the flat parameter order)
+    /// into `out[..p * p]`, and the diagonal into `diag` on the way (the same recursion).
+    /// Returns `p`. A stage past the last or an `out` shorter than `p * p` is a
+    /// [`SolveError::Config`] error.
+    pub fn diag_block(
+        &self,
+        stage: usize,
+        diag: &mut [S::Scalar; N],
+        out: &mut [S::Scalar],
+    ) -> Result<usize, SolveError> {
+        let Some(p) = self.stage_params(stage) else {
+            return Err(SolveError::Config(ConfigError {
+                field: "stage",
+                value: stage as f64,
+                requirement: "below the number of stages",
+            }));
+        };
+        if out.len() < p * p {
+            return Err(SolveError::Config(ConfigError {
+                field: "out.len()",
+                value: out.len() as f64,
+                requirement: "at least the square of the stage's parameter count",
+            }));
+        }
+        self.stages
+            .selinv(self.eps, diag, Some((stage, &mut out[..p * p])));
+        if !all_finite(diag) || !all_finite(&out[..p * p]) {
+            return Err(SolveError::NonFiniteResult);
+        }
+        Ok(p)
     }
 }
 

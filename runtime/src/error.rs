@@ -40,6 +40,16 @@ pub enum NetError {
     },
     /// The inputs were finite but the result overflowed (weights or inputs too large).
     NonFiniteResult,
+    /// A data set's slices differ in length: `samples` inputs but `len` targets (or output
+    /// rows).
+    LengthMismatch {
+        /// Number of input samples.
+        samples: usize,
+        /// Length of the other slice.
+        len: usize,
+    },
+    /// A data-set metric was asked of no samples.
+    EmptyDataset,
 }
 
 impl fmt::Display for NetError {
@@ -64,6 +74,11 @@ impl fmt::Display for NetError {
             NetError::NonFiniteResult => f.write_str(
                 "the result overflowed to a non-finite value although every input was finite",
             ),
+            NetError::LengthMismatch { samples, len } => write!(
+                f,
+                "{samples} input samples but a slice of {len} targets or outputs: the lengths must agree"
+            ),
+            NetError::EmptyDataset => f.write_str("the data set has no samples"),
         }
     }
 }

@@ -35,7 +35,9 @@ extern crate alloc;
 pub mod activation;
 mod chain;
 pub mod curvature;
+pub mod data;
 pub mod error;
+pub mod eval;
 pub mod ggn;
 mod layer;
 mod linalg;
@@ -52,6 +54,7 @@ pub mod woodbury;
 pub use activation::{Activation, Gelu, Identity, Relu, Sigmoid, Silu, Sin, Softplus, Tanh};
 pub use chain::ConstZero;
 pub use error::{ConfigError, NetError, SolveError};
+pub use eval::Evaluation;
 pub use layer::{Dense, DenseNoBias, Layer, Residual};
 pub use linalg::ldlt::Inertia;
 pub use loss::{ElementwiseLoss, Loss, Mse, SoftmaxCrossEntropy};
@@ -59,6 +62,7 @@ pub use net::{NoScratch, Workspace};
 pub use real::Real;
 pub use refine::Refinement;
 pub use rng::SplitMix64;
+pub use stage::selinv::LogDet;
 
 pub use bytemuck;
 pub use nalgebra;
@@ -80,6 +84,7 @@ pub mod __private {
         Chain, ChainMut, Cons, ConstZero, CurvChain, Nil, Params, Slot, StageStack,
     };
     pub use crate::curvature::{Curvature, Factored};
+    pub use crate::eval::{evaluate_labels, evaluate_rows, forward_all, forward_one, loss_all};
     pub use crate::ggn::GgnMethod;
     pub use crate::layer::{Layer, Tape};
     pub use crate::linalg::ldlt::{DelayedLdlt, SingularPivot};
@@ -90,8 +95,8 @@ pub mod __private {
     pub use crate::stage::{Scratch, Stage, StageView};
     pub use crate::woodbury::{Woodbury, WoodburyFactored};
     pub use crate::{
-        Activation, Gelu, Identity, Inertia, Mse, NetError, Real, Relu, Sigmoid, Silu, Sin,
-        SoftmaxCrossEntropy, Softplus, SolveError, Tanh,
+        Activation, Evaluation, Gelu, Identity, Inertia, Mse, NetError, Real, Relu, Sigmoid, Silu,
+        Sin, SoftmaxCrossEntropy, Softplus, SolveError, Tanh,
     };
 
     /// Implemented by no type: a generated method bounded by it cannot be called, and the

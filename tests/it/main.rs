@@ -14,10 +14,13 @@ mod solve_common;
 
 mod adversarial;
 mod custom_activations;
+mod data;
 mod delayed_sweep;
 mod derivative_props;
 mod derivatives;
+mod eval;
 mod ggn;
+mod laplace;
 mod optim;
 mod paper_baseline;
 mod random_archs;

@@ -458,3 +458,74 @@ fn lm_recovers_from_a_singular_damping() {
     );
     assert!(net.loss(&x, &t).unwrap() < l0);
 }
+
+#[test]
+fn lm_step_bound_decreases_and_respects_the_bound() {
+    // MINPACK-style control: every solved step has | |p| - Delta | <= tol Delta, or is the
+    // Gauss-Newton step (lambda = lambda_min) inside the bound; the loss falls as with
+    // Nielsen's update; the solve satisfies (G + lambda I) d = -g (checked with ggn_vp).
+    let (x, t) = fit_data();
+    let config = LmConfig::default().with_damping(LmDamping::StepBound);
+    let (f0, f1, acc) = descent!(
+        LevenbergMarquardt::<Fit>::boxed(config),
+        Fit::init(3),
+        x,
+        t,
+        30
+    );
+    println!("LM step bound: {f0:.3e} -> {f1:.3e} ({acc} accepted)");
+    assert!(f1 < 1e-3 * f0 && acc > 10);
+
+    let mut net = Fit::init(3);
+    let mut lm = LevenbergMarquardt::<Fit>::boxed(config).unwrap();
+    let mut g = [0.0; Fit::N_PARAMS];
+    let mut checked = 0;
+    for _ in 0..15 {
+        let mut p0 = [0.0; Fit::N_PARAMS];
+        net.params(&mut p0);
+        let mut before = Fit::ZERO;
+        before.set_params(&p0).unwrap();
+        net.gradient(&x, &t, &mut g).unwrap();
+        let r = lm.step(&mut net, &x, &t).unwrap();
+        let delta = r.radius.expect("the step bound is reported");
+        let lambda = r.damping.unwrap();
+        let on_boundary = (r.step_norm - delta).abs() <= config.boundary_tol * delta;
+        let gauss_newton = lambda <= config.lambda_min && r.step_norm < delta;
+        let capped = r.factorizations >= config.max_subproblem;
+        assert!(on_boundary || gauss_newton || capped, "{r}");
+        let p0_norm = p0.iter().map(|v| v * v).sum::<f64>().sqrt();
+        // (p_new - p_old loses digits once |d| is far below |p|: check the steps where that
+        // rounding, u |p| / |d|, is below 1e-12.)
+        if r.accepted && r.step_norm > 1e-4 * p0_norm {
+            // d = p_new - p_old solves (G + lambda I) d = -g at the old point.
+            let mut p1 = [0.0; Fit::N_PARAMS];
+            net.params(&mut p1);
+            let d: [f64; Fit::N_PARAMS] = core::array::from_fn(|i| p1[i] - p0[i]);
+            let mut gd = [0.0; Fit::N_PARAMS];
+            before.ggn_vp(&x, &t, &d, &mut gd).unwrap();
+            let res: Vec<f64> = (0..Fit::N_PARAMS)
+                .map(|i| gd[i] + lambda * d[i] + g[i])
+                .collect();
+            let rel = res.iter().map(|v| v * v).sum::<f64>().sqrt()
+                / g.iter().map(|v| v * v).sum::<f64>().sqrt();
+            assert!(rel < 1e-6, "relative residual {rel:.2e}: {r}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 3, "only {checked} steps checked");
+}
+
+#[test]
+fn lm_step_bound_settings_are_validated() {
+    let base = LmConfig::<f64>::default().with_damping(LmDamping::StepBound);
+    assert!(base.validate().is_ok());
+    for bad in [
+        base.with_radius_factor(0.0),
+        base.with_radius_factor(f64::INFINITY),
+        base.with_boundary_tol(0.0),
+        base.with_boundary_tol(1.0),
+        base.with_max_subproblem(0),
+    ] {
+        assert!(LevenbergMarquardt::<Fit>::new(bad).is_err(), "{bad:?}");
+    }
+}

@@ -599,3 +599,66 @@ impl ::tall_skinny::runtime::__private::Model for SmallNet {
         )
     }
 }
+impl SmallNet {
+    /// The outputs of one sample: the layer chain run on that sample alone (batch 1, no padded batch of 2), whatever batch the net is declared at.
+    pub fn forward_one(
+        &self,
+        x: &[f64; 2],
+    ) -> ::core::result::Result<[f64; 1], ::tall_skinny::runtime::__private::NetError> {
+        ::tall_skinny::runtime::__private::forward_one::<
+            f64,
+            _,
+            2,
+            2,
+            1,
+        >(&self.layers(), x)
+    }
+    /// The outputs of every sample of `xs` (any length, also zero) into `out`, which must have the same length (`NetError::LengthMismatch` otherwise). Blocks of 2 samples run as one batch, the remainder one sample at a time; no padding.
+    pub fn forward_all(
+        &self,
+        xs: &[[f64; 2]],
+        out: &mut [[f64; 1]],
+    ) -> ::core::result::Result<(), ::tall_skinny::runtime::__private::NetError> {
+        ::tall_skinny::runtime::__private::forward_all::<
+            f64,
+            _,
+            2,
+            2,
+            1,
+        >(&self.layers(), xs, out)
+    }
+    /// The loss over a whole data set of any non-zero length (`ts` holds one target row per sample), normalised as the batch loss: the mean of the per-sample losses (the batch loss when the data set is one batch of 2). Exact: no padding.
+    pub fn loss_all(
+        &self,
+        xs: &[[f64; 2]],
+        ts: &[[f64; 1]],
+    ) -> ::core::result::Result<f64, ::tall_skinny::runtime::__private::NetError> {
+        ::tall_skinny::runtime::__private::loss_all::<
+            f64,
+            _,
+            _,
+            _,
+            2,
+            2,
+            1,
+        >(&self.layers(), &self.loss, xs, ts)
+    }
+    /// Exact metrics over a whole data set of any non-zero length (`ts` holds one target row per sample): the loss and the mean squared error over every output entry (`mse`, `rmse()`).
+    pub fn evaluate(
+        &self,
+        xs: &[[f64; 2]],
+        ts: &[[f64; 1]],
+    ) -> ::core::result::Result<
+        ::tall_skinny::runtime::__private::Evaluation<f64>,
+        ::tall_skinny::runtime::__private::NetError,
+    > {
+        ::tall_skinny::runtime::__private::evaluate_rows::<
+            f64,
+            _,
+            _,
+            2,
+            2,
+            1,
+        >(&self.layers(), &self.loss, xs, ts)
+    }
+}

@@ -16,6 +16,7 @@ use crate::layer::{zero_mat, Layer};
 use crate::linalg::ldlt::Inertia;
 use crate::real::Real;
 use crate::stage::gram::drop_adjoint_terms;
+use crate::stage::selinv::LogDet;
 use crate::stage::{s_apply, Scratch, Stage, StageView};
 
 /// The sweeps over a list of stages whose first stage takes `IN` inputs per sample (`BIN =
@@ -65,6 +66,21 @@ pub trait StagesFrom<T: Real, const B: usize, const IN: usize, const BIN: usize>
     ) -> SMatrix<T, IN, B>;
     /// Calls `f` on every stage in order, as a dense view of its derivative blocks.
     fn for_each(&self, f: &mut dyn FnMut(&dyn StageView<T>));
+    /// `log|det|` and sign of the factored stage matrices (their product is that of
+    /// `H + eps I`).
+    fn log_det(&self, eps: T) -> LogDet<T>;
+    /// Selected inversion, forward (math.md section 8): from the state covariance `p` of
+    /// the list's input (none for the first stage of a network) writes the diagonal of
+    /// `(H + eps I)^{-1}` to `diag` and, for the stage `block.0` (counted from `stage`, the
+    /// index of the list's first stage), its whole diagonal block to `block.1`.
+    fn selinv(
+        &self,
+        p: Option<&SMatrix<T, BIN, BIN>>,
+        eps: T,
+        diag: &mut [T],
+        block: Option<(usize, &mut [T])>,
+        stage: usize,
+    );
 }
 
 /// A whole network's list of stages: what the curvature storage holds. Implemented for every
@@ -100,6 +116,16 @@ pub trait StageStack: ConstZero + Copy + bytemuck::Zeroable {
     );
     /// Calls `f` on every stage in order, as a dense view of its derivative blocks.
     fn for_each_stage(&self, f: &mut dyn FnMut(&dyn StageView<Self::Scalar>));
+    /// `log|det(H + eps I)|` and its sign from the factored stages.
+    fn log_det(&self, eps: Self::Scalar) -> LogDet<Self::Scalar>;
+    /// The diagonal of `(H + eps I)^{-1}` into `diag`, and the diagonal block of stage
+    /// `block.0` into `block.1` when asked (selected inversion over the factors).
+    fn selinv(
+        &self,
+        eps: Self::Scalar,
+        diag: &mut [Self::Scalar],
+        block: Option<(usize, &mut [Self::Scalar])>,
+    );
 }
 
 /// The curvature pass over a list of layers paired with their stages `S`: each stage
@@ -178,6 +204,18 @@ impl<T: Real, const B: usize, const W: usize, const BW: usize> StagesFrom<T, B, 
     }
     #[inline(always)]
     fn for_each(&self, _f: &mut dyn FnMut(&dyn StageView<T>)) {}
+    fn log_det(&self, _eps: T) -> LogDet<T> {
+        LogDet::ONE
+    }
+    fn selinv(
+        &self,
+        _p: Option<&SMatrix<T, BW, BW>>,
+        _eps: T,
+        _diag: &mut [T],
+        _block: Option<(usize, &mut [T])>,
+        _stage: usize,
+    ) {
+    }
 }
 
 impl<T: Real, const B: usize, const W: usize, const BW: usize> CurvChain<T, B, W, BW, W, BW, Nil>
@@ -295,6 +333,28 @@ where
     fn for_each(&self, f: &mut dyn FnMut(&dyn StageView<T>)) {
         f(&self.0.st);
         self.1.for_each(f);
+    }
+    fn log_det(&self, eps: T) -> LogDet<T> {
+        Layer::<T, Identity, I, O, BIAS, RES>::log_det_stage(&self.0.st, eps)
+            .times(self.1.log_det(eps))
+    }
+    fn selinv(
+        &self,
+        p: Option<&SMatrix<T, BI, BI>>,
+        eps: T,
+        diag: &mut [T],
+        block: Option<(usize, &mut [T])>,
+        stage: usize,
+    ) {
+        let n = Layer::<T, Identity, I, O, BIAS, RES>::N_PARAMS;
+        let (d0, d1) = diag.split_at_mut(n);
+        let (mine, rest) = match block {
+            Some((s, b)) if s == stage => (Some(b), None),
+            other => (None, other),
+        };
+        let p_out =
+            Layer::<T, Identity, I, O, BIAS, RES>::selinv_stage(&self.0.st, p, eps, d0, mine);
+        self.1.selinv(Some(&p_out), eps, d1, rest, stage + 1);
     }
 }
 
@@ -437,6 +497,44 @@ where
         }
         self.1.for_each(f);
     }
+    fn log_det(&self, eps: T) -> LogDet<T> {
+        let mut acc = LogDet::ONE;
+        for slot in self.0.iter() {
+            acc = acc.times(Layer::<T, Identity, W, W, BIAS, RES>::log_det_stage(
+                &slot.st, eps,
+            ));
+        }
+        acc.times(self.1.log_det(eps))
+    }
+    fn selinv(
+        &self,
+        p: Option<&SMatrix<T, BW, BW>>,
+        eps: T,
+        diag: &mut [T],
+        mut block: Option<(usize, &mut [T])>,
+        stage: usize,
+    ) {
+        let n = Layer::<T, Identity, W, W, BIAS, RES>::N_PARAMS;
+        let (d0, d1) = diag.split_at_mut(N * n);
+        let mut cov = p.copied();
+        for (i, slot) in self.0.iter().enumerate() {
+            let mine = match block.take() {
+                Some((s, b)) if s == stage + i => Some(b),
+                other => {
+                    block = other;
+                    None
+                }
+            };
+            cov = Some(Layer::<T, Identity, W, W, BIAS, RES>::selinv_stage(
+                &slot.st,
+                cov.as_ref(),
+                eps,
+                &mut d0[i * n..(i + 1) * n],
+                mine,
+            ));
+        }
+        self.1.selinv(cov.as_ref(), eps, d1, block, stage + N);
+    }
 }
 
 /// [`StageStack`] for a network's list, from its first element's dimensions.
@@ -467,6 +565,12 @@ macro_rules! stage_stack {
             }
             fn for_each_stage(&self, f: &mut dyn FnMut(&dyn StageView<$t>)) {
                 StagesFrom::<$t, B, I, BI>::for_each(self, f);
+            }
+            fn log_det(&self, eps: $t) -> LogDet<$t> {
+                StagesFrom::<$t, B, I, BI>::log_det(self, eps)
+            }
+            fn selinv(&self, eps: $t, diag: &mut [$t], block: Option<(usize, &mut [$t])>) {
+                StagesFrom::<$t, B, I, BI>::selinv(self, None, eps, diag, block, 0);
             }
         }
     };

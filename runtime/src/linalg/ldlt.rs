@@ -424,6 +424,30 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
         Ok(inertia)
     }
 
+    /// `log|det A|` and whether `det A < 0`, from the stored pivots (`D` is kept as its
+    /// inverse: a 1x1 block `1 / d`, a 2x2 block's determinant is `1 / det` of the stored
+    /// one). No extra factorisation.
+    pub fn log_abs_det(&self) -> (T, bool) {
+        let mut log = T::ZERO;
+        let mut neg = false;
+        let mut k = 0;
+        while k < N {
+            let s = self.dinv_sub[k];
+            let det_inv = if s == T::ZERO || k + 1 == N {
+                k += 1;
+                self.dinv[k - 1]
+            } else {
+                k += 2;
+                self.dinv[k - 2] * self.dinv[k - 1] - s * s
+            };
+            log -= det_inv.abs().ln();
+            if det_inv < T::ZERO {
+                neg = !neg;
+            }
+        }
+        (log, neg)
+    }
+
     /// Solves `A x = b` in place (`b` of length `N`), with the factors from [`Self::factor`].
     pub fn solve_in_place(&self, b: &mut [T]) {
         self.forward_in_place(b, true);

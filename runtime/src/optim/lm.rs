@@ -3,8 +3,11 @@
 use super::{damped_trial, nielsen, positive, require, Model, Optimizer, StepReport};
 use crate::chain::ConstZero;
 use crate::error::{ConfigError, SolveError};
+use crate::linalg::kernels::dot;
 use crate::real::{norm, Real};
 use crate::solver::Factorization;
+#[allow(unused_imports)]
+use nalgebra::{ComplexField, RealField};
 
 /// Settings of [`LevenbergMarquardt`]; the defaults are those of [`LmConfig::default`].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -23,11 +26,39 @@ pub struct LmConfig<T> {
     pub max_trials: u32,
     /// Refinement steps of each solve (default 2).
     pub refine_steps: u32,
+    /// How `lambda` is chosen (default [`LmDamping::Nielsen`]).
+    pub damping: LmDamping,
+    /// Initial step bound `Delta` as a multiple of the parameters' norm (`Delta = factor
+    /// |x0|`, or `factor` at `x0 = 0`), MINPACK's `factor` (default 100; positive, finite).
+    /// Only for [`LmDamping::StepBound`].
+    pub radius_factor: T,
+    /// Relative tolerance on the step length: `lambda` solves `| |p(lambda)| - Delta | <=
+    /// tol Delta` (default 0.1, MINPACK's; in `(0, 1)`). Only for [`LmDamping::StepBound`].
+    pub boundary_tol: T,
+    /// Factorisations per step-bound subproblem (default 10, MINPACK's; at least 1). Only
+    /// for [`LmDamping::StepBound`].
+    pub max_subproblem: u32,
+}
+
+/// How [`LevenbergMarquardt`] chooses its damping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LmDamping {
+    /// Nielsen's (1999) multiplicative update of `lambda` from the ratio of actual to
+    /// predicted reduction.
+    Nielsen,
+    /// MINPACK's `lmder` (More 1978): a step bound `Delta` updated from the ratio (halved
+    /// or cut by quadratic interpolation below 0.25, doubled to `2 |p|` above 0.75), and
+    /// `lambda` the root of the secular equation `|p(lambda)| = Delta` by Newton on
+    /// `1/|p| - 1/Delta` (one factorisation and two solves per iterate, safeguarded in
+    /// `[0, |g|/Delta]`); the Gauss-Newton step (`lambda = lambda_min`) when it is shorter
+    /// than `Delta`. The scaling is the identity (MINPACK's `mode = 2` with `diag = 1`).
+    StepBound,
 }
 
 impl<T: Real> Default for LmConfig<T> {
     /// `lambda` 1e-3, `lambda_min` 1e-12, `lambda_max` 1e12, `eta` 1e-4, `max_trials` 4,
-    /// `refine_steps` 2.
+    /// `refine_steps` 2, `damping` [`LmDamping::Nielsen`], `radius_factor` 100,
+    /// `boundary_tol` 0.1, `max_subproblem` 10.
     fn default() -> Self {
         LmConfig {
             lambda: T::c(1e-3),
@@ -36,6 +67,10 @@ impl<T: Real> Default for LmConfig<T> {
             eta: T::c(1e-4),
             max_trials: 4,
             refine_steps: 2,
+            damping: LmDamping::Nielsen,
+            radius_factor: T::c(100.0),
+            boundary_tol: T::c(0.1),
+            max_subproblem: 10,
         }
     }
 }
@@ -67,9 +102,30 @@ impl<T: Real> LmConfig<T> {
         self.refine_steps = refine_steps;
         self
     }
+    /// With this damping control.
+    pub fn with_damping(mut self, damping: LmDamping) -> Self {
+        self.damping = damping;
+        self
+    }
+    /// With this initial step bound factor.
+    pub fn with_radius_factor(mut self, factor: T) -> Self {
+        self.radius_factor = factor;
+        self
+    }
+    /// With this step-length tolerance.
+    pub fn with_boundary_tol(mut self, tol: T) -> Self {
+        self.boundary_tol = tol;
+        self
+    }
+    /// With this many factorisations per step-bound subproblem.
+    pub fn with_max_subproblem(mut self, n: u32) -> Self {
+        self.max_subproblem = n;
+        self
+    }
 
     /// Checks every setting: positive finite dampings with `lambda_min <= lambda <=
-    /// lambda_max`, `eta` in `[0, 1)`, at least one trial.
+    /// lambda_max`, `eta` in `[0, 1)`, at least one trial; a positive finite
+    /// `radius_factor`, `boundary_tol` in `(0, 1)`, at least one subproblem factorisation.
     pub fn validate(&self) -> Result<(), ConfigError> {
         positive("lambda_min", self.lambda_min)?;
         positive("lambda_max", self.lambda_max)?;
@@ -93,6 +149,19 @@ impl<T: Real> LmConfig<T> {
             self.max_trials >= 1,
             "at least 1",
         )?;
+        positive("radius_factor", self.radius_factor)?;
+        require(
+            "boundary_tol",
+            self.boundary_tol,
+            self.boundary_tol > T::ZERO && self.boundary_tol < T::ONE,
+            "in (0, 1)",
+        )?;
+        require(
+            "max_subproblem",
+            T::c(f64::from(self.max_subproblem)),
+            self.max_subproblem >= 1,
+            "at least 1",
+        )?;
         Ok(())
     }
 }
@@ -108,6 +177,8 @@ pub struct LevenbergMarquardt<M: Model> {
     config: LmConfig<M::Scalar>,
     lambda: M::Scalar,
     nu: M::Scalar,
+    /// Step bound (step-bound control; 0 until the first step sets it from the parameters).
+    radius: M::Scalar,
     scratch: M::GnScratch,
     ggn: M::GaussNewton,
     g: M::Vector,
@@ -134,9 +205,14 @@ impl<M: Model> LevenbergMarquardt<M> {
             eta: M::Scalar::ZERO,
             max_trials: 0,
             refine_steps: 0,
+            damping: LmDamping::Nielsen,
+            radius_factor: M::Scalar::ZERO,
+            boundary_tol: M::Scalar::ZERO,
+            max_subproblem: 0,
         },
         lambda: M::Scalar::ZERO,
         nu: M::Scalar::ZERO,
+        radius: M::Scalar::ZERO,
         scratch: M::GnScratch::ZERO,
         ggn: M::GaussNewton::ZERO,
         g: M::Vector::ZERO,
@@ -166,6 +242,7 @@ impl<M: Model> LevenbergMarquardt<M> {
         self.config = config;
         self.lambda = config.lambda;
         self.nu = M::Scalar::c(2.0);
+        self.radius = M::Scalar::ZERO;
         Ok(())
     }
 
@@ -177,6 +254,11 @@ impl<M: Model> LevenbergMarquardt<M> {
     /// The current damping.
     pub fn lambda(&self) -> M::Scalar {
         self.lambda
+    }
+
+    /// The current step bound `Delta` ([`LmDamping::StepBound`]; 0 before the first step).
+    pub fn radius(&self) -> M::Scalar {
+        self.radius
     }
 
     /// The gradient at the start of the last step.
@@ -198,6 +280,9 @@ impl<M: Model> LevenbergMarquardt<M> {
             net.gradient_gauss_newton_into(&mut self.scratch, &mut self.ggn, x, t, &mut self.g)?;
         net.get_params(&mut self.base);
         let mut report = StepReport::start(loss0, norm(self.g.as_ref()));
+        if c.damping == LmDamping::StepBound {
+            return self.step_bound(net, x, t, report);
+        }
         for k in 0..c.max_trials {
             let lambda = self.lambda;
             report.factorizations = k + 1;
@@ -255,6 +340,191 @@ impl<M: Model> LevenbergMarquardt<M> {
             net.put_params(&self.base)?;
         }
         Ok(report)
+    }
+}
+
+impl<M: Model> LevenbergMarquardt<M> {
+    /// The trials of one [`LmDamping::StepBound`] step (gradient, curvature and `base` are
+    /// set): each solves the step-bound subproblem, tries the step and updates `Delta`.
+    fn step_bound(
+        &mut self,
+        net: &mut M,
+        x: &M::Input,
+        t: &M::Target,
+        mut report: StepReport<M::Scalar>,
+    ) -> Result<StepReport<M::Scalar>, SolveError> {
+        let c = self.config;
+        let (half, two, tenth) = (M::Scalar::c(0.5), M::Scalar::c(2.0), M::Scalar::c(0.1));
+        if !(self.radius > M::Scalar::ZERO) {
+            let xn = norm(self.base.as_ref());
+            self.radius = if xn > M::Scalar::ZERO {
+                c.radius_factor * xn
+            } else {
+                c.radius_factor
+            };
+            if !self.radius.finite() {
+                self.radius = M::Scalar::MAX;
+            }
+        }
+        for _ in 0..c.max_trials {
+            report.radius = Some(self.radius);
+            if !self.bounded_step(net, &mut report)? {
+                // No damping up to lambda_max gave a usable solve: a failed trial.
+                self.radius *= M::Scalar::c(0.25);
+                self.lambda = c.lambda_max;
+                continue;
+            }
+            let lambda = self.lambda;
+            damped_trial(
+                net,
+                x,
+                t,
+                &mut report,
+                lambda,
+                c.eta,
+                &self.g,
+                &mut self.d,
+                &self.base,
+                &mut self.trial,
+            );
+            // MINPACK's update of the step bound and of lambda.
+            let pn = report.step_norm;
+            match report.ratio {
+                Some(r) if r >= M::Scalar::c(0.25) => {
+                    if r >= M::Scalar::c(0.75) || lambda <= c.lambda_min {
+                        self.radius = two * pn;
+                        self.lambda = half * lambda;
+                    }
+                }
+                _ => {
+                    // Quadratic interpolation of the loss along the step when it rose.
+                    let gd = dot(self.g.as_ref(), self.d.as_ref());
+                    let mut temp = match report.actual() {
+                        Some(a) if a < M::Scalar::ZERO => {
+                            let t = gd / (two * (a + gd));
+                            if t.finite() {
+                                t
+                            } else {
+                                tenth
+                            }
+                        }
+                        Some(_) => half,
+                        None => tenth,
+                    };
+                    if let Some(l) = report.loss_trial {
+                        if tenth * l >= report.loss_before {
+                            temp = tenth;
+                        }
+                    }
+                    let temp = temp.max(tenth).min(half);
+                    self.radius = temp * self.radius.min(M::Scalar::c(10.0) * pn);
+                    self.lambda = lambda / temp;
+                }
+            }
+            self.lambda = self.lambda.max(c.lambda_min).min(c.lambda_max);
+            self.radius = self.radius.max(M::Scalar::MIN_POSITIVE);
+            if report.accepted {
+                return Ok(report);
+            }
+            net.put_params(&self.base)?;
+        }
+        Ok(report)
+    }
+
+    /// Solves the step-bound subproblem at `Delta = self.radius`: `d = (G + lambda I)^{-1} g`
+    /// with `| |d| - Delta | <= boundary_tol Delta`, or `lambda = lambda_min` when that step
+    /// is shorter than `Delta` (Newton on `1/|d| - 1/Delta` from the previous `lambda`, its
+    /// derivative from `d'(G + lambda I)^{-1} d`, safeguarded in `[lo, hi]`, `hi = |g| /
+    /// Delta`). Sets `self.lambda` and `self.d` to the last usable iterate; `false` when no
+    /// iterate was usable.
+    fn bounded_step(
+        &mut self,
+        net: &mut M,
+        report: &mut StepReport<M::Scalar>,
+    ) -> Result<bool, SolveError> {
+        let c = self.config;
+        let delta = self.radius;
+        let ten = M::Scalar::c(10.0);
+        let mut lo = M::Scalar::ZERO;
+        let mut hi = (report.gradient_norm / delta)
+            .max(c.lambda_min)
+            .min(c.lambda_max);
+        if !hi.finite() {
+            hi = c.lambda_max;
+        }
+        let mut lam = self.lambda.max(c.lambda_min).min(hi);
+        let mut have = false;
+        for _ in 0..c.max_subproblem {
+            report.factorizations += 1;
+            let solved = match net.factor_current(&mut self.ggn, lam) {
+                Ok(mut f) => {
+                    match f.solve_refined(&self.g, &mut self.trial, c.refine_steps as usize) {
+                        Ok(_) => {
+                            self.d = self.trial;
+                            // q = (G + lambda I)^{-1} d for the secular equation's derivative.
+                            Ok(f.solve(&self.d, &mut self.trial)
+                                .ok()
+                                .map(|()| dot(self.d.as_ref(), self.trial.as_ref())))
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+                Err(e) => Err(e),
+            };
+            let qq = match solved {
+                Ok(qq) => qq,
+                Err(
+                    SolveError::Singular { .. }
+                    | SolveError::NonFiniteResult
+                    | SolveError::Inaccurate { .. },
+                ) => {
+                    // Not solvable to working accuracy at this damping: raise it.
+                    if lam >= c.lambda_max {
+                        break;
+                    }
+                    lo = lam;
+                    if lam * ten > hi {
+                        hi = (lam * ten).min(c.lambda_max);
+                    }
+                    lam = (lam * ten).min(hi);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            have = true;
+            self.lambda = lam;
+            let dn = norm(self.d.as_ref());
+            if !dn.finite() {
+                break;
+            }
+            if (dn - delta).abs() <= c.boundary_tol * delta || (dn < delta && lam <= c.lambda_min) {
+                break;
+            }
+            if dn > delta {
+                lo = lo.max(lam);
+            } else {
+                hi = hi.min(lam);
+            }
+            let newton = qq.and_then(|qq| {
+                let next = lam + (dn / qq) * dn * ((dn - delta) / delta);
+                (qq > M::Scalar::ZERO && next.finite()).then_some(next)
+            });
+            let mut next = newton.unwrap_or(M::Scalar::ZERO);
+            if !(next > lo && next < hi) {
+                next = if dn < delta && lo <= c.lambda_min {
+                    // The Gauss-Newton step may fit.
+                    c.lambda_min
+                } else {
+                    (lo.max(c.lambda_min) * hi).sqrt()
+                };
+            }
+            let next = next.max(c.lambda_min).min(c.lambda_max);
+            if next == lam {
+                break;
+            }
+            lam = next;
+        }
+        Ok(have)
     }
 }
 

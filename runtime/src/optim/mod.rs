@@ -25,7 +25,7 @@ mod newton;
 mod trust_region;
 
 pub use first_order::{Adam, AdamConfig, Sgd, SgdConfig};
-pub use lm::{LevenbergMarquardt, LmConfig};
+pub use lm::{LevenbergMarquardt, LmConfig, LmDamping};
 pub use newton::{DampedNewton, NewtonConfig};
 pub use trust_region::{Subproblem, TrustRegion, TrustRegionConfig};
 

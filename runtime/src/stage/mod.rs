@@ -16,11 +16,13 @@
 //! One file per step: [`curvature`] (the derivative blocks, forward and backward halves),
 //! [`factor`] (the eps-dependent factor sweep), [`sweep`] (the two-sweep solve and the
 //! product `(H + eps I) v` from the stored blocks), [`gram`] (the Gauss-Newton Gram matrix of
-//! the Woodbury form).
+//! the Woodbury form), [`selinv`] (the log-determinant and the diagonal blocks of the inverse
+//! from the factors).
 
 pub mod curvature;
 pub mod factor;
 pub mod gram;
+pub mod selinv;
 pub mod sweep;
 
 use nalgebra::SMatrix;

@@ -9,9 +9,11 @@
 //!
 //! - `derivs`: parameters, forward, loss, gradient, `H v`, `G v`;
 //! - `solve`: the curvature storages, the Hessian solve and the Gauss-Newton solves;
-//! - `model`: the `Model` impl the optimizers use.
+//! - `model`: the `Model` impl the optimizers use;
+//! - `infer`: batch-independent evaluation (one sample, any number of samples, metrics).
 
 mod derivs;
+mod infer;
 mod model;
 mod solve;
 
@@ -146,6 +148,7 @@ pub fn expand(net: &Net) -> TokenStream {
     let inherent = derivs::inherent_impl(&cx);
     let solve = solve::solve_impl(&cx);
     let model = model::model_impl(&cx);
+    let infer = infer::infer_impl(&cx);
     quote! {
         #item
         #lists
@@ -153,6 +156,7 @@ pub fn expand(net: &Net) -> TokenStream {
         #inherent
         #solve
         #model
+        #infer
     }
 }
 
