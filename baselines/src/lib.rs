@@ -12,7 +12,7 @@
 //!   curvature), which it reports instead of returning a meaningless iterate.
 //! * [`minres`]: MINRES (Paige and Saunders, 1975), for any symmetric `A + eps I`, definite
 //!   or not: minimises the residual norm over the Krylov space.
-//! * [`paper_solve`]: the paper's own method (Rahimi, arXiv 2601.06096; math.md section 3,
+//! * [`paper_solve`]: the paper's own method (Rahimi, arXiv 2601.06096; docs/math.md section 3,
 //!   "The paper's form"): not from products but from the per-stage derivative blocks
 //!   ([`PaperBlocks`]), the unknowns interleaved stage by stage into a block-tridiagonal
 //!   system solved by block LU with a partially pivoted dense LU per stage,
@@ -400,7 +400,7 @@ pub fn minres<F: FnMut(&[f64], &mut [f64])>(
 // ---------------------------------------------------------------------------------------
 // The paper's form: interleaved block-tridiagonal system, block LU
 
-/// The dense derivative blocks of one stage (math.md section 1), column-major nalgebra
+/// The dense derivative blocks of one stage (docs/math.md section 1), column-major nalgebra
 /// matrices: activations sample-major, parameters in the flat layout.
 #[derive(Clone, Debug)]
 pub struct StageBlocks {
@@ -571,7 +571,7 @@ impl PaperBlocks {
         self.stages.iter().map(StageBlocks::param_len).sum()
     }
 
-    /// The dense `N x N` Hessian through the quadratic-form identity (math.md section 3),
+    /// The dense `N x N` Hessian through the quadratic-form identity (docs/math.md section 3),
     /// with `Y_l = dy_l/dv = A_l Y_{l-1} + B_l E_l` (`E_l` selects stage `l`'s parameters):
     ///
     /// `H = sum_l [E_l'Hxx_l E_l + E_l'Hxz_l Y_{l-1} + Y_{l-1}'Hxz_l'E_l + Y_{l-1}'Hzz_l Y_{l-1}]
@@ -604,7 +604,7 @@ impl PaperBlocks {
     }
 }
 
-/// `x = (H + eps I)^{-1} g` by the paper's method (math.md section 3, "The paper's form").
+/// `x = (H + eps I)^{-1} g` by the paper's method (docs/math.md section 3, "The paper's form").
 ///
 /// Unknowns per stage `l` (0-based here, `L` stages): `u_l = [x_l; y_l; r_l]`, the parameter
 /// step, the forward tangent `y_l = A_l y_{l-1} + B_l x_l` (`y_{-1} = 0`) and the backward
@@ -1009,7 +1009,7 @@ mod paper_tests {
         PaperBlocks::new(stages, random_sym(out, &mut rng)).unwrap()
     }
 
-    /// `H v` by the Pearlmutter recursions of math.md section 2 (terminal `r_L = Hl y_L`),
+    /// `H v` by the Pearlmutter recursions of docs/math.md section 2 (terminal `r_L = Hl y_L`),
     /// written independently of `dense_hessian`.
     fn hvp(bl: &PaperBlocks, v: &DVector<f64>) -> DVector<f64> {
         let st = bl.stages();

@@ -288,7 +288,7 @@ impl<S: StageStack, const N: usize> Factored<'_, S, N> {
     }
 
     /// `log|det(A + eps I)|` and its sign, from the stage pivots already computed (no extra
-    /// sweep; math.md section 8). The sign is `(-1)^negative` of [`Self::inertia`].
+    /// sweep; docs/math.md section 8). The sign is `(-1)^negative` of [`Self::inertia`].
     /// [`SolveError::NonFiniteResult`] if the sum overflows.
     pub fn log_det(&self) -> Result<LogDet<S::Scalar>, SolveError> {
         let ld = self.stages.log_det(self.eps);
@@ -307,7 +307,7 @@ impl<S: StageStack, const N: usize> Factored<'_, S, N> {
     }
 
     /// The diagonal of `(A + eps I)^{-1}` into `out`: one forward recursion over the stored
-    /// factors (selected inversion, math.md section 8), linear in depth, no allocation.
+    /// factors (selected inversion, docs/math.md section 8), linear in depth, no allocation.
     pub fn diag_inv(&self, out: &mut [S::Scalar; N]) -> Result<(), SolveError> {
         self.stages.selinv(self.eps, out, None);
         if !all_finite(out) {

@@ -1,4 +1,4 @@
-//! Gauss-Newton curvature `G = J' Hl J` (math.md section 5): kernels for the batch-by-outputs
+//! Gauss-Newton curvature `G = J' Hl J` (docs/math.md section 5): kernels for the batch-by-outputs
 //! (Woodbury) solve and the loss-Hessian factors it needs.
 //!
 //! Two exact ways to solve `(G + eps I) x = b` are generated for every net:

@@ -4,7 +4,7 @@
 //! concrete sizes of each declared layer, so every buffer is a fixed-size array.
 //!
 //! Activations of a batch are stored as `SMatrix<T, width, B>`: one column per sample, which
-//! is the sample-major flattening of math.md (column-major storage).
+//! is the sample-major flattening of docs/math.md (column-major storage).
 //!
 //! Flat parameter layout of one layer: `W` row-major (`W[k][i]` at `k * I + i`), then the
 //! bias `b` (absent for bias-free layers).

@@ -1,4 +1,4 @@
-//! The Riccati sweep with delayed pivots on the dense stage blocks ([`sweep`], math.md
+//! The Riccati sweep with delayed pivots on the dense stage blocks ([`sweep`], docs/math.md
 //! section 7; the kernel is `runtime/src/linalg/ldlt.rs`: `DelayedLdlt`), against independent
 //! references:
 //!

@@ -1,4 +1,4 @@
-//! The exact Laplace toolkit (math.md section 8): `log_det`, `diag_inv`, `diag_block` and
+//! The exact Laplace toolkit (docs/math.md section 8): `log_det`, `diag_inv`, `diag_block` and
 //! `trace_inv` on the three factorisation handles (exact Hessian, Riccati Gauss-Newton,
 //! Woodbury Gauss-Newton) against dense float64.
 //!

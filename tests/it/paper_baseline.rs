@@ -1,7 +1,7 @@
 //! The paper's block-tridiagonal block LU (`baselines::paper_solve`) on generated nets.
 //!
 //! (a) The dense Hessian assembled from the per-stage blocks (`StageView::dense_blocks`,
-//!     through the quadratic-form identity of math.md section 3) equals the one from `hvp`
+//!     through the quadratic-form identity of docs/math.md section 3) equals the one from `hvp`
 //!     columns: an independent check of the dense block view.
 //! (b) `paper_solve` agrees with a dense full-pivot LU solve of `H + eps I` (H from `hvp`)
 //!     and with the generated Riccati `hessian_solve`.

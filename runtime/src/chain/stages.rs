@@ -69,7 +69,7 @@ pub trait StagesFrom<T: Real, const B: usize, const IN: usize, const BIN: usize>
     /// `log|det|` and sign of the factored stage matrices (their product is that of
     /// `H + eps I`).
     fn log_det(&self, eps: T) -> LogDet<T>;
-    /// Selected inversion, forward (math.md section 8): from the state covariance `p` of
+    /// Selected inversion, forward (docs/math.md section 8): from the state covariance `p` of
     /// the list's input (none for the first stage of a network) writes the diagonal of
     /// `(H + eps I)^{-1}` to `diag` and, for the stage `block.0` (counted from `stage`, the
     /// index of the list's first stage), its whole diagonal block to `block.1`.

@@ -579,7 +579,7 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
 }
 
 /// A partial `L D L'` factorisation with threshold-delayed pivots (the multifrontal solvers'
-/// rule, MA57 / MUMPS; math.md section 7, "Delayed pivots across stages"), for the stable
+/// rule, MA57 / MUMPS; docs/math.md section 7, "Delayed pivots across stages"), for the stable
 /// sweep: a stage eliminates only the pivots that are large enough for their coupling to the
 /// state, and carries the rest to the stage before.
 ///

@@ -1,4 +1,4 @@
-//! The eps-dependent factor sweep of one stage (math.md sections 3 and 4): build and factor
+//! The eps-dependent factor sweep of one stage (docs/math.md sections 3 and 4): build and factor
 //! the stage matrix `Tm` on the range of the stage inputs, and pass the value Hessian `S` to
 //! the stage before.
 
@@ -137,7 +137,7 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
         //   J'  = [G_mn] (Rz' kron I) + [Qz_z d_m']       (BI x RO, stored as `kt`),
         //   S_prev_mn = G_mn W (+ A_m' S_mn if residual) - (d_m . d_n) Pi / eps,
         // where Pi = I - Qz_z Qz_z' projects onto parameter directions orthogonal to every
-        // input (math.md section 4). Only the blocks m >= n (lower triangle) are built.
+        // input (docs/math.md section 4). Only the blocks m >= n (lower triangle) are built.
         let (s1f, cf, df) = (st.s1.as_slice(), st.c.as_slice(), st.d.as_slice());
         let inv_eps = if complement > 0 {
             T::ONE / eps

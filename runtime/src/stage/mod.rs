@@ -1,5 +1,5 @@
 //! The exact `(H + eps I)^{-1} b` solve: per-stage derivative blocks ("curvature"), the
-//! eps-dependent Riccati factor sweep, and the two-sweep solve (math.md sections 3 and 4).
+//! eps-dependent Riccati factor sweep, and the two-sweep solve (docs/math.md sections 3 and 4).
 //!
 //! Each parameterised layer is one stage. For a stage with input width `I`, output width
 //! `O`, batch `B` and input-with-bias `zt_n = [z_n; 1]` (`I1` rows), the stage matrix
@@ -191,7 +191,7 @@ impl<T: Real, const O: usize, const R: usize, const B: usize> Scratch<T, O, R, B
     };
 }
 
-/// A dense, type-erased view of one stage's derivative blocks (math.md section 1), for
+/// A dense, type-erased view of one stage's derivative blocks (docs/math.md section 1), for
 /// baselines and tests: never used by the solve itself, which works on the structure.
 /// Matrices are written column-major into caller slices; activations are sample-major and
 /// parameters in the flat layout (`W` row-major, then the bias).

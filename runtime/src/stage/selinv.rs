@@ -1,4 +1,4 @@
-//! Log-determinant and selected inversion from a factored stage (math.md section 8).
+//! Log-determinant and selected inversion from a factored stage (docs/math.md section 8).
 //!
 //! The Riccati sweep is a block `L D L'` of `H + eps I` whose pivots are the stage matrices
 //! `Rt_l`, so `log|det(H + eps I)| = sum_l log|det Rt_l|` with
@@ -13,7 +13,7 @@
 //! P_l     = F_l P_{l-1} F_l' + B_l Rt_l^{-1} B_l',  F_l = A_l - B_l K_l,   P_0 = 0.
 //! ```
 //!
-//! In the crate's structured factors (math.md section 4):
+//! In the crate's structured factors (docs/math.md section 4):
 //! `Rt^{-1} = (Qz kron I) Tm^{-1} (Qz kron I)' + (Pi_c kron I) / eps`,
 //! `K = (Qz kron I) X + (Pi_c kron I) N_d / eps` with `X = Tm^{-1} J = P' L'^{-1} D^{-1} Y`
 //! (`Y' = kt`, stored), `N_d[(i, k), (n, i')] = d[k, n] delta(i, i')`, and, because

@@ -1,4 +1,4 @@
-//! The Riccati sweep with delayed pivots (math.md section 7) on the dense stage blocks of a
+//! The Riccati sweep with delayed pivots (docs/math.md section 7) on the dense stage blocks of a
 //! generated net (`StageView`), in the net's precision: a reference for the structured
 //! implementation, used by `tests/it/delayed_sweep.rs` and `examples/accuracy_report.rs`.
 
@@ -7,7 +7,7 @@ use tall_skinny::runtime::__private::StageView;
 use tall_skinny::runtime::__private::{DelayedLdlt, SingularPivot};
 use tall_skinny::runtime::Real;
 
-/// One stage's dense blocks (math.md section 1), in the net's precision.
+/// One stage's dense blocks (docs/math.md section 1), in the net's precision.
 pub struct DenseStage<T: Real> {
     a: DMatrix<T>,
     b: DMatrix<T>,
@@ -59,7 +59,7 @@ pub fn dense_stages<T: Real>(visit: StageVisit<'_, T>) -> (Vec<DenseStage<T>>, D
 }
 
 /// `x = (H + eps I)^{-1} g` by the Riccati sweep on the dense stage blocks with delayed
-/// pivots (math.md section 7): at each stage the block of `[parameters; carried variables]`
+/// pivots (docs/math.md section 7): at each stage the block of `[parameters; carried variables]`
 /// is factored by [`DelayedLdlt`] with threshold `tau` against its coupling to the stage
 /// input, and what is not eliminated is carried to the stage before (at most `max_carried`);
 /// the first stage eliminates everything. Every operation in precision `T`; `M` is the stage
