@@ -40,6 +40,13 @@ impl State {
     };
 }
 
+/// RAM budget of the statics, checked at compile time: the state (net + optimizer with its
+/// storage) must leave at least 8 KiB of the netduinoplus2's 64 KiB budget for the stack.
+const _: () = assert!(
+    core::mem::size_of::<State>() <= 56 * 1024 && Lm::BYTES < core::mem::size_of::<State>(),
+    "the net and the optimizer's storage exceed the 56 KiB static budget",
+);
+
 /// The damped pendulum: theta'' = -(g/l) sin(theta) - c theta' + u.
 fn derivative(theta: f32, omega: f32, u: f32) -> [f32; 2] {
     [omega, -9.81 * ComplexField::sin(theta) - 0.3 * omega + u]

@@ -6,7 +6,7 @@
 //! optimizer step on one batch, so a real-time loop decides how many steps it can afford.
 //! Each optimizer owns its state and exactly the storage its step needs (a workspace, and
 //! the Gauss-Newton storage for Levenberg-Marquardt or the Hessian's for the Newton
-//! methods); its size is `size_of::<Optimizer>()`, and large ones are built on the heap
+//! methods); its size is the const `BYTES` (`size_of::<Self>()`), and large ones are built on the heap
 //! without a stack copy with `boxed` (feature `alloc`) or in a `static` from `ZERO` and
 //! [`LevenbergMarquardt::configure`] and its twins.
 //!
@@ -159,6 +159,18 @@ pub trait Model {
         }
     }
 }
+
+macro_rules! storage_bytes {
+    ($($opt:ident),*) => {$(
+        impl<M: Model> $opt<M> {
+            /// Size in bytes of this optimizer with the storage it owns, at compile time
+            /// (`size_of::<Self>()`): what a `static` of it costs in RAM, for a budget
+            /// checked by `const _: () = assert!(...)`.
+            pub const BYTES: usize = core::mem::size_of::<Self>();
+        }
+    )*};
+}
+storage_bytes!(LevenbergMarquardt, DampedNewton, TrustRegion, Adam, Sgd);
 
 /// One step of an optimizer on one batch: the common interface of the five optimizers, for
 /// a training loop that does not name them.
