@@ -88,6 +88,9 @@ pub struct Tick {
     pub lambda: f32,
     /// Whether the step was accepted.
     pub accepted: bool,
+    /// What the step cost on the caller's clock (`now` of [`run`]: instructions on the
+    /// firmware, nanoseconds on the host).
+    pub cost: u64,
 }
 
 /// Outcome of [`run`].
@@ -105,8 +108,13 @@ pub struct Summary {
 
 /// Initialises the net (seed 3) and the optimizer (default settings, one solve per step),
 /// then runs [`STEPS`] Levenberg-Marquardt steps on [`pendulum_batch`], calling `each`
-/// after every step (outside what a per-step cost measurement should include).
-pub fn run(state: &mut State, mut each: impl FnMut(&Tick)) -> Summary {
+/// after every step (outside what a per-step cost measurement should include). `now` is the
+/// caller's monotonic clock, read just before and just after each step.
+pub fn run(
+    state: &mut State,
+    mut now: impl FnMut() -> u64,
+    mut each: impl FnMut(&Tick),
+) -> Summary {
     let (xs, ts) = pendulum_batch();
     state.net.init_in_place(3);
     let config = LmConfig::default().with_max_trials(1);
@@ -122,7 +130,10 @@ pub fn run(state: &mut State, mut each: impl FnMut(&Tick)) -> Summary {
     }
     summary.loss0 = state.net.loss_at(&xs, &ts).unwrap_or(f32::NAN);
     for step in 0..STEPS {
-        match state.lm.step(&mut state.net, &xs, &ts) {
+        let t0 = now();
+        let result = state.lm.step(&mut state.net, &xs, &ts);
+        let cost = now().wrapping_sub(t0);
+        match result {
             Ok(r) => {
                 if !r.accepted {
                     summary.rejected += 1;
@@ -132,6 +143,7 @@ pub fn run(state: &mut State, mut each: impl FnMut(&Tick)) -> Summary {
                     loss: r.loss_before,
                     lambda: state.lm.lambda(),
                     accepted: r.accepted,
+                    cost,
                 });
             }
             Err(_) => summary.failed += 1,
@@ -159,7 +171,7 @@ pub extern "C" fn tall_skinny_run() -> f32 {
     static mut STATE: State = State::ZERO;
     // SAFETY: wasm32-unknown-unknown is single threaded and this is the only reference.
     let state = unsafe { &mut *core::ptr::addr_of_mut!(STATE) };
-    run(state, |_| {}).loss_final
+    run(state, || 0, |_| {}).loss_final
 }
 
 #[cfg(all(target_arch = "wasm32", not(test)))]
