@@ -159,6 +159,34 @@ fn gradient_and_gauss_newton_in_one_call() {
             .unwrap();
         assert_eq!(s1.as_ref(), s2.as_ref());
         assert!(s1.as_ref().iter().any(|v| *v != 0.0));
+
+        // A non-finite input: the error names it, a fresh storage stays empty, and a filled
+        // one is not left half-overwritten under its old fingerprint (it is either emptied
+        // or still solves its old problem exactly).
+        let mut xb = x;
+        xb[3][I - 1] = f64::NAN;
+        let want = NetError::NonFiniteInput {
+            sample: 3,
+            index: I - 1,
+        };
+        let mut gn3 = Box::new(M::GaussNewton::ZERO);
+        let mut g3 = M::Vector::ZERO;
+        let err = net.gradient_gauss_newton_into(&mut scratch, &mut gn3, &xb, &t, &mut g3);
+        assert_eq!(err.unwrap_err(), want);
+        assert_eq!(
+            net.factor_current(&mut *gn3, 1e-2).err(),
+            Some(SolveError::NoCurvature)
+        );
+        let err = net.gradient_gauss_newton_into(&mut scratch, &mut gn2, &xb, &t, &mut g3);
+        assert_eq!(err.unwrap_err(), want);
+        match net.factor_current(&mut *gn2, 1e-2) {
+            Err(e) => assert_eq!(e, SolveError::NoCurvature),
+            Ok(mut f) => {
+                let mut s3 = M::Vector::ZERO;
+                f.solve_refined(&g1, &mut s3, 2).unwrap();
+                assert_eq!(s3.as_ref(), s2.as_ref());
+            }
+        };
     }
 
     #[tall_skinny_net(batch = 16)]
