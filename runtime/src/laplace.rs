@@ -201,7 +201,7 @@ pub trait LaplaceCurvature {
     /// `f32` or `f64`.
     type Scalar: Real;
     /// Number of parameters.
-    const PARAMS: usize;
+    fn params(&self) -> usize;
     /// `(log det(G + eps I), trace (G + eps I)^{-1})`. A matrix that is not positive
     /// definite at this eps (a negative determinant, or an exact Hessian's storage with
     /// negative eigenvalues) is [`SolveError::Singular`]; the factorisation's own errors pass
@@ -214,7 +214,9 @@ pub trait LaplaceCurvature {
 
 impl<S: StageStack, const N: usize> LaplaceCurvature for Curvature<S, N> {
     type Scalar = S::Scalar;
-    const PARAMS: usize = N;
+    fn params(&self) -> usize {
+        N
+    }
     fn log_det_trace_inv(&mut self, eps: S::Scalar) -> Result<(S::Scalar, S::Scalar), SolveError> {
         let mut f = self.factor(eps)?;
         if f.inertia().negative > 0 || f.inertia().zero > 0 {
@@ -233,7 +235,9 @@ where
     Tp: ConstZero + Copy,
 {
     type Scalar = T;
-    const PARAMS: usize = N;
+    fn params(&self) -> usize {
+        N
+    }
     fn log_det_trace_inv(&mut self, eps: T) -> Result<(T, T), SolveError> {
         let mut f = self.factor(eps)?;
         let ld = f.log_det()?;
@@ -416,7 +420,7 @@ impl<T: Real> Evidence<T> {
             return Err(EvidenceError::Invalid("beta"));
         }
         let n = T::c(self.samples as f64);
-        let np = T::c(C::PARAMS as f64);
+        let np = T::c(curv.params() as f64);
         let d = n * T::c(self.outputs as f64);
         let s = beta * n;
         let eps = alpha / s;

@@ -85,6 +85,18 @@ macro_rules! batch_data {
             core::array::from_fn(|_| core::array::from_fn(|_| rng.symmetric()));
         (x, t)
     }};
+    (mse_smooth, $net:ident, $rng:expr) => {{
+        let rng: &mut SplitMix64 = $rng;
+        let x: [[f64; $net::INPUTS]; $net::BATCH] =
+            core::array::from_fn(|_| core::array::from_fn(|_| rng.symmetric()));
+        let t: [[f64; $net::OUTPUTS]; $net::BATCH] = core::array::from_fn(|n| {
+            core::array::from_fn(|_| (2.0 * x[n][0]).sin() + 0.1 * rng.symmetric())
+        });
+        (x, t)
+    }};
+    (softmax_labels, $net:ident, $rng:expr) => {
+        batch_data!(softmax, $net, $rng)
+    };
     (softmax, $net:ident, $rng:expr) => {{
         let rng: &mut SplitMix64 = $rng;
         let x: [[f64; $net::INPUTS]; $net::BATCH] =
@@ -310,5 +322,303 @@ fn predictive_bad_input_is_an_error() {
             sample: 0,
             index: 1
         })
+    ));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Evidence
+
+use tall_skinny::runtime::laplace::{
+    Evidence, EvidenceError, Hyper, LaplaceCurvature, Likelihood, MaximiseConfig,
+};
+
+/// N 97, depth 6, one output, batch 32 (a small regression fit).
+#[tall_skinny_net(batch = 32)]
+struct PFit32 {
+    a: Dense<2, 4, Tanh>,
+    b: [Residual<4, Tanh>; 4],
+    c: Dense<4, 1, Identity>,
+    loss: Mse<1>,
+}
+
+/// The dense Laplace log evidence from the eigenvalues `lam` of the data term's curvature
+/// `Σ_n J_n' Hl_n J_n` (unscaled by the batch: `J'J` for MSE), `e_d` the data misfit
+/// (`Σ |u - t|^2 / 2` for MSE, the summed negative log-likelihood otherwise).
+fn dense_evidence(
+    lam: &[f64],
+    e_d: f64,
+    w2: f64,
+    d: f64,
+    gaussian: bool,
+    alpha: f64,
+    beta: f64,
+) -> f64 {
+    let n = lam.len() as f64;
+    let ld: f64 = lam.iter().map(|l| (beta * l + alpha).ln()).sum();
+    let mut le = -beta * e_d - 0.5 * alpha * w2 + 0.5 * n * alpha.ln() - 0.5 * ld;
+    if gaussian {
+        le += 0.5 * d * (beta / (2.0 * std::f64::consts::PI)).ln();
+    }
+    le
+}
+
+/// The evidence at several `(alpha, beta)` against the dense one, built independently: the
+/// data term's curvature from the output Jacobians of the batch's samples (`Σ_n J_n' J_n`,
+/// MSE) or from `B` times the dense `ggn_vp` matrix (softmax: the mean loss's `G`), the misfit
+/// from the outputs. Also the derivatives against central differences in `log alpha`,
+/// `log beta`.
+macro_rules! check_evidence {
+    ($net:ident, $curv:ident, $ggn:ident, $loss:ident, seed = $seed:expr) => {{
+        const N: usize = $net::N_PARAMS;
+        const O: usize = $net::OUTPUTS;
+        const B: usize = $net::BATCH;
+        let name = stringify!($net);
+        let net = random_net!($net, $seed, 0.3);
+        let mut rng = SplitMix64::new(700 + $seed);
+        let (x, t) = batch_data!($loss, $net, &mut rng);
+        let gaussian = stringify!($loss).starts_with("mse");
+        let likelihood = if gaussian { Likelihood::Gaussian } else { Likelihood::MeanNegLogLikelihood };
+        let loss = net.loss(&x, &t).unwrap();
+        let mut p: Box<[f64; N]> = boxed_vec(vec![0.0; N]);
+        net.params(&mut p);
+        let w2: f64 = p.iter().map(|v| v * v).sum();
+        let (gd, _) = dense_from_hvp(N, |e, col| {
+            net.ggn_vp(&x, &t, e.try_into().unwrap(), col.try_into().unwrap()).unwrap();
+        });
+        let mut data_curv = Mat::zeros(N);
+        let e_d: f64;
+        if gaussian {
+            // Σ_n J_n' J_n from the per-sample output Jacobians, and Σ |u - t|^2 / 2
+            let mut ed = 0.0;
+            for (n, xn) in x.iter().enumerate() {
+                let mut jac: Box<[[f64; N]; O]> = boxed_zeroed();
+                let u = net.output_jacobian(xn, &mut jac).unwrap();
+                for k in 0..O {
+                    let tk: f64 = t.target_at(n, k);
+                    ed += 0.5 * (u[k] - tk) * (u[k] - tk);
+                    for i in 0..N {
+                        for j in 0..N {
+                            data_curv.a[i * N + j] += jac[k][i] * jac[k][j];
+                        }
+                    }
+                }
+            }
+            e_d = ed;
+            // the convention: the mean loss's G is J'J / B
+            let mut diff = 0.0f64;
+            for q in 0..N * N {
+                diff = diff.max((data_curv.a[q] - B as f64 * gd.a[q]).abs());
+            }
+            assert!(diff <= 1e-12 * data_curv.frobenius(), "{name}: J'J vs B G: {diff:e}");
+        } else {
+            for q in 0..N * N {
+                data_curv.a[q] = B as f64 * gd.a[q];
+            }
+            e_d = B as f64 * loss;
+        }
+        let lam = sym_eigenvalues(&data_curv);
+        let d = (B * O) as f64;
+        let ev = Evidence { likelihood, samples: B, outputs: O, loss, weight_sq: w2 };
+        let mut gcurv = boxed_zeroed::<$curv>();
+        net.ggn_curvature_into(&mut gcurv, &x, &t).unwrap();
+        let mut wood = boxed_zeroed::<$ggn>();
+        net.ggn_woodbury_into(&mut wood, &x, &t).unwrap();
+        println!("| net | form | alpha | beta | log evidence | dense | abs err | d/dlog alpha | central diff | d/dlog beta | central diff |\n|---|---|---|---|---|---|---|---|---|---|---|");
+        for (alpha, beta) in [(1.0, 1.0), (0.1, 3.0), (10.0, 0.5), (1e-2, 20.0)] {
+            let beta = if gaussian { beta } else { 1.0 };
+            let want = dense_evidence(&lam, e_d, w2, d, gaussian, alpha, beta);
+            let scale: f64 = lam.iter().map(|l| (beta * l + alpha).ln().abs()).sum::<f64>()
+                + beta * e_d + alpha * w2 + N as f64 * alpha.ln().abs() + d * beta.ln().abs().max(1.0);
+            for (form, curv) in [("G riccati", &mut *gcurv as &mut dyn LaplaceCurvature<Scalar = f64>), ("G woodbury", &mut *wood)] {
+                let v = ev.at(curv, Hyper { alpha, beta }).unwrap();
+                let err = (v.log_evidence - want).abs();
+                assert!(err <= 1e-11 * scale, "{name} {form} alpha {alpha} beta {beta}: evidence {} vs dense {want}: {err:e}", v.log_evidence);
+                // derivatives against central differences of the dense evidence; the bar is
+                // the difference's truncation (h^2 / 6 |f'''|, |f'''| <= N + D here) plus
+                // its rounding (u64 scale / h), times 10
+                let h: f64 = 1e-4;
+                let f = |a: f64, b: f64| dense_evidence(&lam, e_d, w2, d, gaussian, a, b);
+                let fd_a = (f(alpha * h.exp(), beta) - f(alpha * (-h).exp(), beta)) / (2.0 * h);
+                let bar = 10.0 * (h * h / 6.0 * (N as f64 + d + alpha * w2) + f64::EPSILON * scale / h);
+                assert!((v.d_log_alpha - fd_a).abs() <= bar, "{name} {form}: d/dlog alpha {} vs {fd_a} (bar {bar:e})", v.d_log_alpha);
+                let fd_b = if gaussian {
+                    (f(alpha, beta * h.exp()) - f(alpha, beta * (-h).exp())) / (2.0 * h)
+                } else {
+                    0.0
+                };
+                let bar_b = 10.0 * (h * h / 6.0 * (N as f64 + d + beta * e_d) + f64::EPSILON * scale / h);
+                assert!((v.d_log_beta - fd_b).abs() <= bar_b, "{name} {form}: d/dlog beta {} vs {fd_b} (bar {bar_b:e})", v.d_log_beta);
+                println!("| {name} | {form} | {alpha:e} | {beta:e} | {:.10e} | {want:.10e} | {err:.1e} | {:.8e} | {fd_a:.8e} | {:.8e} | {fd_b:.8e} |", v.log_evidence, v.d_log_alpha, v.d_log_beta);
+            }
+        }
+        (ev, lam, e_d, d)
+    }};
+}
+
+/// `t[n][k]` of an MSE target batch (labels have none).
+trait TargetAt {
+    fn target_at(&self, n: usize, k: usize) -> f64;
+}
+
+impl<const O: usize, const B: usize> TargetAt for [[f64; O]; B] {
+    fn target_at(&self, n: usize, k: usize) -> f64 {
+        self[n][k]
+    }
+}
+
+impl<const B: usize> TargetAt for [usize; B] {
+    fn target_at(&self, _n: usize, _k: usize) -> f64 {
+        unreachable!("labels are not rows")
+    }
+}
+
+#[test]
+fn evidence_against_dense() {
+    let _ = check_evidence!(PMixed6, PMixed6Curvature, PMixed6Ggn, mse, seed = 21);
+    let _ = check_evidence!(PDeep1, PDeep1Curvature, PDeep1Ggn, mse, seed = 22);
+}
+
+#[test]
+fn evidence_against_dense_softmax() {
+    let _ = check_evidence!(
+        PSoft3,
+        PSoft3Curvature,
+        PSoft3Ggn,
+        softmax_labels,
+        seed = 23
+    );
+}
+
+/// The maximiser: its fixed point satisfies its own equations and both derivatives vanish
+/// there; a brute-force scan of the dense evidence in `log alpha` (at the found beta) and in
+/// `log beta` (at the found alpha) finds nothing higher, and its argmax is within one grid
+/// step. Both Gauss-Newton forms agree.
+#[test]
+fn maximiser_against_a_scan() {
+    // batch 32: the Riccati fill's per-stage scratch (`BO x BO` = 128 x 128 blocks) needs more
+    // than a test thread's default stack in a debug build
+    std::thread::Builder::new()
+        .stack_size(256 << 20)
+        .spawn(maximiser_body)
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+fn maximiser_body() {
+    let (ev, lam, e_d, d) =
+        check_evidence!(PFit32, PFit32Curvature, PFit32Ggn, mse_smooth, seed = 24);
+    let net = random_net!(PFit32, 24, 0.3);
+    let mut rng = SplitMix64::new(700 + 24);
+    let (x, t) = batch_data!(mse_smooth, PFit32, &mut rng);
+    let mut wood = boxed_zeroed::<PFit32Ggn>();
+    net.ggn_woodbury_into(&mut wood, &x, &t).unwrap();
+    let mut gcurv = boxed_zeroed::<PFit32Curvature>();
+    net.ggn_curvature_into(&mut gcurv, &x, &t).unwrap();
+    let cfg = MaximiseConfig::default();
+    let start = Hyper {
+        alpha: 1.0,
+        beta: 1.0,
+    };
+    let m = ev.maximise(&mut *wood, start, cfg).unwrap();
+    let m2 = ev.maximise(&mut *gcurv, start, cfg).unwrap();
+    let (a, b) = (m.hyper.alpha, m.hyper.beta);
+    println!("maximiser: alpha {a:.6e} beta {b:.6e} gamma {:.4} of N {} (D {d}), {} iterations; riccati alpha {:.6e} beta {:.6e}", m.value.gamma, PFit32::N_PARAMS, m.iterations, m2.hyper.alpha, m2.hyper.beta);
+    assert!(
+        (a - m2.hyper.alpha).abs() <= 1e-8 * a && (b - m2.hyper.beta).abs() <= 1e-8 * b,
+        "forms disagree"
+    );
+    // its own equations
+    assert!(
+        (a * ev.weight_sq - m.value.gamma).abs() <= 1e-8 * m.value.gamma,
+        "alpha = gamma / |w|^2"
+    );
+    assert!(
+        (2.0 * b * e_d - (d - m.value.gamma)).abs() <= 1e-8 * d,
+        "beta = (D - gamma) / (2 E_D)"
+    );
+    assert!(m.value.d_log_alpha.abs() <= 1e-8 * PFit32::N_PARAMS as f64);
+    assert!(m.value.d_log_beta.abs() <= 1e-8 * d);
+    // brute-force scans of the dense evidence
+    let f = |al: f64, be: f64| dense_evidence(&lam, e_d, ev.weight_sq, d, true, al, be);
+    let best = f(a, b);
+    let step = 1e-3;
+    for (axis, centre) in [("alpha", a.ln()), ("beta", b.ln())] {
+        let (mut arg, mut top) = (f64::NAN, f64::NEG_INFINITY);
+        for i in -6000..=6000 {
+            let s = centre + step * i as f64;
+            let v = if axis == "alpha" {
+                f(s.exp(), b)
+            } else {
+                f(a, s.exp())
+            };
+            if v > top {
+                top = v;
+                arg = s;
+            }
+        }
+        assert!(
+            top <= best + 1e-12 * best.abs().max(1.0),
+            "{axis}: the scan found {top} > {best}"
+        );
+        assert!(
+            (arg - centre).abs() <= step,
+            "{axis}: scan argmax {arg} vs {centre}"
+        );
+        println!(
+            "scan in log {axis}: argmax {:.6e} vs maximiser {:.6e}, max {top:.10e} vs {best:.10e}",
+            arg.exp(),
+            centre.exp()
+        );
+    }
+    // an iteration cap of 1 cannot vouch for the answer
+    let capped = ev.maximise(
+        &mut *wood,
+        start,
+        MaximiseConfig {
+            max_iter: 1,
+            tol: 1e-10,
+        },
+    );
+    assert!(matches!(
+        capped,
+        Err(EvidenceError::NotConverged { iterations: 1, .. })
+    ));
+    // bad settings and degenerate data are errors
+    assert!(matches!(
+        ev.at(
+            &mut *wood,
+            Hyper {
+                alpha: -1.0,
+                beta: 1.0
+            }
+        ),
+        Err(EvidenceError::Invalid(_))
+    ));
+    assert!(matches!(
+        ev.at(
+            &mut *wood,
+            Hyper {
+                alpha: 1.0,
+                beta: f64::NAN
+            }
+        ),
+        Err(EvidenceError::Invalid(_))
+    ));
+    let zero_w = Evidence {
+        weight_sq: 0.0,
+        ..ev
+    };
+    assert!(matches!(
+        zero_w.maximise(&mut *wood, start, cfg),
+        Err(EvidenceError::Degenerate(_))
+    ));
+    let bad_tol = MaximiseConfig {
+        max_iter: 10,
+        tol: f64::NAN,
+    };
+    assert!(matches!(
+        ev.maximise(&mut *wood, start, bad_tol),
+        Err(EvidenceError::Invalid(_))
     ));
 }
