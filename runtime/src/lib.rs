@@ -39,6 +39,7 @@ pub mod data;
 pub mod error;
 pub mod eval;
 pub mod ggn;
+pub mod laplace;
 mod layer;
 mod linalg;
 pub mod loss;
@@ -86,12 +87,14 @@ pub mod __private {
     pub use crate::curvature::{Curvature, Factored};
     pub use crate::eval::{evaluate_labels, evaluate_rows, forward_all, forward_one, loss_all};
     pub use crate::ggn::GgnMethod;
+    pub use crate::laplace::{output_jacobian, predictive_cov, predictive_cov_all};
     pub use crate::layer::{Layer, Tape};
     pub use crate::linalg::ldlt::{DelayedLdlt, SingularPivot};
     pub use crate::loss::{elementwise, ElementwiseLoss, Loss};
     pub use crate::net::*;
     pub use crate::optim::Model;
     pub use crate::refine::Refinement;
+    pub use crate::solver::Factorization;
     pub use crate::stage::{Scratch, Stage, StageView};
     pub use crate::woodbury::{Woodbury, WoodburyFactored};
     pub use crate::{

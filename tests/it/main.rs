@@ -23,6 +23,7 @@ mod ggn;
 mod laplace;
 mod optim;
 mod paper_baseline;
+mod predictive;
 mod random_archs;
 mod runtime_errors;
 mod softmax_saturated;

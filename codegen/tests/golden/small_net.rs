@@ -661,4 +661,65 @@ impl SmallNet {
             1,
         >(&self.layers(), &self.loss, xs, ts)
     }
+    /// The outputs of one input and the rows of the parameter Jacobian `jac[k] = d u_k(x) / d params` (flat parameter order): one forward pass at batch 1 and one backward pass per output.
+    pub fn output_jacobian(
+        &self,
+        x: &[f64; 2],
+        jac: &mut [[f64; 77]; 1],
+    ) -> ::core::result::Result<[f64; 1], ::tall_skinny::runtime::__private::NetError> {
+        ::tall_skinny::runtime::__private::output_jacobian::<
+            f64,
+            _,
+            2,
+            1,
+            77,
+        >(&self.layers(), x, jac)
+    }
+    /// The outputs of one input and their predictive covariance `cov = J (A + eps I)^{-1} J'` under the factorisation `fact` (`J` the parameter Jacobian at `x`; with the Gauss-Newton storage this is the Laplace posterior's): per output one backward pass, one solve and one forward tangent pass; `work` holds two parameter-sized vectors (`tall_skinny::runtime::laplace`).
+    pub fn predictive_cov<F>(
+        &self,
+        fact: &mut F,
+        x: &[f64; 2],
+        work: &mut [[f64; 77]; 2],
+        cov: &mut [[f64; 1]; 1],
+    ) -> ::core::result::Result<[f64; 1], ::tall_skinny::runtime::__private::SolveError>
+    where
+        F: ::tall_skinny::runtime::__private::Factorization<
+                Scalar = f64,
+                Vector = [f64; 77],
+            > + ?::core::marker::Sized,
+    {
+        ::tall_skinny::runtime::__private::predictive_cov::<
+            f64,
+            _,
+            F,
+            2,
+            1,
+            77,
+        >(&self.layers(), fact, x, work, cov)
+    }
+    /// `predictive_cov` for every query of `xs`: outputs into `outputs`, covariances into `covs` (both of `xs`'s length).
+    pub fn predictive_cov_all<F>(
+        &self,
+        fact: &mut F,
+        xs: &[[f64; 2]],
+        work: &mut [[f64; 77]; 2],
+        outputs: &mut [[f64; 1]],
+        covs: &mut [[[f64; 1]; 1]],
+    ) -> ::core::result::Result<(), ::tall_skinny::runtime::__private::SolveError>
+    where
+        F: ::tall_skinny::runtime::__private::Factorization<
+                Scalar = f64,
+                Vector = [f64; 77],
+            > + ?::core::marker::Sized,
+    {
+        ::tall_skinny::runtime::__private::predictive_cov_all::<
+            f64,
+            _,
+            F,
+            2,
+            1,
+            77,
+        >(&self.layers(), fact, xs, work, outputs, covs)
+    }
 }

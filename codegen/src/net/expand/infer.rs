@@ -57,6 +57,17 @@ pub(crate) fn infer_impl(cx: &Ctx) -> TokenStream {
         " Exact metrics over a whole data set of any non-zero length ({target_doc}): \
          {metric_doc}."
     );
+    let n = lit(net.n_params());
+    let jac_doc = " The outputs of one input and the rows of the parameter Jacobian \
+        `jac[k] = d u_k(x) / d params` (flat parameter order): one forward pass at batch 1 \
+        and one backward pass per output.";
+    let cov_doc = " The outputs of one input and their predictive covariance \
+        `cov = J (A + eps I)^{-1} J'` under the factorisation `fact` (`J` the parameter \
+        Jacobian at `x`; with the Gauss-Newton storage this is the Laplace posterior's): \
+        per output one backward pass, one solve and one forward tangent pass; `work` holds \
+        two parameter-sized vectors (`tall_skinny::runtime::laplace`).";
+    let cov_all_doc = " `predictive_cov` for every query of `xs`: outputs into \
+        `outputs`, covariances into `covs` (both of `xs`'s length).";
     let batch = lit(batch);
     quote! {
         impl #ident #bounds {
@@ -78,6 +89,27 @@ pub(crate) fn infer_impl(cx: &Ctx) -> TokenStream {
             #[doc = #eval_doc]
             pub fn evaluate(&self, xs: &[[#t; #inputs]], ts: &[#sample_ty]) -> #r<#pv::Evaluation<#t>, #pv::NetError> {
                 #pv::#eval_fn::<#t, _, _, #batch, #inputs, #outputs>(&self.layers(), &self.#loss_name, xs, ts)
+            }
+
+            #[doc = #jac_doc]
+            pub fn output_jacobian(&self, x: &[#t; #inputs], jac: &mut [[#t; #n]; #outputs]) -> #r<[#t; #outputs], #pv::NetError> {
+                #pv::output_jacobian::<#t, _, #inputs, #outputs, #n>(&self.layers(), x, jac)
+            }
+
+            #[doc = #cov_doc]
+            pub fn predictive_cov<F>(&self, fact: &mut F, x: &[#t; #inputs], work: &mut [[#t; #n]; 2], cov: &mut [[#t; #outputs]; #outputs]) -> #r<[#t; #outputs], #pv::SolveError>
+            where
+                F: #pv::Factorization<Scalar = #t, Vector = [#t; #n]> + ?::core::marker::Sized,
+            {
+                #pv::predictive_cov::<#t, _, F, #inputs, #outputs, #n>(&self.layers(), fact, x, work, cov)
+            }
+
+            #[doc = #cov_all_doc]
+            pub fn predictive_cov_all<F>(&self, fact: &mut F, xs: &[[#t; #inputs]], work: &mut [[#t; #n]; 2], outputs: &mut [[#t; #outputs]], covs: &mut [[[#t; #outputs]; #outputs]]) -> #r<(), #pv::SolveError>
+            where
+                F: #pv::Factorization<Scalar = #t, Vector = [#t; #n]> + ?::core::marker::Sized,
+            {
+                #pv::predictive_cov_all::<#t, _, F, #inputs, #outputs, #n>(&self.layers(), fact, xs, work, outputs, covs)
             }
         }
     }
