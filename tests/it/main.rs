@@ -24,6 +24,7 @@ mod laplace;
 mod optim;
 mod paper_baseline;
 mod random_archs;
+mod record;
 mod runtime_errors;
 mod softmax_saturated;
 mod solve;
