@@ -114,7 +114,7 @@ pub mod argmin_support;
 pub mod prelude {
     pub use crate::{activation, loss, tall_skinny_net};
     pub use tall_skinny_runtime::{
-        Gelu, Identity, Mse, NetError, Real, Relu, Sigmoid, Silu, Sin, SoftmaxCrossEntropy,
-        Softplus, SolveError, Tanh,
+        Gelu, Identity, Mse, NetError, Real, Record, RecordError, Relu, Sigmoid, Silu, Sin,
+        SoftmaxCrossEntropy, Softplus, SolveError, Tanh,
     };
 }

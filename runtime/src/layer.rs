@@ -166,6 +166,36 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
         }
     }
 
+    /// Hands this layer's parameters to `f` one by one, in the flat layout.
+    #[inline]
+    pub(crate) fn each_param<F: FnMut(T)>(&self, f: &mut F) {
+        for k in 0..O {
+            for i in 0..I {
+                f(self.w[(k, i)]);
+            }
+        }
+        if BIAS {
+            for &v in self.b.iter() {
+                f(v);
+            }
+        }
+    }
+
+    /// Sets this layer's parameters, one by one in the flat layout, to what `f` returns.
+    #[inline]
+    pub(crate) fn fill_params<F: FnMut() -> T>(&mut self, f: &mut F) {
+        for k in 0..O {
+            for i in 0..I {
+                self.w[(k, i)] = f();
+            }
+        }
+        if BIAS {
+            for v in self.b.iter_mut() {
+                *v = f();
+            }
+        }
+    }
+
     /// Reads this layer's parameters from `src` (length `N_PARAMS`) in the flat layout.
     pub(crate) fn read_params(&mut self, src: &[T]) {
         debug_assert_eq!(src.len(), Self::N_PARAMS);

@@ -17,7 +17,8 @@
 //!   Riccati Gauss-Newton form, [`woodbury::Woodbury`] and [`woodbury::WoodburyFactored`]
 //!   for the Woodbury form, [`Workspace`]), what every factorisation offers
 //!   ([`solver`]), its [`Inertia`] and the refined solve's [`Refinement`];
-//! - the optimizers and the [`optim::Model`] trait they work on ([`optim`]).
+//! - the optimizers and the [`optim::Model`] trait they work on ([`optim`]);
+//! - saving and loading parameters as a checked byte record ([`record`], [`Record`]).
 //!
 //! Everything generated code needs besides is in a hidden module it alone names; the
 //! algorithms themselves (every pass over the layers, the factor and solve sweeps,
@@ -31,6 +32,8 @@
 
 #[cfg(feature = "alloc")]
 extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
 
 pub mod activation;
 mod chain;
@@ -46,6 +49,7 @@ pub mod loss;
 mod net;
 pub mod optim;
 pub mod real;
+pub mod record;
 pub mod refine;
 pub mod rng;
 pub mod solver;
@@ -61,6 +65,7 @@ pub use linalg::ldlt::Inertia;
 pub use loss::{ElementwiseLoss, Loss, Mse, SoftmaxCrossEntropy};
 pub use net::{NoScratch, Workspace};
 pub use real::Real;
+pub use record::{Record, RecordError};
 pub use refine::Refinement;
 pub use rng::SplitMix64;
 pub use stage::selinv::LogDet;
@@ -93,6 +98,9 @@ pub mod __private {
     pub use crate::loss::{elementwise, ElementwiseLoss, Loss};
     pub use crate::net::*;
     pub use crate::optim::Model;
+    pub use crate::record::{
+        architecture_fingerprint, read_record, record_bytes, write_record, Record, RecordError,
+    };
     pub use crate::refine::Refinement;
     pub use crate::solver::Factorization;
     pub use crate::stage::{Scratch, Stage, StageView};

@@ -25,6 +25,7 @@ mod optim;
 mod paper_baseline;
 mod predictive;
 mod random_archs;
+mod record;
 mod runtime_errors;
 mod softmax_saturated;
 mod solve;

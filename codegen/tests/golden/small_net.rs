@@ -723,3 +723,70 @@ impl SmallNet {
         >(&self.layers(), fact, xs, work, outputs, covs)
     }
 }
+impl SmallNet {
+    /// The architecture this net's records name (layer kinds, widths, activations, loss; no batch, no scalar): `Dense<2, 4, Tanh> -> [Residual<4, Tanh>; 3] -> Dense<4, 1, Identity> -> Mse<1>`.
+    pub const ARCHITECTURE: &'static str = "Dense<2, 4, Tanh> -> [Residual<4, Tanh>; 3] -> Dense<4, 1, Identity> -> Mse<1>";
+    /// The fingerprint of [`Self::ARCHITECTURE`], computed at compile time: a record
+    /// loads only into a net with the same one.
+    pub const ARCH_FINGERPRINT: u64 = ::tall_skinny::runtime::__private::architecture_fingerprint(
+        Self::ARCHITECTURE,
+    );
+    /// The length of this net's byte records: 40 + 77 x 8 bytes (see `to_bytes`).
+    pub const RECORD_BYTES: usize = ::tall_skinny::runtime::__private::record_bytes(
+        77,
+        8,
+    );
+    /// Writes the checked byte record of the parameters (magic, version, scalar,
+    /// architecture fingerprint, count, little-endian parameters, checksum; the
+    /// format is in the runtime's `record` module) to the front of `out`, which must
+    /// hold at least [`Self::RECORD_BYTES`]; returns the length written.
+    pub fn to_bytes(
+        &self,
+        out: &mut [u8],
+    ) -> ::core::result::Result<usize, ::tall_skinny::runtime::__private::RecordError> {
+        ::tall_skinny::runtime::__private::write_record(
+            &self.layers(),
+            Self::ARCH_FINGERPRINT,
+            77,
+            out,
+        )
+    }
+    /// Sets the parameters from a byte record written by a net of the same
+    /// architecture (any batch; an `f32` or `f64` record), after checking all of
+    /// it. On an error the net is unchanged.
+    pub fn load_bytes(
+        &mut self,
+        bytes: &[u8],
+    ) -> ::core::result::Result<(), ::tall_skinny::runtime::__private::RecordError> {
+        ::tall_skinny::runtime::__private::read_record::<
+            f64,
+            _,
+        >(self.layers_mut(), Self::ARCH_FINGERPRINT, 77, bytes)
+    }
+    /// A net with the parameters of a byte record (see [`Self::load_bytes`]).
+    pub fn from_bytes(
+        bytes: &[u8],
+    ) -> ::core::result::Result<Self, ::tall_skinny::runtime::__private::RecordError> {
+        let mut net = Self::ZERO;
+        net.load_bytes(bytes)?;
+        ::core::result::Result::Ok(net)
+    }
+}
+impl ::tall_skinny::runtime::__private::Record for SmallNet {
+    type Scalar = f64;
+    const ARCHITECTURE: &'static str = SmallNet::ARCHITECTURE;
+    const ARCH_FINGERPRINT: u64 = SmallNet::ARCH_FINGERPRINT;
+    const RECORD_BYTES: usize = SmallNet::RECORD_BYTES;
+    fn to_bytes(
+        &self,
+        out: &mut [u8],
+    ) -> ::core::result::Result<usize, ::tall_skinny::runtime::__private::RecordError> {
+        SmallNet::to_bytes(self, out)
+    }
+    fn load_bytes(
+        &mut self,
+        bytes: &[u8],
+    ) -> ::core::result::Result<(), ::tall_skinny::runtime::__private::RecordError> {
+        SmallNet::load_bytes(self, bytes)
+    }
+}

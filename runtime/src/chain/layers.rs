@@ -36,6 +36,8 @@ pub trait Params<T: Real> {
     fn first_non_finite(&self, offset: usize) -> Option<usize>;
     /// Feeds every parameter to `h`.
     fn fingerprint(&self, h: &mut Fingerprint);
+    /// Hands every parameter to `f`, in the flat order (what `write_params` writes).
+    fn each_param<F: FnMut(T)>(&self, f: &mut F);
     /// Copies the weights into `out`.
     fn erase(&self, out: &mut Self::Erased);
 }
@@ -133,6 +135,8 @@ pub trait Chain<T: Real, const B: usize, const IN: usize, const OUT: usize>: Par
 pub trait ChainMut<T: Real> {
     /// Reads the flat parameters from `src`.
     fn read_params(&mut self, src: &[T]);
+    /// Sets every parameter, in the flat order, to what `f` returns.
+    fn fill_params<F: FnMut() -> T>(&mut self, f: &mut F);
     /// Scaled random initialisation; residual branches get `residual_gain`.
     fn init(&mut self, rng: &mut SplitMix64, residual_gain: f64);
 }
@@ -220,6 +224,8 @@ impl<T: Real> Params<T> for Nil {
     }
     #[inline(always)]
     fn fingerprint(&self, _h: &mut Fingerprint) {}
+    #[inline(always)]
+    fn each_param<F: FnMut(T)>(&self, _f: &mut F) {}
     #[inline(always)]
     fn erase(&self, _out: &mut Nil) {}
 }
@@ -314,6 +320,8 @@ impl<T: Real> ChainMut<T> for Nil {
     #[inline(always)]
     fn read_params(&mut self, _src: &[T]) {}
     #[inline(always)]
+    fn fill_params<F: FnMut() -> T>(&mut self, _f: &mut F) {}
+    #[inline(always)]
     fn init(&mut self, _rng: &mut SplitMix64, _residual_gain: f64) {}
 }
 
@@ -356,6 +364,11 @@ macro_rules! single {
                     h.feed(self.0.b.as_slice());
                 }
                 self.1.fingerprint(h);
+            }
+            #[inline]
+            fn each_param<F: FnMut(T)>(&self, f: &mut F) {
+                self.0.each_param(f);
+                self.1.each_param(f);
             }
             #[inline]
             fn erase(&self, out: &mut Self::Erased) {
@@ -496,6 +509,13 @@ macro_rules! array {
                     }
                 }
                 self.1.fingerprint(h);
+            }
+            #[inline]
+            fn each_param<F: FnMut(T)>(&self, f: &mut F) {
+                for layer in self.0.iter() {
+                    layer.each_param(f);
+                }
+                self.1.each_param(f);
             }
             #[inline]
             fn erase(&self, out: &mut Self::Erased) {
@@ -678,6 +698,11 @@ impl<
         self.0.read_params(mine);
         self.1.read_params(rest);
     }
+    #[inline]
+    fn fill_params<F: FnMut() -> T>(&mut self, f: &mut F) {
+        self.0.fill_params(f);
+        self.1.fill_params(f);
+    }
     fn init(&mut self, rng: &mut SplitMix64, residual_gain: f64) {
         self.0.init(rng, gain(RES, residual_gain));
         self.1.init(rng, residual_gain);
@@ -702,6 +727,13 @@ impl<
             layer.read_params(chunk);
         }
         self.1.read_params(rest);
+    }
+    #[inline]
+    fn fill_params<F: FnMut() -> T>(&mut self, f: &mut F) {
+        for layer in self.0.iter_mut() {
+            layer.fill_params(f);
+        }
+        self.1.fill_params(f);
     }
     fn init(&mut self, rng: &mut SplitMix64, residual_gain: f64) {
         for layer in self.0.iter_mut() {

@@ -10,11 +10,13 @@
 //! - `derivs`: parameters, forward, loss, gradient, `H v`, `G v`;
 //! - `solve`: the curvature storages, the Hessian solve and the Gauss-Newton solves;
 //! - `model`: the `Model` impl the optimizers use;
-//! - `infer`: batch-independent evaluation (one sample, any number of samples, metrics).
+//! - `infer`: batch-independent evaluation (one sample, any number of samples, metrics);
+//! - `record`: the architecture fingerprint and the checked byte record (save and load).
 
 mod derivs;
 mod infer;
 mod model;
+mod record;
 mod solve;
 
 use proc_macro2::{Ident, TokenStream};
@@ -149,6 +151,7 @@ pub fn expand(net: &Net) -> TokenStream {
     let solve = solve::solve_impl(&cx);
     let model = model::model_impl(&cx);
     let infer = infer::infer_impl(&cx);
+    let record = record::record_impl(&cx);
     quote! {
         #item
         #lists
@@ -157,6 +160,7 @@ pub fn expand(net: &Net) -> TokenStream {
         #solve
         #model
         #infer
+        #record
     }
 }
 
