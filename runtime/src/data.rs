@@ -240,6 +240,11 @@ impl<'a, X: Copy, S: Copy, Ix: AsRef<[usize]> + AsMut<[usize]>> MiniBatches<'a, 
         self.shuffle();
     }
 
+    /// The data set the batches are drawn from (inputs, targets).
+    pub fn data(&self) -> Part<'a, X, S> {
+        (self.xs, self.ts)
+    }
+
     /// Samples in the data set.
     pub fn len(&self) -> usize {
         self.xs.len()

@@ -17,7 +17,8 @@
 //!   Riccati Gauss-Newton form, [`woodbury::Woodbury`] and [`woodbury::WoodburyFactored`]
 //!   for the Woodbury form, [`Workspace`]), what every factorisation offers
 //!   ([`solver`]), its [`Inertia`] and the refined solve's [`Refinement`];
-//! - the optimizers and the [`optim::Model`] trait they work on ([`optim`]);
+//! - the optimizers and the [`optim::Model`] trait they work on ([`optim`]), and the
+//!   training driver over them ([`train::Trainer`]);
 //! - saving and loading parameters as a checked byte record ([`record`], [`Record`]).
 //!
 //! Everything generated code needs besides is in a hidden module it alone names; the
@@ -54,6 +55,7 @@ pub mod refine;
 pub mod rng;
 pub mod solver;
 mod stage;
+pub mod train;
 pub mod woodbury;
 
 pub use activation::{Activation, Gelu, Identity, Relu, Sigmoid, Silu, Sin, Softplus, Tanh};
@@ -90,6 +92,7 @@ pub mod __private {
         Chain, ChainMut, Cons, ConstZero, CurvChain, Nil, Params, Slot, StageStack,
     };
     pub use crate::curvature::{Curvature, Factored};
+    pub use crate::data::{DataError, MiniBatches};
     pub use crate::eval::{evaluate_labels, evaluate_rows, forward_all, forward_one, loss_all};
     pub use crate::ggn::GgnMethod;
     pub use crate::laplace::{output_jacobian, predictive_cov, predictive_cov_all};

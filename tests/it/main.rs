@@ -31,4 +31,5 @@ mod softmax_saturated;
 mod solve;
 mod solve_accuracy;
 mod storage_sizes;
+mod train;
 mod ui;

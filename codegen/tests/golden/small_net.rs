@@ -509,6 +509,8 @@ impl ::tall_skinny::runtime::__private::Model for SmallNet {
     type Scalar = f64;
     type Input = [[f64; 2]; 2];
     type Target = [[f64; 1]; 2];
+    type Sample = [f64; 2];
+    type SampleTarget = [f64; 1];
     type Vector = [f64; 77];
     type Workspace = SmallNetWorkspace;
     type Hessian = SmallNetCurvature;
@@ -516,6 +518,7 @@ impl ::tall_skinny::runtime::__private::Model for SmallNet {
     type GnScratch = ::tall_skinny::runtime::__private::NoScratch;
     const N_PARAMS: usize = 77;
     const GGN_METHOD: ::tall_skinny::runtime::__private::GgnMethod = SmallNet::GGN_METHOD;
+    const BATCH: usize = 2;
     fn get_params(&self, out: &mut [f64; 77]) {
         self.params(out)
     }
@@ -527,6 +530,25 @@ impl ::tall_skinny::runtime::__private::Model for SmallNet {
     }
     fn fingerprint(&self) -> u64 {
         SmallNet::fingerprint(self)
+    }
+    fn loss_all_at(
+        &self,
+        xs: &[[f64; 2]],
+        ts: &[[f64; 1]],
+    ) -> ::core::result::Result<f64, ::tall_skinny::runtime::__private::NetError> {
+        self.loss_all(xs, ts)
+    }
+    fn fill_batch<Ix: ::core::convert::AsRef<[usize]> + ::core::convert::AsMut<[usize]>>(
+        batches: &mut ::tall_skinny::runtime::__private::MiniBatches<
+            '_,
+            [f64; 2],
+            [f64; 1],
+            Ix,
+        >,
+        x: &mut [[f64; 2]; 2],
+        t: &mut [[f64; 1]; 2],
+    ) -> ::core::result::Result<bool, ::tall_skinny::runtime::__private::DataError> {
+        batches.fill(x, t)
     }
     fn loss_at(
         &self,

@@ -108,7 +108,7 @@ macro_rules! const_zero_scalar {
         }
     )*};
 }
-const_zero_scalar!(f32, f64);
+const_zero_scalar!(f32, f64, usize);
 
 impl<T: crate::Real, const O: usize, const B: usize> ConstZero for crate::layer::Tape<T, O, B> {
     const ZERO: Self = crate::layer::Tape::ZERO;

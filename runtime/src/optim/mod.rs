@@ -32,6 +32,7 @@ pub use trust_region::{Subproblem, TrustRegion, TrustRegionConfig};
 use core::fmt;
 
 use crate::chain::ConstZero;
+use crate::data::{DataError, MiniBatches};
 use crate::error::{ConfigError, NetError, SolveError};
 use crate::ggn::GgnMethod;
 use crate::linalg::kernels::dot;
@@ -51,10 +52,14 @@ use nalgebra::{ComplexField, RealField};
 pub trait Model {
     /// `f32` or `f64`.
     type Scalar: Real;
-    /// A batch of inputs.
-    type Input;
-    /// A batch of targets (or labels).
-    type Target;
+    /// A batch of inputs (`[Self::Sample; BATCH]`).
+    type Input: Copy + ConstZero;
+    /// A batch of targets or labels (`[Self::SampleTarget; BATCH]`).
+    type Target: Copy + ConstZero;
+    /// One sample's inputs (`[T; I]`).
+    type Sample: Copy;
+    /// One sample's target (`[T; O]`) or label (`usize`).
+    type SampleTarget: Copy;
     /// A flat parameter-sized vector (`[T; N_PARAMS]`).
     type Vector: AsRef<[Self::Scalar]>
         + AsMut<[Self::Scalar]>
@@ -80,6 +85,8 @@ pub trait Model {
     const N_PARAMS: usize;
     /// Which Gauss-Newton form [`Model::GaussNewton`] is.
     const GGN_METHOD: GgnMethod;
+    /// Samples per batch (the declaration's `batch`).
+    const BATCH: usize;
 
     /// Writes the flat parameters to `out`.
     fn get_params(&self, out: &mut Self::Vector);
@@ -87,6 +94,20 @@ pub trait Model {
     fn put_params(&mut self, p: &Self::Vector) -> Result<(), NetError>;
     /// A fingerprint of the current parameters (storages record the one they were filled at).
     fn fingerprint(&self) -> u64;
+    /// The loss over a whole data set of any non-zero length, exact (the generated
+    /// `loss_all`: the mean of the per-sample losses, no padding).
+    fn loss_all_at(
+        &self,
+        xs: &[Self::Sample],
+        ts: &[Self::SampleTarget],
+    ) -> Result<Self::Scalar, NetError>;
+    /// Fills the batch `(x, t)` with the next `BATCH` samples of `batches` (its
+    /// [`MiniBatches::fill`]); true when the batch completed an epoch.
+    fn fill_batch<Ix: AsRef<[usize]> + AsMut<[usize]>>(
+        batches: &mut MiniBatches<'_, Self::Sample, Self::SampleTarget, Ix>,
+        x: &mut Self::Input,
+        t: &mut Self::Target,
+    ) -> Result<bool, DataError>;
     /// The batch loss.
     fn loss_at(&self, x: &Self::Input, t: &Self::Target) -> Result<Self::Scalar, NetError>;
     /// The batch loss and its gradient.

@@ -4,6 +4,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use super::{lit, solve::woodbury_method, Ctx};
+use crate::net::ast::LossKind;
 
 pub(crate) fn model_impl(cx: &Ctx) -> TokenStream {
     let (pv, t, net) = (&cx.pv, &cx.t, cx.net);
@@ -13,6 +14,14 @@ pub(crate) fn model_impl(cx: &Ctx) -> TokenStream {
     let (ws, curv, ggn) = (&cx.ws_ty, &cx.curv_ty, &cx.ggn_ty);
     let n = lit(net.n_params());
     let loss_name = &net.loss.ident;
+    let (inputs, batch) = (lit(net.layers[0].inputs.value), lit(net.batch));
+    let sample_ty = match net.loss.kind {
+        LossKind::SoftmaxCrossEntropy => quote!(usize),
+        LossKind::Mse | LossKind::Custom => {
+            let outputs = lit(net.loss.width.value);
+            quote!([#t; #outputs])
+        }
+    };
     let (gn_ty, gn_fill, scratch_ty, grad_gn) = if woodbury_method(cx) {
         (
             quote!(#ggn),
@@ -38,6 +47,8 @@ pub(crate) fn model_impl(cx: &Ctx) -> TokenStream {
             type Scalar = #t;
             type Input = #in_ty;
             type Target = #target_ty;
+            type Sample = [#t; #inputs];
+            type SampleTarget = #sample_ty;
             type Vector = #vec_ty;
             type Workspace = #ws;
             type Hessian = #curv;
@@ -45,6 +56,7 @@ pub(crate) fn model_impl(cx: &Ctx) -> TokenStream {
             type GnScratch = #scratch_ty;
             const N_PARAMS: usize = #n;
             const GGN_METHOD: #pv::GgnMethod = #ident::GGN_METHOD;
+            const BATCH: usize = #batch;
 
             fn get_params(&self, out: &mut #vec_ty) {
                 self.params(out)
@@ -54,6 +66,16 @@ pub(crate) fn model_impl(cx: &Ctx) -> TokenStream {
             }
             fn fingerprint(&self) -> u64 {
                 #ident::fingerprint(self)
+            }
+            fn loss_all_at(&self, xs: &[[#t; #inputs]], ts: &[#sample_ty]) -> #r<#t, #pv::NetError> {
+                self.loss_all(xs, ts)
+            }
+            fn fill_batch<Ix: ::core::convert::AsRef<[usize]> + ::core::convert::AsMut<[usize]>>(
+                batches: &mut #pv::MiniBatches<'_, [#t; #inputs], #sample_ty, Ix>,
+                x: &mut #in_ty,
+                t: &mut #target_ty,
+            ) -> #r<bool, #pv::DataError> {
+                batches.fill(x, t)
             }
             fn loss_at(&self, x: &#in_ty, t: &#target_ty) -> #r<#t, #pv::NetError> {
                 self.loss(x, t)
