@@ -34,7 +34,7 @@
 //! let data = vec![[1.0, 0.0]; 73];
 //! let view = boundary::samples_view(&data);
 //! assert_eq!(view.shape(), (2, 73));
-//! assert_eq!(view.row_sum()[0], 73.0);
+//! assert_eq!(view.column_sum()[0], 73.0); // the sum of the samples
 //! ```
 
 use nalgebra::{
