@@ -19,7 +19,8 @@
 //!   ([`solver`]), its [`Inertia`] and the refined solve's [`Refinement`];
 //! - the optimizers and the [`optim::Model`] trait they work on ([`optim`]), and the
 //!   training driver over them ([`train::Trainer`]);
-//! - saving and loading parameters as a checked byte record ([`record`], [`Record`]).
+//! - saving and loading parameters as a checked byte record ([`record`], [`Record`]);
+//! - zero-copy conversions to and from nalgebra matrices at the boundary ([`boundary`]).
 //!
 //! Everything generated code needs besides is in a hidden module it alone names; the
 //! algorithms themselves (every pass over the layers, the factor and solve sweeps,
@@ -37,6 +38,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod activation;
+pub mod boundary;
 mod chain;
 pub mod curvature;
 pub mod data;
