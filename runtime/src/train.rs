@@ -613,6 +613,14 @@ impl<M: Model> Trainer<M> {
 
 /// An observer writing `log` records (feature `log`): every validation and the final
 /// report at `info`, every `every`-th step at `debug` (0: no step records).
+///
+/// ```
+/// use tall_skinny_runtime::train::{Control, LogObserver, Observer, ValidationInfo};
+///
+/// let mut obs = LogObserver { every: 10 };
+/// let v = ValidationInfo { step: 3, epoch: 1, loss: 0.5, best: 0.5, improved: true, bad: 0 };
+/// assert_eq!(Observer::<f64>::on_validation(&mut obs, &v), Control::Continue);
+/// ```
 #[cfg(feature = "log")]
 #[derive(Clone, Copy, Debug)]
 pub struct LogObserver {
@@ -646,6 +654,14 @@ impl<T: Real> Observer<T> for LogObserver {
 
 /// An observer drawing an `indicatif` progress bar over `max_steps` (feature `progress`),
 /// with the last batch loss and the best validation loss as its message.
+///
+/// ```
+/// use tall_skinny_runtime::train::{Observer, ProgressObserver, TrainConfig};
+///
+/// let mut bar = ProgressObserver::new();
+/// Observer::<f64>::on_start(&mut bar, &TrainConfig::default().with_max_steps(250));
+/// assert_eq!(bar.bar().length(), Some(250));
+/// ```
 #[cfg(feature = "progress")]
 #[derive(Debug)]
 pub struct ProgressObserver {
