@@ -239,12 +239,12 @@ where
         N
     }
     fn log_det_trace_inv(&mut self, eps: T) -> Result<(T, T), SolveError> {
-        let mut f = self.factor(eps)?;
+        let f = self.factor(eps)?;
         let ld = f.log_det()?;
         if ld.sign < 0 {
             return Err(SolveError::Singular { stage: 0 });
         }
-        Ok((ld.log_abs, f.trace_inv()?))
+        Ok((ld.log_abs, f.trace_inv_gram()?))
     }
 }
 
