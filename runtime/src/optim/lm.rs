@@ -168,8 +168,13 @@ impl<T: Real> LmConfig<T> {
 
 /// Levenberg-Marquardt: `d = -(G + lambda I)^{-1} g` with the net's exact Gauss-Newton
 /// solve, accepted when the ratio of actual to predicted reduction exceeds `eta`; `lambda`
-/// follows Nielsen's update. A solve that is singular, overflows or cannot be vouched for
-/// at a small damping is a failed trial that raises `lambda`.
+/// follows Nielsen's update. The predicted reduction is the Gauss-Newton model's own,
+/// `-(g'd + d'G d / 2)` with `d'G d` from the exact product, so a refined solve that cannot
+/// vouch for its last digits ([`SolveError::Inaccurate`], common in f32 near a minimum,
+/// where the residual's own rounding level is above `sqrt(EPSILON)`) is still tried as a
+/// step when its relative residual is below 1/2 (Nielsen's control; the step-bound control
+/// needs `|d|` to working accuracy and keeps such a solve a failed iterate); a solve that is
+/// singular, overflows or misses by more is a failed trial that raises `lambda`.
 ///
 /// Owns the Gauss-Newton storage of `M` and the scratch its fill needs ([`Model::GnScratch`]:
 /// nothing for the Woodbury form, which lends its own records), nothing of the exact Hessian.
@@ -179,6 +184,8 @@ pub struct LevenbergMarquardt<M: Model> {
     nu: M::Scalar,
     /// Step bound (step-bound control; 0 until the first step sets it from the parameters).
     radius: M::Scalar,
+    /// `d'G d` of the last usable step-bound iterate (step-bound control).
+    curvature: M::Scalar,
     scratch: M::GnScratch,
     ggn: M::GaussNewton,
     g: M::Vector,
@@ -213,6 +220,7 @@ impl<M: Model> LevenbergMarquardt<M> {
         lambda: M::Scalar::ZERO,
         nu: M::Scalar::ZERO,
         radius: M::Scalar::ZERO,
+        curvature: M::Scalar::ZERO,
         scratch: M::GnScratch::ZERO,
         ggn: M::GaussNewton::ZERO,
         g: M::Vector::ZERO,
@@ -288,13 +296,19 @@ impl<M: Model> LevenbergMarquardt<M> {
             report.factorizations = k + 1;
             report.damping = Some(lambda);
             let solved = match net.factor_current(&mut self.ggn, lambda) {
-                Ok(mut f) => f
-                    .solve_refined(&self.g, &mut self.d, c.refine_steps as usize)
-                    .map(|_| ()),
+                Ok(mut f) => trial_solve(
+                    &mut f,
+                    &self.g,
+                    &mut self.d,
+                    &mut self.trial,
+                    lambda,
+                    c.refine_steps,
+                    USABLE_RESIDUAL,
+                ),
                 Err(e) => Err(e),
             };
-            match solved {
-                Ok(()) => {}
+            let curvature = match solved {
+                Ok(dgd) => dgd,
                 Err(
                     SolveError::Singular { .. }
                     | SolveError::NonFiniteResult
@@ -313,7 +327,7 @@ impl<M: Model> LevenbergMarquardt<M> {
                     continue;
                 }
                 Err(e) => return Err(e),
-            }
+            };
             damped_trial(
                 net,
                 x,
@@ -325,6 +339,7 @@ impl<M: Model> LevenbergMarquardt<M> {
                 &mut self.d,
                 &self.base,
                 &mut self.trial,
+                Some(curvature),
             );
             nielsen(
                 &mut self.lambda,
@@ -375,6 +390,7 @@ impl<M: Model> LevenbergMarquardt<M> {
                 continue;
             }
             let lambda = self.lambda;
+            let curvature = self.curvature;
             damped_trial(
                 net,
                 x,
@@ -386,6 +402,7 @@ impl<M: Model> LevenbergMarquardt<M> {
                 &mut self.d,
                 &self.base,
                 &mut self.trial,
+                Some(curvature),
             );
             // MINPACK's update of the step bound and of lambda.
             let pn = report.step_norm;
@@ -458,9 +475,21 @@ impl<M: Model> LevenbergMarquardt<M> {
             report.factorizations += 1;
             let solved = match net.factor_current(&mut self.ggn, lam) {
                 Ok(mut f) => {
-                    match f.solve_refined(&self.g, &mut self.trial, c.refine_steps as usize) {
-                        Ok(_) => {
-                            self.d = self.trial;
+                    let mut p = self.d;
+                    match trial_solve(
+                        &mut f,
+                        &self.g,
+                        &mut p,
+                        &mut self.trial,
+                        lam,
+                        c.refine_steps,
+                        // MINPACK's secular iteration needs |p(lambda)| to working accuracy:
+                        // a solve that cannot vouch for it stays a failed iterate.
+                        0.0,
+                    ) {
+                        Ok(dgd) => {
+                            self.d = p;
+                            self.curvature = dgd;
                             // q = (G + lambda I)^{-1} d for the secular equation's derivative.
                             Ok(f.solve(&self.d, &mut self.trial)
                                 .ok()
@@ -526,6 +555,45 @@ impl<M: Model> LevenbergMarquardt<M> {
         }
         Ok(have)
     }
+}
+
+/// The largest relative residual `|g - (G + lambda I) d| / |g|` of a refined solve that LM
+/// still tries as a step. Refinement cannot take the residual below the rounding level of
+/// computing it, about `u |G| |d| / |g|` (in f32 near a minimum 1e-3 to 1e-1 with `lambda`
+/// 1e-3, above the solve's `sqrt(EPSILON)` vouch bound although the step is accurate to
+/// 1e-5): such a step is tried, its predicted reduction measured with the exact product, and
+/// the ratio test decides. Beyond this bound the step is a failed trial.
+const USABLE_RESIDUAL: f64 = 0.5;
+
+/// Solves `(G + lambda I) d = g` (refined, at most `steps` corrections) into `d` for a trial
+/// step and returns `d'G d` measured with the exact product (`scratch` receives `(G +
+/// lambda I) d`). A solve that cannot vouch for its result ([`SolveError::Inaccurate`]) but
+/// whose residual is below `usable` ([`USABLE_RESIDUAL`] for Nielsen's control, 0 for the
+/// step-bound one) is still a usable step.
+fn trial_solve<F: Factorization>(
+    f: &mut F,
+    g: &F::Vector,
+    d: &mut F::Vector,
+    scratch: &mut F::Vector,
+    lambda: F::Scalar,
+    steps: u32,
+    usable: f64,
+) -> Result<F::Scalar, SolveError>
+where
+    F::Vector: AsRef<[F::Scalar]>,
+{
+    match f.solve_refined(g, d, steps as usize) {
+        Ok(_) => {}
+        Err(SolveError::Inaccurate { residual }) if residual < usable => {}
+        Err(e) => return Err(e),
+    }
+    f.apply(d, scratch)?;
+    let dn = norm(d.as_ref());
+    let dgd = dot(d.as_ref(), scratch.as_ref()) - lambda * dn * dn;
+    if !dgd.finite() {
+        return Err(SolveError::NonFiniteResult);
+    }
+    Ok(dgd.max(F::Scalar::ZERO))
 }
 
 impl<M: Model> Optimizer<M> for LevenbergMarquardt<M> {

@@ -336,6 +336,8 @@ pub(crate) fn unit<T: Real>(field: &'static str, v: T) -> Result<(), ConfigError
 /// is solved (`A` = G or H): the step `-d` (written back into `d`) is tried from `base`; it
 /// is accepted when the ratio of the actual to the predicted reduction exceeds `eta`. The
 /// trial point stays in the net either way; the caller restores `base` on rejection.
+/// `curvature` is `d'Ad` measured with the exact product when the caller has it (the
+/// predicted reduction is then the model's own, not the one the solve's equation implies).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn damped_trial<M: Model>(
     net: &mut M,
@@ -348,16 +350,23 @@ pub(crate) fn damped_trial<M: Model>(
     d: &mut M::Vector,
     base: &M::Vector,
     trial: &mut M::Vector,
+    curvature: Option<M::Scalar>,
 ) {
     for v in d.as_mut() {
         *v = -*v;
     }
     let step_norm = norm(d.as_ref());
-    // With (A + lambda I) d = -g: -(g'd + d'Ad/2) = (lambda |d|^2 - g'd) / 2, evaluated as
-    // |d| (lambda |d| - g'd / |d|) / 2 so that a long step does not overflow.
     let pred = if step_norm > M::Scalar::ZERO {
         let gd = dot(g.as_ref(), d.as_ref()) / step_norm;
-        (lambda * step_norm - gd) * step_norm * M::Scalar::c(0.5)
+        match curvature {
+            // The model's own reduction -(g'd + d'Ad/2) with d'Ad measured by the exact
+            // product: right whatever the solve's residual.
+            Some(dad) => (-gd - M::Scalar::c(0.5) * (dad / step_norm)) * step_norm,
+            // With (A + lambda I) d = -g: -(g'd + d'Ad/2) = (lambda |d|^2 - g'd) / 2,
+            // evaluated as |d| (lambda |d| - g'd / |d|) / 2 so that a long step does not
+            // overflow.
+            None => (lambda * step_norm - gd) * step_norm * M::Scalar::c(0.5),
+        }
     } else {
         M::Scalar::ZERO
     };

@@ -223,6 +223,7 @@ impl<M: Model> DampedNewton<M> {
                 &mut self.d,
                 &self.base,
                 &mut self.trial,
+                None,
             );
             nielsen(
                 &mut self.lambda,
