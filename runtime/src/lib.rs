@@ -55,6 +55,8 @@ pub mod real;
 pub mod record;
 pub mod refine;
 pub mod rng;
+#[cfg(feature = "serde")]
+pub mod serde_record;
 pub mod solver;
 mod stage;
 pub mod train;
@@ -124,6 +126,19 @@ pub mod __private {
         note = "use `curvature_into` / `hessian_solve_in` with the storage in a `static` (`{Self}Curvature::ZERO`) or on the heap without a stack copy (`tall_skinny::boxed_zeroed::<{Self}Curvature>()`)"
     )]
     pub trait CurvatureTooLargeForTheStack<'a, const BYTES: usize> {}
+    pub use crate::__serde_impls as serde_impls;
+    #[cfg(feature = "serde")]
+    pub use crate::serde_record;
     pub use bytemuck;
     pub use nalgebra;
+    #[cfg(feature = "serde")]
+    pub use serde;
+}
+
+/// Without the `serde` feature, generated nets get no serde impls.
+#[cfg(not(feature = "serde"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __serde_impls {
+    ($($any:tt)*) => {};
 }

@@ -419,3 +419,72 @@ fn save_and_load_through_a_file() {
     ));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+// serde (the runtime's `serde` feature, on for the tests through the dev-dependency).
+
+#[test]
+fn serde_json_round_trip_is_exact_and_checked() {
+    let net = trained();
+    let json = serde_json::to_string(&net).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["architecture"], Train::ARCHITECTURE);
+    assert_eq!(v["fingerprint"], Train::ARCH_FINGERPRINT);
+    assert_eq!(v["scalar"], "f64");
+    assert_eq!(v["params"].as_array().unwrap().len(), N);
+
+    // f64 -> f64 through JSON text: bit-exact (serde_json prints the shortest round trip and,
+    // with its `float_roundtrip` feature, parses it back exactly).
+    let back: Train = serde_json::from_str(&json).unwrap();
+    let (p, q) = (params_f64(&net), params_f64(&back));
+    assert!(p.iter().zip(&q).all(|(a, b)| a.to_bits() == b.to_bits()));
+    // Into the f32 batch-1 form: `as f32` of each, as the byte record gives.
+    let small: Deploy = serde_json::from_str(&json).unwrap();
+    assert_eq!(params_f32(&small), p.map(|v| v as f32));
+    // Batch-only difference: loads.
+    let un: Unrolled = serde_json::from_str(&json).unwrap();
+    let x = [0.1, 0.2, -0.3];
+    assert_eq!(un.forward_one(&x).unwrap(), net.forward_one(&x).unwrap());
+    // The fields in another order (a hand-edited file) still load.
+    let reordered = format!(
+        "{{\"params\":{},\"scalar\":\"f64\",\"fingerprint\":{},\"architecture\":\"x\"}}",
+        v["params"],
+        Train::ARCH_FINGERPRINT
+    );
+    let r: Train = serde_json::from_str(&reordered).unwrap();
+    assert_eq!(params_f64(&r), p);
+}
+
+#[test]
+fn serde_rejects_other_architectures_and_wrong_counts() {
+    let json = serde_json::to_string(&trained()).unwrap();
+    let err = serde_json::from_str::<OtherAct>(&json)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("another architecture"), "{err}");
+    assert!(
+        err.contains(&format!("{:#018x}", Train::ARCH_FINGERPRINT)),
+        "{err}"
+    );
+
+    let mut v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    v["params"].as_array_mut().unwrap().pop();
+    assert!(
+        serde_json::from_value::<Train>(v.clone()).is_err(),
+        "one too few"
+    );
+    v["params"].as_array_mut().unwrap().push(1.0.into());
+    v["params"].as_array_mut().unwrap().push(1.0.into());
+    assert!(
+        serde_json::from_value::<Train>(v.clone()).is_err(),
+        "one too many"
+    );
+    let mut v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    v.as_object_mut().unwrap().remove("fingerprint");
+    let err = serde_json::from_value::<Train>(v).unwrap_err().to_string();
+    assert!(err.contains("fingerprint"), "{err}");
+    // A value beyond f32 into the f32 net is an error, not an infinity.
+    let mut v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    v["params"][4] = 1e39.into();
+    assert!(serde_json::from_value::<Train>(v.clone()).is_ok());
+    assert!(serde_json::from_value::<Deploy>(v).is_err());
+}

@@ -812,3 +812,6 @@ impl ::tall_skinny::runtime::__private::Record for SmallNet {
         SmallNet::load_bytes(self, bytes)
     }
 }
+::tall_skinny::runtime::__private::serde_impls! {
+    SmallNet, f64, 77, {}
+}

@@ -16,6 +16,41 @@ use nalgebra::SMatrix;
 use crate::real::Real;
 
 /// Counts of negative, zero and positive eigenvalues of a symmetric matrix.
+///
+/// Every factorisation of `H + eps I` reports one (`Factored::inertia`, and the generated
+/// `hessian_solve` returns it): with the exact Hessian, `negative > 0` means `H` has a
+/// direction of negative curvature below `-eps`, and a Newton step at that `eps` need not be
+/// a descent direction; raise `eps` until `is_positive_definite()`.
+///
+/// ```
+/// use tall_skinny::prelude::*;
+///
+/// #[tall_skinny_net(batch = 2)]
+/// struct Net {
+///     inp: Dense<2, 4, Tanh>,
+///     body: [Residual<4, Tanh>; 2],
+///     head: Dense<4, 1, Identity>,
+///     loss: Mse<1>,
+/// }
+///
+/// let net = Net::init(4);
+/// let (x, t) = ([[0.5, -1.0], [1.5, 0.3]], [[2.0], [-1.0]]);
+/// let mut g = [0.0; Net::N_PARAMS];
+/// net.gradient(&x, &t, &mut g)?;
+/// let mut d = [0.0; Net::N_PARAMS];
+/// let mut eps = 1e-6;
+/// let inertia = loop {
+///     let inertia = net.hessian_solve(&x, &t, eps, &g, &mut d)?;
+///     if inertia.is_positive_definite() {
+///         break inertia;
+///     }
+///     eps *= 10.0; // negative curvature: damp more
+/// };
+/// assert_eq!(inertia.positive, Net::N_PARAMS);
+/// // Positive definite: -d is a descent direction.
+/// assert!(d.iter().zip(&g).map(|(a, b)| a * b).sum::<f64>() > 0.0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Inertia {
     /// Negative eigenvalues.

@@ -178,6 +178,33 @@ impl<T: Real> LmConfig<T> {
 ///
 /// Owns the Gauss-Newton storage of `M` and the scratch its fill needs ([`Model::GnScratch`]:
 /// nothing for the Woodbury form, which lends its own records), nothing of the exact Hessian.
+///
+/// ```
+/// use tall_skinny::prelude::*;
+/// use tall_skinny::runtime::optim::{LevenbergMarquardt, LmConfig};
+///
+/// #[tall_skinny_net(batch = 4)]
+/// struct Fit {
+///     inp: Dense<1, 6, Tanh>,
+///     body: [Residual<6, Tanh>; 2],
+///     head: Dense<6, 1, Identity>,
+///     loss: Mse<1>,
+/// }
+///
+/// let x = [[-1.0], [-0.3], [0.4], [1.0]];
+/// let t = [[0.5], [-0.2], [0.1], [0.9]];
+/// let mut net = Fit::init(1);
+/// let mut lm = LevenbergMarquardt::<Fit>::new(LmConfig::default())?;
+/// let first = lm.step(&mut net, &x, &t)?;
+/// for _ in 0..30 {
+///     lm.step(&mut net, &x, &t)?;
+/// }
+/// assert!(net.loss(&x, &t)? < 1e-3 * first.loss_before);
+/// assert!(lm.lambda() > 0.0); // the damping it ended at
+/// // Out-of-range settings are refused when the optimizer is built.
+/// assert!(LevenbergMarquardt::<Fit>::new(LmConfig::default().with_eta(2.0)).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct LevenbergMarquardt<M: Model> {
     config: LmConfig<M::Scalar>,
     lambda: M::Scalar,

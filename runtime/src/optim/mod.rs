@@ -14,7 +14,8 @@
 //! negative or out-of-range value is a [`ConfigError`] naming the field), and every number
 //! of a [`StepReport`] is finite.
 //!
-//! (The `tall-skinny` crate's documentation has this module's examples, as doctests.)
+//! Each optimizer's page has a runnable example; the `tall-skinny` crate docs show the
+//! real-time loop.
 //!
 //!
 //! Every net declared with `#[tall_skinny_net]` implements [`Model`].
@@ -49,6 +50,38 @@ use nalgebra::{ComplexField, RealField};
 /// The storages are snapshots: a fill records the curvature at `(x, t)` and the current
 /// parameters, and solving with it solves that problem. [`Model::factor_current`] factors a
 /// storage after checking that it was filled at the parameters the network holds now.
+///
+/// Generic code over any declared net:
+///
+/// ```
+/// use tall_skinny::prelude::*;
+/// use tall_skinny::runtime::optim::Model;
+/// use tall_skinny::runtime::ConstZero;
+///
+/// /// `|g|` at the net's current parameters, for any net.
+/// fn gradient_norm<M: Model<Scalar = f64>>(net: &M, x: &M::Input, t: &M::Target) -> f64 {
+///     let mut ws = tall_skinny::boxed_zeroed::<M::Workspace>();
+///     let mut g = M::Vector::ZERO;
+///     net.gradient_into(&mut ws, x, t, &mut g).unwrap();
+///     g.as_ref().iter().map(|v| v * v).sum::<f64>().sqrt()
+/// }
+///
+/// #[tall_skinny_net(batch = 2)]
+/// struct Net {
+///     inp: Dense<2, 4, Tanh>,
+///     head: Dense<4, 1, Identity>,
+///     loss: Mse<1>,
+/// }
+///
+/// let net = Net::init(1);
+/// let (x, t) = ([[0.1, 0.2], [0.3, -0.4]], [[1.0], [0.0]]);
+/// let mut g = [0.0; Net::N_PARAMS];
+/// net.gradient(&x, &t, &mut g)?;
+/// let n = g.iter().map(|v| v * v).sum::<f64>().sqrt();
+/// assert_eq!(gradient_norm(&net, &x, &t), n);
+/// assert_eq!(<Net as Model>::N_PARAMS, Net::N_PARAMS);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait Model {
     /// `f32` or `f64`.
     type Scalar: Real;

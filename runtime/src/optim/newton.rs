@@ -99,6 +99,34 @@ impl<T: Real> NewtonConfig<T> {
 /// descent direction even where `H` is indefinite.
 ///
 /// Owns a workspace and the exact Hessian's storage of `M`.
+///
+/// ```
+/// use tall_skinny::prelude::*;
+/// use tall_skinny::runtime::optim::{DampedNewton, NewtonConfig};
+///
+/// #[tall_skinny_net(batch = 4)]
+/// struct Fit {
+///     inp: Dense<1, 6, Tanh>,
+///     body: [Residual<6, Tanh>; 2],
+///     head: Dense<6, 1, Identity>,
+///     loss: Mse<1>,
+/// }
+///
+/// let x = [[-1.0], [-0.3], [0.4], [1.0]];
+/// let t = [[0.5], [-0.2], [0.1], [0.9]];
+/// let mut net = Fit::init(2);
+/// let mut newton = DampedNewton::<Fit>::new(NewtonConfig::default())?;
+/// let first = newton.step(&mut net, &x, &t)?;
+/// for _ in 0..30 {
+///     let r = newton.step(&mut net, &x, &t)?;
+///     // Every accepted step decreases the loss.
+///     if let (true, Some(after)) = (r.accepted, r.loss_after) {
+///         assert!(after <= r.loss_before);
+///     }
+/// }
+/// assert!(net.loss(&x, &t)? < 1e-2 * first.loss_before);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct DampedNewton<M: Model> {
     config: NewtonConfig<M::Scalar>,
     lambda: M::Scalar,

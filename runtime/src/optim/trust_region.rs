@@ -132,6 +132,32 @@ pub struct Subproblem<T> {
 /// Trust-region Newton on the exact Hessian (More-Sorensen subproblem solver).
 ///
 /// Owns a workspace and the exact Hessian's storage of `M`.
+///
+/// ```
+/// use tall_skinny::prelude::*;
+/// use tall_skinny::runtime::optim::{TrustRegion, TrustRegionConfig};
+///
+/// #[tall_skinny_net(batch = 4)]
+/// struct Fit {
+///     inp: Dense<1, 6, Tanh>,
+///     body: [Residual<6, Tanh>; 2],
+///     head: Dense<6, 1, Identity>,
+///     loss: Mse<1>,
+/// }
+///
+/// let x = [[-1.0], [-0.3], [0.4], [1.0]];
+/// let t = [[0.5], [-0.2], [0.1], [0.9]];
+/// let mut net = Fit::init(3);
+/// let mut tr = TrustRegion::<Fit>::new(TrustRegionConfig::default().with_radius(0.5))?;
+/// let first = tr.step(&mut net, &x, &t)?;
+/// for _ in 0..30 {
+///     let r = tr.step(&mut net, &x, &t)?;
+///     // Inside the region, up to the subproblem's boundary tolerance `tol`.
+///     assert!(r.step_norm <= r.radius.unwrap() * (1.0 + tr.config().tol));
+/// }
+/// assert!(net.loss(&x, &t)? < 1e-2 * first.loss_before);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct TrustRegion<M: Model> {
     config: TrustRegionConfig<M::Scalar>,
     radius: M::Scalar,

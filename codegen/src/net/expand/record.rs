@@ -129,5 +129,8 @@ pub(crate) fn record_impl(cx: &Ctx) -> TokenStream {
                 #ident::load_bytes(self, bytes)
             }
         }
+
+        // `Serialize` / `Deserialize` with the runtime's `serde` feature; nothing without.
+        #pv::serde_impls! { #ident, #t, #n, { #bounds } }
     }
 }
