@@ -84,8 +84,49 @@
 //!
 //! ## Training on a data set
 //!
-//! The training driver (epochs over mini-batches, tolerances, validation patience with
-//! restore-best, a termination reason and a report) is `tall_skinny::runtime::train`.
+//! The training driver [`runtime::train::Trainer`] runs epochs of seeded mini-batches
+//! ([`runtime::data::MiniBatches`]) through any optimizer, checks its tolerances, validates on
+//! the exact loss of the whole validation set, stops when the validation loss stops improving
+//! (patience) and puts back the best parameters. It allocates nothing, and it ends with a
+//! [`runtime::train::TerminationReason`] and a [`runtime::train::TrainReport`], never a
+//! panic:
+//!
+//! ```
+//! use tall_skinny::prelude::*;
+//! use tall_skinny::runtime::data::{shuffle_split, MiniBatches, Remainder};
+//! use tall_skinny::runtime::optim::{LevenbergMarquardt, LmConfig};
+//! use tall_skinny::runtime::train::{TrainConfig, Trainer};
+//!
+//! #[tall_skinny_net(batch = 8)]
+//! struct Curve {
+//!     inp: Dense<1, 6, Tanh>,
+//!     body: [Residual<6, Tanh>; 3],
+//!     head: Dense<6, 1, Identity>,
+//!     loss: Mse<1>,
+//! }
+//!
+//! // 100 samples of sin(3x) on [-1, 1), split 60 / 20 / 20 after a seeded shuffle.
+//! let mut xs: Vec<[f64; 1]> = (0..100).map(|k| [k as f64 / 50.0 - 1.0]).collect();
+//! let mut ts: Vec<[f64; 1]> = xs.iter().map(|x| [(3.0 * x[0]).sin()]).collect();
+//! let split = shuffle_split(&mut xs, &mut ts, 42, 20, 20).unwrap();
+//!
+//! let mut net = Curve::init(1);
+//! let mut lm = LevenbergMarquardt::new(LmConfig::default()).unwrap();
+//! let mut batches =
+//!     MiniBatches::with_vec(split.train.0, split.train.1, 7, Remainder::Carry).unwrap();
+//! let config = TrainConfig::default().with_max_epochs(50).with_patience(5);
+//! let report = Trainer::new(config).unwrap().fit(
+//!     &mut net,
+//!     &mut lm,
+//!     &mut batches,
+//!     Some(split.val),
+//!     (), // an observer: `()` watches nothing; `train::LogObserver`, `ProgressObserver`
+//! );
+//! println!("{report}");
+//! assert!(!report.reason.is_error());
+//! let test = net.evaluate(split.test.0, split.test.1).unwrap(); // exact, any length
+//! assert!(test.mse.unwrap() < 1e-2, "{test}");
+//! ```
 //!
 //! ## The real-time loop: one optimizer step per call
 //!
