@@ -148,51 +148,7 @@ struct LMix32 {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Random problems (as in solve.rs)
-
-fn boxed_vec<const N: usize>(v: Vec<f64>) -> Box<[f64; N]> {
-    v.try_into().expect("length N")
-}
-
-macro_rules! random_net {
-    ($net:ident, $seed:expr, $delta:expr) => {{
-        const N: usize = $net::N_PARAMS;
-        let seed: u64 = $seed;
-        let mut net = $net::init(seed);
-        let mut p: Box<[f64; N]> = boxed_vec(vec![0.0; N]);
-        net.params(&mut p);
-        let mut rng = SplitMix64::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x1234_5678);
-        for v in p.iter_mut() {
-            *v += $delta * rng.symmetric();
-        }
-        net.set_params(&p).unwrap();
-        net
-    }};
-}
-
-macro_rules! inputs {
-    ($net:ident, $rng:expr) => {{
-        let rng: &mut SplitMix64 = $rng;
-        let x: [[f64; $net::INPUTS]; $net::BATCH] =
-            core::array::from_fn(|_| core::array::from_fn(|_| rng.symmetric()));
-        x
-    }};
-}
-
-macro_rules! targets {
-    (mse, $net:ident, $rng:expr) => {{
-        let rng: &mut SplitMix64 = $rng;
-        let t: [[f64; $net::OUTPUTS]; $net::BATCH] =
-            core::array::from_fn(|_| core::array::from_fn(|_| rng.symmetric()));
-        t
-    }};
-    (softmax, $net:ident, $rng:expr) => {{
-        let rng: &mut SplitMix64 = $rng;
-        let t: [usize; $net::BATCH] =
-            core::array::from_fn(|_| (rng.next_u64() % $net::OUTPUTS as u64) as usize);
-        t
-    }};
-}
+// Random problems: `random_net!`, `inputs!`, `targets!` of solve_common.rs
 
 // ---------------------------------------------------------------------------------------------
 // Dense reference

@@ -390,3 +390,65 @@ impl Table {
         s
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Random problems shared by solve.rs, laplace.rs and predictive.rs
+
+/// A heap vector of length `N` as `Box<[f64; N]>` (deep nets: keep big arrays off the 2 MiB
+/// test-thread stacks; panics unless `v.len() == N`).
+pub fn boxed_vec<const N: usize>(v: Vec<f64>) -> Box<[f64; N]> {
+    v.try_into().expect("length N")
+}
+
+/// `Net::init(seed)` (LeCun-scaled weights, zero biases), then every parameter plus
+/// `delta * U(-1, 1)` (so biases are non-zero and the draws differ), then times `scale`
+/// (default 1).
+macro_rules! random_net {
+    ($net:ident, $seed:expr, $delta:expr) => {
+        $crate::solve_common::random_net!($net, $seed, $delta, 1.0)
+    };
+    ($net:ident, $seed:expr, $delta:expr, $scale:expr) => {{
+        const N: usize = $net::N_PARAMS;
+        let seed: u64 = $seed;
+        let mut net = $net::init(seed);
+        let mut p: Box<[f64; N]> = $crate::solve_common::boxed_vec(vec![0.0; N]);
+        net.params(&mut p);
+        let mut rng = tall_skinny::runtime::SplitMix64::new(
+            seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x1234_5678,
+        );
+        for v in p.iter_mut() {
+            *v = $scale * (*v + $delta * rng.symmetric());
+        }
+        net.set_params(&p).unwrap();
+        net
+    }};
+}
+pub(crate) use random_net;
+
+/// A batch of inputs of `$net`, entries `U(-1, 1)` from `$rng`.
+macro_rules! inputs {
+    ($net:ident, $rng:expr) => {{
+        let rng: &mut tall_skinny::runtime::SplitMix64 = $rng;
+        let x: [[f64; $net::INPUTS]; $net::BATCH] =
+            core::array::from_fn(|_| core::array::from_fn(|_| rng.symmetric()));
+        x
+    }};
+}
+pub(crate) use inputs;
+
+/// A batch of targets of `$net`: `U(-1, 1)` rows (`mse`) or uniform labels (`softmax`).
+macro_rules! targets {
+    (mse, $net:ident, $rng:expr) => {{
+        let rng: &mut tall_skinny::runtime::SplitMix64 = $rng;
+        let t: [[f64; $net::OUTPUTS]; $net::BATCH] =
+            core::array::from_fn(|_| core::array::from_fn(|_| rng.symmetric()));
+        t
+    }};
+    (softmax, $net:ident, $rng:expr) => {{
+        let rng: &mut tall_skinny::runtime::SplitMix64 = $rng;
+        let t: [usize; $net::BATCH] =
+            core::array::from_fn(|_| (rng.next_u64() % $net::OUTPUTS as u64) as usize);
+        t
+    }};
+}
+pub(crate) use targets;
