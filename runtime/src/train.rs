@@ -45,6 +45,7 @@ use nalgebra::{ComplexField, RealField};
 
 /// When the trainer evaluates the validation set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum ValidateEvery {
     /// At the end of every epoch.
     Epoch,
@@ -54,6 +55,7 @@ pub enum ValidateEvery {
 
 /// Settings of [`Trainer`]; the defaults are those of [`TrainConfig::default`].
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct TrainConfig<T> {
     /// Most optimizer steps (default 1000; at least 1).
     pub max_steps: u64,

@@ -488,3 +488,52 @@ fn serde_rejects_other_architectures_and_wrong_counts() {
     assert!(serde_json::from_value::<Train>(v.clone()).is_ok());
     assert!(serde_json::from_value::<Deploy>(v).is_err());
 }
+
+/// Optimizer and training configs (feature `serde`) go through JSON and back unchanged, and
+/// a config that deserialises to invalid values is still refused when an optimizer or a
+/// trainer is built from it: deserialising is not a way around validation.
+#[test]
+fn configs_round_trip_through_serde_and_stay_validated() {
+    use tall_skinny::runtime::optim::{
+        AdamConfig, LevenbergMarquardt, LmConfig, LmDamping, NewtonConfig, SgdConfig,
+        TrustRegionConfig,
+    };
+    use tall_skinny::runtime::train::{TrainConfig, Trainer, ValidateEvery};
+
+    fn round<C: serde::Serialize + serde::de::DeserializeOwned + PartialEq + core::fmt::Debug>(
+        c: C,
+    ) -> String {
+        let json = serde_json::to_string(&c).unwrap();
+        let back: C = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, c, "{json}");
+        json
+    }
+    let lm = LmConfig::<f64>::default()
+        .with_lambda(0.25)
+        .with_damping(LmDamping::StepBound);
+    let json = round(lm);
+    assert!(json.contains("StepBound"), "{json}");
+    round(LmConfig::<f32>::default());
+    round(NewtonConfig::<f64>::default());
+    round(TrustRegionConfig::<f64>::default());
+    round(AdamConfig::<f32>::default());
+    round(SgdConfig::<f64>::default());
+    let tc = TrainConfig::<f64>::default()
+        .with_patience(3)
+        .with_validate_every(ValidateEvery::Steps(7));
+    round(tc);
+
+    // A negative lambda in the JSON: deserialises (it is a number), refused when used.
+    let bad = json.replace("\"lambda\":0.25", "\"lambda\":-1.0");
+    assert_ne!(bad, json, "the edit must hit the lambda field: {json}");
+    let bad: LmConfig<f64> = serde_json::from_str(&bad).unwrap();
+    let err = LevenbergMarquardt::<Train>::boxed(bad)
+        .err()
+        .expect("refused");
+    assert_eq!(err.field, "lambda", "{err}");
+    let bad_tc: TrainConfig<f64> =
+        serde_json::from_str(&round(tc).replace("\"patience\":3", "\"patience\":0")).unwrap();
+    assert_eq!(bad_tc.patience, 0);
+    let err = Trainer::<Train>::new(bad_tc).err().expect("refused");
+    assert_eq!(err.field, "patience", "{err}");
+}

@@ -64,6 +64,17 @@ pub struct Inertia {
 // SAFETY: three `usize`s; all-zero bytes are a valid value.
 unsafe impl bytemuck::Zeroable for Inertia {}
 
+/// `"3 negative, 0 zero, 61 positive"`.
+impl core::fmt::Display for Inertia {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "{} negative, {} zero, {} positive",
+            self.negative, self.zero, self.positive
+        )
+    }
+}
+
 impl Inertia {
     /// No eigenvalues at all.
     pub const ZERO: Self = Self {

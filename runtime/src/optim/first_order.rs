@@ -9,6 +9,7 @@ use nalgebra::{ComplexField, RealField};
 
 /// Settings of [`Sgd`]; the defaults are those of [`SgdConfig::default`].
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct SgdConfig<T> {
     /// Learning rate (default 1e-2; positive and finite).
     pub lr: T,
@@ -149,6 +150,7 @@ impl<M: Model> Optimizer<M> for Sgd<M> {
 
 /// Settings of [`Adam`]; the defaults are those of [`AdamConfig::default`].
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct AdamConfig<T> {
     /// Learning rate (default 1e-3; positive and finite).
     pub lr: T,

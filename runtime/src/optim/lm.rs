@@ -11,6 +11,7 @@ use nalgebra::{ComplexField, RealField};
 
 /// Settings of [`LevenbergMarquardt`]; the defaults are those of [`LmConfig::default`].
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct LmConfig<T> {
     /// Initial damping (default 1e-3).
     pub lambda: T,
@@ -42,6 +43,7 @@ pub struct LmConfig<T> {
 
 /// How [`LevenbergMarquardt`] chooses its damping.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum LmDamping {
     /// Nielsen's (1999) multiplicative update of `lambda` from the ratio of actual to
     /// predicted reduction.

@@ -11,6 +11,7 @@ use nalgebra::{ComplexField, RealField};
 
 /// Settings of [`DampedNewton`]; the defaults are those of [`NewtonConfig::default`].
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct NewtonConfig<T> {
     /// Initial damping (default 1e-3).
     pub lambda: T,

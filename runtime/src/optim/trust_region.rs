@@ -19,6 +19,7 @@ use nalgebra::{ComplexField, RealField};
 
 /// Settings of [`TrustRegion`]; the defaults are those of [`TrustRegionConfig::default`].
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct TrustRegionConfig<T> {
     /// Initial radius (default 1; positive, at most `radius_max`).
     pub radius: T,
