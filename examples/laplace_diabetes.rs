@@ -115,7 +115,7 @@ struct Row {
     cover95: f64,
     mean_sd: f64,
     curve: Vec<(f64, f64)>,
-    fixed_w: (f64, f64, f64),
+    fixed_w: (f64, f64, f64, usize),
 }
 
 /// The prior precisions tried (the evidence curve).
@@ -244,7 +244,12 @@ macro_rules! fit {
             beta: hyper.beta,
             gamma,
             log_evidence,
-            fixed_w: (m.hyper.alpha, m.hyper.beta, m.value.log_evidence),
+            fixed_w: (
+                m.hyper.alpha,
+                m.hyper.beta,
+                m.value.log_evidence,
+                m.iterations,
+            ),
             train_rmse: (2.0 * ev.loss).sqrt() * d.t_scale,
             test_rmse: (se / test as f64).sqrt() * d.t_scale,
             cover68: c68 as f64 / test as f64,
@@ -309,11 +314,11 @@ fn main() {
         }
         println!();
     }
-    println!("\nthe evidence maximiser (MacKay's fixed point, parameters held at the chosen MAP):");
+    println!("\nthe evidence maximiser (MacKay's updates, secant-damped; parameters held at the chosen MAP):");
     for r in &rows {
         println!(
-            "  {}: alpha {:.3e}, beta {:.3}, log evidence there {:.2} (at the grid point: {:.2})",
-            r.name, r.fixed_w.0, r.fixed_w.1, r.fixed_w.2, r.log_evidence
+            "  {}: alpha {:.3e}, beta {:.3}, log evidence there {:.2} (at the grid point: {:.2}), {} iterations",
+            r.name, r.fixed_w.0, r.fixed_w.1, r.fixed_w.2, r.log_evidence, r.fixed_w.3
         );
     }
     let mut broken = false;

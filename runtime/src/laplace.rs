@@ -451,10 +451,14 @@ impl<T: Real> Evidence<T> {
     }
 
     /// Maximises the evidence over `alpha` (and `beta`, Gaussian likelihood) at the trained
-    /// parameters by MacKay's fixed-point updates from `start`:
-    /// `alpha <- gamma / |w|^2`, `beta <- (n O - gamma) / (2 n L)`, both derivatives of
-    /// [`Self::at`] vanishing at the fixed point. Stops when both change by less than
-    /// `config.tol` relatively; [`EvidenceError::NotConverged`] at `config.max_iter`.
+    /// parameters from `start`, by MacKay's fixed-point updates
+    /// `alpha <- gamma / |w|^2`, `beta <- (n O - gamma) / (2 n L)` (both derivatives of
+    /// [`Self::at`] vanish at the fixed point), each taken in log space as a Newton step on
+    /// the fixed-point equation: the MacKay step scaled by the secant of the last two
+    /// iterates (clipped so the step never exceeds MacKay's; docs/math.md section 8.7). One
+    /// factorisation per iteration. Stops when MacKay's update would change both by less
+    /// than `config.tol` relatively (and returns that update);
+    /// [`EvidenceError::NotConverged`] at `config.max_iter`.
     pub fn maximise<C: LaplaceCurvature<Scalar = T> + ?Sized>(
         &self,
         curv: &mut C,
@@ -479,6 +483,16 @@ impl<T: Real> Evidence<T> {
             beta: self.beta_of(&start),
         };
         let mut change = f64::INFINITY;
+        // In log space MacKay's update is x <- g(x) with g(x) = ln gamma - ln |w|^2 for
+        // x = ln alpha (y <- ln(nO - gamma) - ln(2nL) for y = ln beta). Its fixed point is the
+        // root of phi(x) = g(x) - x, and -1 <= g'(x) <= 0 (gamma falls as alpha grows, and
+        // |d ln gamma / d ln alpha| <= 1), so Newton's step on phi is the MacKay step times
+        // t = 1 / (1 - g') in [1/2, 1]. t comes from the secant of the last two iterates,
+        // clipped to that range (to (0, 1] for beta, whose g' may be below -1): near a slow,
+        // oscillating fixed point (g' near -1) the plain update takes hundreds of iterations,
+        // the secant-damped one a few. The first step, and any step without a usable secant,
+        // is MacKay's (t = 1).
+        let mut prev: Option<(f64, f64, f64, f64)> = None; // (x, phi, y, psi)
         for it in 0..config.max_iter {
             let v = self.at(curv, h)?;
             let alpha = v.gamma / self.weight_sq;
@@ -495,8 +509,8 @@ impl<T: Real> Evidence<T> {
             }
             let rel = |a: T, b: T| ((a - b).abs() / b.abs()).to_f64();
             change = rel(alpha, h.alpha).max(rel(beta, h.beta));
-            h = Hyper { alpha, beta };
             if change < config.tol {
+                h = Hyper { alpha, beta };
                 let value = self.at(curv, h)?;
                 return Ok(Maximum {
                     hyper: h,
@@ -504,6 +518,41 @@ impl<T: Real> Evidence<T> {
                     iterations: it + 1,
                 });
             }
+            let (x, y) = (h.alpha.to_f64().ln(), h.beta.to_f64().ln());
+            let (phi, psi) = (alpha.to_f64().ln() - x, beta.to_f64().ln() - y);
+            // t = (x - x_prev) / (phi_prev - phi): the secant's -1/phi'.
+            let secant = |dx: f64, dphi: f64, lo: f64| {
+                let t = dx / dphi;
+                if t.is_finite() && dphi != 0.0 {
+                    t.clamp(lo, 1.0)
+                } else {
+                    1.0
+                }
+            };
+            let (ta, tb) = match prev {
+                Some((xp, phip, yp, psip)) => (
+                    secant(x - xp, phip - phi, 0.5),
+                    secant(y - yp, psip - psi, 0.05),
+                ),
+                None => (1.0, 1.0),
+            };
+            prev = Some((x, phi, y, psi));
+            let next = Hyper {
+                alpha: T::c((x + ta * phi).exp()),
+                beta: if gaussian {
+                    T::c((y + tb * psi).exp())
+                } else {
+                    T::ONE
+                },
+            };
+            if !(next.alpha > T::ZERO)
+                || !next.alpha.finite()
+                || !(next.beta > T::ZERO)
+                || !next.beta.finite()
+            {
+                return Err(EvidenceError::NonFinite);
+            }
+            h = next;
         }
         Err(EvidenceError::NotConverged {
             iterations: config.max_iter,

@@ -650,6 +650,33 @@ fn maximiser_body() {
             centre.exp()
         );
     }
+    // The plain MacKay iteration (alpha <- gamma / |w|^2, beta <- (D - gamma) / (2 E_D), no
+    // secant), written out here on the dense eigenvalues: the same fixed point, in at least as
+    // many iterations as the secant-damped maximiser takes.
+    let (mut pa, mut pb, mut plain_iters) = (start.alpha, start.beta, 0usize);
+    loop {
+        plain_iters += 1;
+        let gamma: f64 = lam.iter().map(|&l| pb * l / (pb * l + pa)).sum();
+        let (na, nb) = (gamma / ev.weight_sq, (d - gamma) / (2.0 * e_d));
+        let change = ((na - pa) / pa).abs().max(((nb - pb) / pb).abs());
+        (pa, pb) = (na, nb);
+        if change < cfg.tol || plain_iters == 100_000 {
+            break;
+        }
+    }
+    println!(
+        "plain MacKay: alpha {pa:.6e} beta {pb:.6e} in {plain_iters} iterations; maximiser {} iterations",
+        m.iterations
+    );
+    assert!(
+        (pa - a).abs() <= 1e-8 * a && (pb - b).abs() <= 1e-8 * b,
+        "the plain iteration's fixed point differs"
+    );
+    assert!(
+        m.iterations <= plain_iters,
+        "secant-damped {} > plain {plain_iters} iterations",
+        m.iterations
+    );
     // an iteration cap of 1 cannot vouch for the answer
     let capped = ev.maximise(
         &mut *wood,
