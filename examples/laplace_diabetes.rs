@@ -24,7 +24,10 @@
 use tall_skinny::boxed_zeroed;
 use tall_skinny::prelude::*;
 use tall_skinny::runtime::data::shuffle_split;
-use tall_skinny::runtime::laplace::{Evidence, Hyper, Likelihood, MaximiseConfig};
+use tall_skinny::runtime::laplace::{
+    fit_map, Evidence, Hyper, Likelihood, MapConfig, MaximiseConfig,
+};
+use tall_skinny::runtime::optim::Model;
 
 const TRAIN: usize = 353;
 const F: usize = 10;
@@ -130,61 +133,40 @@ macro_rules! fit {
         let (x, t) = (&*d.xtr, &*d.ttr);
         let n = TRAIN as f64;
         let mut wood = boxed_zeroed::<$ggn>();
-        let mut g = [0.0; N];
-        let mut w = [0.0; N];
-        let mut rhs = [0.0; N];
-        let mut step = [0.0; N];
-        let mut trial = [0.0; N];
+        let mut scratch = boxed_zeroed::<<$net as Model>::GnScratch>();
+        let mut work4 = [[0.0; N]; 4];
         // the evidence curve: for each alpha, the MAP parameters and beta re-fitted
         let mut curve: Vec<(f64, f64)> = Vec::new();
         let mut best: Option<($net, Evidence<f64>, Hyper<f64>, f64, f64)> = None;
         for alpha in ALPHAS {
             let mut net = $net::init(7);
             let mut hyper = Hyper { alpha, beta: 1.0 };
-            let mut lambda = 1e-3;
             let mut value = None;
             for _round in 0..8 {
                 let eps = hyper.alpha / (hyper.beta * n);
                 // MAP fit at this eps: minimise loss + eps |w|^2 / 2 (Levenberg-Marquardt on
                 // the exact Gauss-Newton solve, damping lambda on top of the prior's eps)
-                for _ in 0..60 {
-                    let loss = net.gradient(x, t, &mut g).expect("gradient");
-                    net.params(&mut w);
-                    let obj = loss + 0.5 * eps * w.iter().map(|v| v * v).sum::<f64>();
-                    for q in 0..N {
-                        rhs[q] = -(g[q] + eps * w[q]);
-                    }
-                    net.ggn_woodbury_into(&mut wood, x, t).expect("curvature");
-                    let mut accepted = false;
-                    for _ in 0..12 {
-                        let mut f = wood.factor(eps + lambda).expect("factor");
-                        f.solve(&rhs, &mut step).expect("solve");
-                        for q in 0..N {
-                            trial[q] = w[q] + step[q];
-                        }
-                        net.set_params(&trial).expect("finite step");
-                        let tl = net.loss(x, t).expect("loss");
-                        let tobj = tl + 0.5 * eps * trial.iter().map(|v| v * v).sum::<f64>();
-                        if tobj < obj {
-                            lambda = (lambda * 0.3).max(1e-12);
-                            accepted = obj - tobj > 1e-13 * obj;
-                            break;
-                        }
-                        net.set_params(&w).unwrap();
-                        lambda *= 10.0;
-                    }
-                    if !accepted {
-                        break;
-                    }
-                }
-                // beta by MacKay's update at this alpha: (n - gamma) / (2 E_D)
-                net.params(&mut w);
+                let cfg = MapConfig {
+                    max_steps: 60,
+                    ..MapConfig::default()
+                };
+                let map = fit_map(
+                    &mut net,
+                    &mut *wood,
+                    &mut scratch,
+                    &mut work4,
+                    x,
+                    t,
+                    eps,
+                    cfg,
+                )
+                .expect("MAP fit");
                 let ev = Evidence {
                     likelihood: Likelihood::Gaussian,
                     samples: TRAIN,
                     outputs: 1,
-                    loss: net.loss(x, t).unwrap(),
-                    weight_sq: w.iter().map(|v| v * v).sum(),
+                    loss: map.loss,
+                    weight_sq: map.weight_sq,
                 };
                 net.ggn_woodbury_into(&mut wood, x, t).unwrap();
                 let v = ev.at(&mut *wood, hyper).expect("evidence");

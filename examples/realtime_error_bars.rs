@@ -19,7 +19,8 @@
 
 use tall_skinny::boxed_zeroed;
 use tall_skinny::prelude::*;
-use tall_skinny::runtime::laplace::{Evidence, Hyper, Likelihood};
+use tall_skinny::runtime::laplace::{fit_map, Evidence, Hyper, Likelihood, MapConfig};
+use tall_skinny::runtime::optim::Model;
 use tall_skinny::runtime::SplitMix64;
 
 const TRAIN: usize = 128;
@@ -71,51 +72,6 @@ fn trajectory(count: usize, every: usize, gain: f64, phase: f64) -> Vec<[f64; 3]
 
 const N: usize = Pendulum::N_PARAMS;
 
-/// The MAP parameters at `eps` from `net`'s current ones (Levenberg-Marquardt with the exact
-/// Woodbury solve of `G + (eps + lambda) I`, stopping when a step gains less than 1e-13
-/// relatively).
-fn map_fit(
-    net: &mut Pendulum,
-    x: &[[f64; 3]; TRAIN],
-    t: &[[f64; 2]; TRAIN],
-    eps: f64,
-    wood: &mut PendulumGgn,
-) {
-    let (mut g, mut w, mut rhs, mut step, mut trial) =
-        ([0.0; N], [0.0; N], [0.0; N], [0.0; N], [0.0; N]);
-    let mut lambda = 1e-3;
-    for _ in 0..200 {
-        let loss = net.gradient(x, t, &mut g).expect("gradient");
-        net.params(&mut w);
-        let obj = loss + 0.5 * eps * w.iter().map(|v| v * v).sum::<f64>();
-        for q in 0..N {
-            rhs[q] = -(g[q] + eps * w[q]);
-        }
-        net.ggn_woodbury_into(wood, x, t).expect("curvature");
-        let mut gained = false;
-        for _ in 0..12 {
-            let mut f = wood.factor(eps + lambda).expect("factor");
-            f.solve(&rhs, &mut step).expect("solve");
-            for q in 0..N {
-                trial[q] = w[q] + step[q];
-            }
-            net.set_params(&trial).expect("finite step");
-            let tobj = net.loss(x, t).expect("loss")
-                + 0.5 * eps * trial.iter().map(|v| v * v).sum::<f64>();
-            if tobj < obj {
-                lambda = (lambda * 0.3).max(1e-12);
-                gained = obj - tobj > 1e-13 * obj;
-                break;
-            }
-            net.set_params(&w).unwrap();
-            lambda *= 10.0;
-        }
-        if !gained {
-            return;
-        }
-    }
-}
-
 struct Fitted {
     net: Box<Pendulum>,
     hyper: Hyper<f64>,
@@ -140,6 +96,8 @@ fn main() {
     let umax = states.iter().fold(0.0f64, |m, s| m.max(s[2].abs()));
     let n = TRAIN as f64;
     let mut wood = boxed_zeroed::<PendulumGgn>();
+    let mut scratch = boxed_zeroed::<<Pendulum as Model>::GnScratch>();
+    let mut work: Box<[[f64; N]; 4]> = boxed_zeroed();
 
     // 1. The evidence over alpha, MAP parameters and beta re-fitted at each alpha.
     println!(
@@ -157,15 +115,25 @@ fn main() {
         let mut hyper = Hyper { alpha, beta: 1.0 };
         let mut value = None;
         for _round in 0..6 {
-            map_fit(&mut net, &x, &t, hyper.alpha / (hyper.beta * n), &mut wood);
-            let mut w = [0.0; N];
-            net.params(&mut w);
+            let eps = hyper.alpha / (hyper.beta * n);
+            let (w, ts) = (&mut *work, &*t);
+            let map = fit_map(
+                &mut *net,
+                &mut *wood,
+                &mut *scratch,
+                w,
+                &x,
+                ts,
+                eps,
+                MapConfig::default(),
+            )
+            .expect("MAP fit");
             let ev = Evidence {
                 likelihood: Likelihood::Gaussian,
                 samples: TRAIN,
                 outputs: 2,
-                loss: net.loss(&x, &t).unwrap(),
-                weight_sq: w.iter().map(|v| v * v).sum(),
+                loss: map.loss,
+                weight_sq: map.weight_sq,
             };
             net.ggn_woodbury_into(&mut wood, &x, &t).unwrap();
             let v = ev.at(&mut *wood, hyper).expect("evidence");
@@ -214,7 +182,7 @@ fn main() {
     // 2. Error bars at held-out states.
     net.ggn_woodbury_into(&mut wood, &x, &t).unwrap();
     let mut f = wood.factor(hyper.alpha / (hyper.beta * n)).unwrap();
-    let mut work: Box<[[f64; N]; 2]> = boxed_zeroed();
+    let mut work: Box<[[f64; N]; 2]> = boxed_zeroed(); // predictive_cov's two vectors
     let sets = [
         (
             "in distribution (a later stretch of trajectory)",

@@ -191,6 +191,156 @@ where
 }
 
 // ---------------------------------------------------------------------------------------------
+// MAP fit
+
+/// Settings of [`fit_map`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct MapConfig {
+    /// Step cap (each step fills the Gauss-Newton storage once).
+    pub max_steps: usize,
+    /// Damping trials per step (each one factorisation and one solve).
+    pub max_trials: usize,
+    /// Initial damping `lambda` (added to `eps`).
+    pub lambda: f64,
+    /// Stop when an accepted step lowers the objective by less than this, relatively.
+    pub rel_gain: f64,
+}
+
+impl Default for MapConfig {
+    fn default() -> Self {
+        MapConfig {
+            max_steps: 200,
+            max_trials: 12,
+            lambda: 1e-3,
+            rel_gain: 1e-13,
+        }
+    }
+}
+
+/// Why [`fit_map`] stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum MapStop {
+    /// An accepted step gained less than `rel_gain`.
+    Converged,
+    /// No damping of `max_trials` lowered the objective (the parameters are those of the
+    /// last accepted step: a minimum to the precision of the solve).
+    NoDecrease,
+    /// `max_steps` steps were taken.
+    MaxSteps,
+}
+
+/// What [`fit_map`] did.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MapReport<T> {
+    /// `L(w) + eps |w|^2 / 2` at the returned parameters.
+    pub objective: T,
+    /// The batch loss `L(w)` there (what [`Evidence::loss`] wants).
+    pub loss: T,
+    /// `|w|^2` there (what [`Evidence::weight_sq`] wants).
+    pub weight_sq: T,
+    /// Accepted steps.
+    pub steps: usize,
+    /// Why it stopped.
+    pub stop: MapStop,
+}
+
+/// The MAP parameters under the prior `N(0, 1 / alpha)`: minimises `L(w) + eps |w|^2 / 2`
+/// (`eps = alpha / (beta n)`, docs/math.md section 8.7) from the net's current parameters by
+/// Levenberg-Marquardt with the exact solve of `G + (eps + lambda) I` in the net's
+/// Gauss-Newton form, `G` the curvature of `L` (so at the answer `gn` holds the Laplace
+/// posterior's precision, up to `eps`, at parameters one accepted step before the last:
+/// refill it before [`Evidence::at`] or [`predictive_cov`]). A step is accepted when it
+/// lowers the objective; the damping falls by 0.3 after an accepted step and rises tenfold
+/// after a rejected trial. `work` holds four parameter vectors. On success the net holds
+/// the best parameters found; on error it holds the last accepted ones. Errors: a
+/// non-positive or non-finite `eps` or setting ([`SolveError::Config`]), a failed
+/// curvature fill or solve.
+#[allow(clippy::too_many_arguments)]
+pub fn fit_map<M: crate::optim::Model>(
+    net: &mut M,
+    gn: &mut M::GaussNewton,
+    scratch: &mut M::GnScratch,
+    work: &mut [M::Vector; 4],
+    x: &M::Input,
+    t: &M::Target,
+    eps: M::Scalar,
+    config: MapConfig,
+) -> Result<MapReport<M::Scalar>, SolveError> {
+    use crate::optim::{positive, require};
+    let check = || -> Result<(), crate::error::ConfigError> {
+        positive("eps", eps)?;
+        positive("lambda", config.lambda)?;
+        positive("rel_gain", config.rel_gain)?;
+        let trials = config.max_trials as f64;
+        require("max_trials", trials, config.max_trials > 0, "at least 1")
+    };
+    check().map_err(SolveError::Config)?;
+    let half = M::Scalar::c(0.5);
+    let sq = |v: &M::Vector| v.as_ref().iter().fold(M::Scalar::ZERO, |a, &b| a + b * b);
+    let [g, w, step, trial] = work;
+    let mut lambda = M::Scalar::c(config.lambda);
+    let mut steps = 0;
+    let report = |net: &M, steps, stop| -> Result<MapReport<M::Scalar>, SolveError> {
+        let mut p = M::Vector::ZERO;
+        net.get_params(&mut p);
+        let loss = net.loss_at(x, t)?;
+        let weight_sq = sq(&p);
+        Ok(MapReport {
+            objective: loss + half * eps * weight_sq,
+            loss,
+            weight_sq,
+            steps,
+            stop,
+        })
+    };
+    for _ in 0..config.max_steps {
+        let loss = net.gradient_gauss_newton_into(scratch, gn, x, t, g)?;
+        net.get_params(w);
+        let obj = loss + half * eps * sq(w);
+        // step = (G + (eps + lambda) I)^{-1} (-(g + eps w))
+        for (gi, &wi) in g.as_mut().iter_mut().zip(w.as_ref()) {
+            *gi = -(*gi + eps * wi);
+        }
+        let mut gained = None;
+        for _ in 0..config.max_trials {
+            let solved = net
+                .factor_current(gn, eps + lambda)
+                .and_then(|mut f| f.solve(g, step));
+            if solved.is_ok() {
+                for ((ti, &wi), &si) in trial.as_mut().iter_mut().zip(w.as_ref()).zip(step.as_ref())
+                {
+                    *ti = wi + si;
+                }
+                if net.put_params(trial).is_ok() {
+                    match net.loss_at(x, t) {
+                        Ok(tl) if tl + half * eps * sq(trial) < obj => {
+                            gained = Some(obj - (tl + half * eps * sq(trial)));
+                            break;
+                        }
+                        _ => net.put_params(w)?,
+                    }
+                }
+            }
+            // a failed solve, a non-finite step or no decrease: more damping
+            lambda *= M::Scalar::c(10.0);
+        }
+        match gained {
+            None => return report(net, steps, MapStop::NoDecrease),
+            Some(gain) => {
+                steps += 1;
+                lambda = (lambda * M::Scalar::c(0.3)).max(M::Scalar::c(1e-12));
+                if gain <= M::Scalar::c(config.rel_gain) * obj.abs() {
+                    return report(net, steps, MapStop::Converged);
+                }
+            }
+        }
+    }
+    report(net, steps, MapStop::MaxSteps)
+}
+
+// ---------------------------------------------------------------------------------------------
 // Evidence
 
 /// A Gauss-Newton storage the evidence can query: `log det(G + eps I)` and

@@ -728,3 +728,121 @@ fn maximiser_body() {
         Err(EvidenceError::Invalid(_))
     ));
 }
+
+/// `fit_map` minimises `L(w) + eps |w|^2 / 2`: at its answer a Newton step on the objective
+/// with the dense exact Hessian `H + eps I` (from `hvp` columns, partial-pivoting LU; positive
+/// definite there, checked) predicts a further decrease `g' (H + eps I)^{-1} g / 2` below
+/// `1e-10` of the objective, where it was of order one at the start; bad settings are `SolveError::Config` naming the field, and the
+/// net is unchanged by them.
+#[test]
+fn fit_map_reaches_a_stationary_minimum() {
+    use tall_skinny::runtime::laplace::{fit_map, MapConfig, MapStop};
+    use tall_skinny::runtime::optim::Model;
+    const N: usize = PMixed6::N_PARAMS;
+    let mut rng = SplitMix64::new(31);
+    let (x, t) = batch_data!(mse_smooth, PMixed6, &mut rng);
+    let eps = 1e-2;
+    let newton_decrement = |net: &PMixed6| -> (f64, f64, f64) {
+        let mut g = [0.0; N];
+        let loss = net.gradient(&x, &t, &mut g).unwrap();
+        let mut w = [0.0; N];
+        net.params(&mut w);
+        let obj = loss + 0.5 * eps * w.iter().map(|v| v * v).sum::<f64>();
+        let rhs: Vec<f64> = (0..N).map(|q| g[q] + eps * w[q]).collect();
+        let (hd, _) = dense_from_hvp(N, |e, col| {
+            net.hvp(&x, &t, e.try_into().unwrap(), col.try_into().unwrap())
+                .unwrap();
+        });
+        let r = dense_ref(&hd, eps);
+        let s = &r.inv * nalgebra::DVector::from_vec(rhs.clone());
+        let dec = 0.5 * rhs.iter().zip(s.iter()).map(|(a, b)| a * b).sum::<f64>();
+        let lowest = sym_eigenvalues(&hd)
+            .iter()
+            .cloned()
+            .fold(f64::INFINITY, f64::min);
+        (dec / obj, obj, lowest + eps)
+    };
+    let mut net = random_net!(PMixed6, 31, 0.3);
+    let (start, _, _) = newton_decrement(&net);
+    let mut work: Box<[[f64; N]; 4]> = boxed_zeroed();
+    let mut gn = boxed_zeroed::<<PMixed6 as Model>::GaussNewton>();
+    let mut scratch = boxed_zeroed::<<PMixed6 as Model>::GnScratch>();
+    let cfg = MapConfig::default();
+    let report = fit_map(
+        &mut net,
+        &mut *gn,
+        &mut *scratch,
+        &mut work,
+        &x,
+        &t,
+        eps,
+        cfg,
+    )
+    .unwrap();
+    let (end, obj, lowest) = newton_decrement(&net);
+    assert!(
+        lowest > 0.0,
+        "H + eps I is not positive definite at the answer ({lowest:e})"
+    );
+    println!(
+        "fit_map ({:?} form): {report:?}; Newton decrement / objective {start:.2e} -> {end:.2e}",
+        PMixed6::GGN_METHOD
+    );
+    assert!(
+        start > 1e-3,
+        "the start is not already a minimum ({start:e})"
+    );
+    assert!(
+        end <= 1e-10,
+        "not stationary: Newton decrement / objective {end:e}"
+    );
+    assert!(
+        (report.objective - obj).abs() <= 1e-12 * obj,
+        "reported objective"
+    );
+    assert_ne!(report.stop, MapStop::MaxSteps);
+    // bad settings
+    let mut net = random_net!(PMixed6, 31, 0.3);
+    let mut p0 = [0.0; N];
+    net.params(&mut p0);
+    let mut gn = boxed_zeroed::<<PMixed6 as Model>::GaussNewton>();
+    let mut scratch = boxed_zeroed::<<PMixed6 as Model>::GnScratch>();
+    let mut work: Box<[[f64; N]; 4]> = boxed_zeroed();
+    let bad = [
+        ("eps", 0.0, MapConfig::default()),
+        ("eps", f64::NAN, MapConfig::default()),
+        (
+            "lambda",
+            eps,
+            MapConfig {
+                lambda: -1.0,
+                ..MapConfig::default()
+            },
+        ),
+        (
+            "rel_gain",
+            eps,
+            MapConfig {
+                rel_gain: f64::INFINITY,
+                ..MapConfig::default()
+            },
+        ),
+        (
+            "max_trials",
+            eps,
+            MapConfig {
+                max_trials: 0,
+                ..MapConfig::default()
+            },
+        ),
+    ];
+    for (field, e, cfg) in bad {
+        match fit_map(&mut net, &mut *gn, &mut *scratch, &mut work, &x, &t, e, cfg) {
+            Err(SolveError::Config(c)) => assert_eq!(c.field, field),
+            other => panic!("{field}: {other:?}"),
+        }
+        let mut p = [0.0; N];
+        net.params(&mut p);
+        assert_eq!(p, p0, "{field}: the net changed");
+    }
+}
