@@ -48,7 +48,7 @@ struct LSoft3 {
 
 /// N 384, depth 64, width 2, batch 2.
 #[tall_skinny_net(batch = 2)]
-struct LDeep64 {
+pub(crate) struct LDeep64 {
     a: Dense<2, 2, Tanh>,
     b: [Residual<2, Tanh>; 62],
     c: Dense<2, 2, Identity>,
@@ -57,7 +57,7 @@ struct LDeep64 {
 
 /// N 150, depth 22, width 2, batch 8 (batch above the stage input rank).
 #[tall_skinny_net(batch = 8)]
-struct LSoft8 {
+pub(crate) struct LSoft8 {
     a: DenseNoBias<3, 2, Sin>,
     b: [Residual<2, Silu>; 20],
     c: Dense<2, 3, Identity>,
@@ -66,7 +66,7 @@ struct LSoft8 {
 
 /// N 126, depth 8, plain Dense stages, batch 4.
 #[tall_skinny_net(batch = 4)]
-struct LDense4 {
+pub(crate) struct LDense4 {
     a: Dense<3, 4, Tanh>,
     b: [Dense<4, 4, Sigmoid>; 6],
     c: Dense<4, 2, Identity>,
@@ -75,7 +75,7 @@ struct LDense4 {
 
 /// N 84, depth 8, DenseNoBias only, batch 5.
 #[tall_skinny_net(batch = 5)]
-struct LNoBias5 {
+pub(crate) struct LNoBias5 {
     a: [DenseNoBias<3, 3, Sin>; 7],
     b: DenseNoBias<3, 4, Identity>,
     loss: SoftmaxCrossEntropy<4>,
@@ -83,7 +83,7 @@ struct LNoBias5 {
 
 /// N 207, depth 6, width 6, batch 8.
 #[tall_skinny_net(batch = 8)]
-struct LWide6 {
+pub(crate) struct LWide6 {
     a: Dense<3, 6, Silu>,
     b: [Residual<6, Softplus>; 3],
     c: DenseNoBias<6, 6, Tanh>,
@@ -93,7 +93,7 @@ struct LWide6 {
 
 /// N 147, depth 6, Gelu and Relu, batch 2.
 #[tall_skinny_net(batch = 2)]
-struct LGeluRelu {
+pub(crate) struct LGeluRelu {
     a: Dense<2, 5, Gelu>,
     b: [Residual<5, Relu>; 3],
     c: Dense<5, 5, Gelu>,
@@ -103,7 +103,7 @@ struct LGeluRelu {
 
 /// N 229, depth 12, every stage kind, batch 6.
 #[tall_skinny_net(batch = 6)]
-struct LMixed6 {
+pub(crate) struct LMixed6 {
     a: Dense<1, 4, Gelu>,
     b: [Residual<4, Silu>; 6],
     c: DenseNoBias<4, 4, Identity>,
@@ -114,7 +114,7 @@ struct LMixed6 {
 
 /// N 258, depth 5, width 8, batch 1.
 #[tall_skinny_net(batch = 1)]
-struct LWidth8 {
+pub(crate) struct LWidth8 {
     a: Dense<2, 8, Tanh>,
     b: [Residual<8, Tanh>; 3],
     c: Dense<8, 2, Identity>,
@@ -123,7 +123,7 @@ struct LWidth8 {
 
 /// N 156, depth 13, a linear network, batch 3.
 #[tall_skinny_net(batch = 3)]
-struct LLinear {
+pub(crate) struct LLinear {
     a: [Residual<3, Identity>; 12],
     b: Dense<3, 3, Identity>,
     loss: Mse<3>,
@@ -131,7 +131,7 @@ struct LLinear {
 
 /// N 125, depth 9, batch 3 (f64 twin of `LMix32`).
 #[tall_skinny_net(batch = 3)]
-struct LMix64 {
+pub(crate) struct LMix64 {
     a: Dense<2, 4, Tanh>,
     b: [Residual<4, Tanh>; 7],
     c: Dense<4, 1, Identity>,

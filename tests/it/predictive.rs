@@ -6,8 +6,10 @@
 //!   step `1e-5` is below `1e-9` here).
 //! - `predictive_cov` (exact Hessian, Riccati and Woodbury Gauss-Newton) against
 //!   `J (A + eps I)^{-1} J'` with `A` assembled from `hvp` / `ggn_vp` columns and the inverse
-//!   from a partial-pivoting LU (`laplace::dense_ref`): relative error at most
-//!   `max(1e-9, 100 cond u64)` (Frobenius over the `O x O` block).
+//!   from a partial-pivoting LU (`laplace::dense_ref`): relative error at most 1e-9
+//!   (Frobenius over the `O x O` block), the bar, on 14 architectures (both losses,
+//!   batch 1 to 8, depth 5 to 64) at every eps 1e-1 .. 1e-4, cond up to 1.1e7 (measured worst
+//!   1.1e-10; the reference's own error bound `cond u64` is at most 2.4e-9 there).
 //! - `predictive_cov_all` bit-identical to per-query calls; bad queries are errors.
 //!
 //! Run `cargo test --test it predictive:: -- --nocapture` for the tables.
@@ -177,7 +179,7 @@ macro_rules! check_predictive {
             for form in ["H", "G riccati", "G woodbury"] {
                 let (dense, eig) = if form == "H" { (&hd, &heig) } else { (&gd, &geig) };
                 let c = cond(eig, eps);
-                let bar = (1e-9f64).max(100.0 * c * f64::EPSILON);
+                let bar = 1e-9; // the bar, at every cond of the suite (up to 1.1e7)
                 let mut covs = vec![[[0.0; O]; O]; queries.len()];
                 let mut outs = vec![[0.0; O]; queries.len()];
                 match form {
@@ -256,6 +258,103 @@ fn predictive_cov_against_dense() {
         seed = 4
     ));
     println!("worst predictive covariance rel err {worst:.2e}");
+}
+
+/// The ten further architectures of the log-determinant / diagonal suite (tests/it/laplace.rs):
+/// both losses, batch 1 to 8 (batch 8 above the stage input rank), depth 5 to 64, widths 2 to
+/// 8, a linear net and plain Dense / DenseNoBias stages; with the four above, 14 in all.
+#[test]
+fn predictive_cov_against_dense_more_archs_mse() {
+    use crate::laplace::{LDeep64, LDense4, LGeluRelu, LLinear, LMix64, LWidth8};
+    use crate::laplace::{
+        LDeep64Curvature, LDeep64Ggn, LDense4Curvature, LDense4Ggn, LGeluReluCurvature,
+        LGeluReluGgn, LLinearCurvature, LLinearGgn, LMix64Curvature, LMix64Ggn, LWidth8Curvature,
+        LWidth8Ggn,
+    };
+    let mut worst = 0.0f64;
+    worst = worst.max(check_predictive!(
+        LDeep64,
+        LDeep64Curvature,
+        LDeep64Ggn,
+        mse,
+        seed = 11
+    ));
+    worst = worst.max(check_predictive!(
+        LDense4,
+        LDense4Curvature,
+        LDense4Ggn,
+        mse,
+        seed = 12
+    ));
+    worst = worst.max(check_predictive!(
+        LGeluRelu,
+        LGeluReluCurvature,
+        LGeluReluGgn,
+        mse,
+        seed = 13
+    ));
+    worst = worst.max(check_predictive!(
+        LWidth8,
+        LWidth8Curvature,
+        LWidth8Ggn,
+        mse,
+        seed = 14
+    ));
+    worst = worst.max(check_predictive!(
+        LLinear,
+        LLinearCurvature,
+        LLinearGgn,
+        mse,
+        seed = 15
+    ));
+    worst = worst.max(check_predictive!(
+        LMix64,
+        LMix64Curvature,
+        LMix64Ggn,
+        mse,
+        seed = 16
+    ));
+    println!("worst predictive covariance rel err (6 more MSE archs) {worst:.2e}");
+}
+
+/// The softmax architectures of the log-determinant / diagonal suite (see above).
+#[test]
+fn predictive_cov_against_dense_more_archs_softmax() {
+    use crate::laplace::{LMixed6, LNoBias5, LSoft8, LWide6};
+    use crate::laplace::{
+        LMixed6Curvature, LMixed6Ggn, LNoBias5Curvature, LNoBias5Ggn, LSoft8Curvature, LSoft8Ggn,
+        LWide6Curvature, LWide6Ggn,
+    };
+    let mut worst = 0.0f64;
+    worst = worst.max(check_predictive!(
+        LSoft8,
+        LSoft8Curvature,
+        LSoft8Ggn,
+        softmax,
+        seed = 21
+    ));
+    worst = worst.max(check_predictive!(
+        LNoBias5,
+        LNoBias5Curvature,
+        LNoBias5Ggn,
+        softmax,
+        seed = 22
+    ));
+    worst = worst.max(check_predictive!(
+        LWide6,
+        LWide6Curvature,
+        LWide6Ggn,
+        softmax,
+        seed = 23
+    ));
+    worst = worst.max(check_predictive!(
+        LMixed6,
+        LMixed6Curvature,
+        LMixed6Ggn,
+        softmax,
+        seed = 24
+    ));
+    println!("worst predictive covariance rel err (4 more softmax archs) {worst:.2e}");
 }
 
 /// Bad queries and bad lengths are errors naming the query.
