@@ -273,15 +273,15 @@ fn task_tables(t: &TaskResult, out: &mut String) {
     );
     let _ = writeln!(
         out,
-        "| optimizer | floor | steps to 1.1x floor | time to 1.1x floor | time to Adam's floor | steps in budget | µs/step | rejected | note |"
+        "| optimizer | floor | steps to 1.1x floor | time to 1.1x floor | time to Adam's floor | steps in budget | µs/step | rejected | factorisations (L-BFGS: gradients) | note |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
     for r in &t.mem {
         let reach = r.reach(1.1);
         let to_adam = r.time_to(adam_floor);
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {:.1} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {:.1} | {} | {} | {} |",
             r.method.label(),
             e3(r.floor()),
             reach.map_or("-".into(), |p| p.1.to_string()),
@@ -290,6 +290,7 @@ fn task_tables(t: &TaskResult, out: &mut String) {
             r.steps,
             r.us_per_step(),
             r.rejected,
+            r.work,
             note(r)
         );
     }
@@ -299,19 +300,21 @@ fn task_tables(t: &TaskResult, out: &mut String) {
     );
     let _ = writeln!(
         out,
-        "| optimizer | final val | final test | lowest test on the curve | steps | µs/step | note |"
+        "| optimizer | final val | final test | lowest test on the curve | steps | µs/step | rejected | factorisations (L-BFGS: gradients) | note |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
     for r in &t.eq {
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {:.1} | {} |",
+            "| {} | {} | {} | {} | {} | {:.1} | {} | {} | {} |",
             r.method.label(),
             e3(final_val(r)),
             e3(final_test(r)),
             e3(r.best_test()),
             r.steps,
             r.us_per_step(),
+            r.rejected,
+            r.work,
             note(r)
         );
     }
