@@ -5,6 +5,7 @@
 //! of argmin's `Executor`), so the clock can be paused to evaluate the held-out sets.
 
 use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 
 use argmin::core::{CostFunction, Error, Gradient, IterState, Problem, Solver, State};
 use argmin::solver::linesearch::MoreThuenteLineSearch;
@@ -24,7 +25,7 @@ struct FullBatch<M: Model<Scalar = f64>> {
     g: RefCell<Box<M::Vector>>,
     batches: Vec<(M::Input, M::Target)>,
     /// Full-batch gradient (or loss) evaluations.
-    evals: Cell<u64>,
+    evals: Rc<Cell<u64>>,
 }
 
 impl<M: Model<Scalar = f64>> FullBatch<M> {
@@ -44,7 +45,7 @@ impl<M: Model<Scalar = f64>> FullBatch<M> {
             p: RefCell::new(tall_skinny::boxed_zeroed()),
             g: RefCell::new(tall_skinny::boxed_zeroed()),
             batches,
-            evals: Cell::new(0),
+            evals: Rc::new(Cell::new(0)),
         })
     }
 
@@ -115,6 +116,7 @@ fn drive<M: Model<Scalar = f64>>(
     mut sample: impl FnMut(&[f64], f64, u64, f64),
 ) -> Option<String> {
     let p0 = fb.params();
+    let evals = fb.evals.clone();
     let mut solver = match LBFGS::new(MoreThuenteLineSearch::new(), 10)
         .with_tolerance_grad(0.0)
         .and_then(|s| s.with_tolerance_cost(0.0))
@@ -143,6 +145,16 @@ fn drive<M: Model<Scalar = f64>>(
                 break;
             }
         }
+        // A failed line search ends L-BFGS with a terminated state (and no parameters).
+        if state.terminated() {
+            err = Some(format!(
+                "stopped: {}",
+                state
+                    .get_termination_reason()
+                    .map_or_else(|| "terminated".to_string(), |r| r.to_string())
+            ));
+            break;
+        }
         state.update();
         state.increment_iter();
         run.steps = state.get_iter();
@@ -157,9 +169,7 @@ fn drive<M: Model<Scalar = f64>>(
     }
     clock.pause();
     run.secs = clock.secs();
-    if let Some(fb) = problem.take_problem() {
-        run.work = fb.evals.get();
-    }
+    run.work = evals.get();
     err
 }
 
