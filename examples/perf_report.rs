@@ -53,7 +53,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use tall_skinny::prelude::*;
-use tall_skinny::runtime::SplitMix64;
+use tall_skinny::runtime::{SplitMix64, StableFactors};
 use tall_skinny_baselines::{self as baselines, KrylovReport, Outcome};
 
 /// The shift of every solve: `(H + EPS I) x = g`.
@@ -310,6 +310,7 @@ macro_rules! ops {
             ("gradient", gradient),
             ("hvp", hvp),
             ("factor_solve", factor_solve),
+            ("stable_solve", stable_solve),
             ("resolve", resolve),
             ("diag_inv", diag_inv),
             ("log_det", log_det),
@@ -368,6 +369,47 @@ macro_rules! ops {
                 solve_residual(&mut f, g, out)
             };
             Some(s.with("relative_residual", Val::Num(res)))
+        }
+
+        /// `factor_solve` through the backward-stable sweep (`StableFactors`, delayed pivots,
+        /// threshold 0.1): curvature, stable factor at eps, one solve. Width 8 up to depth 64
+        /// (its storage grows like depth times the square of the stage block).
+        fn stable_solve(fx: &mut Fixture, cx: &Ctx) -> Option<Sample> {
+            <T as Scalar>::as_f64(&fx.g[..])?;
+            if WIDTH > 8 || Net::DEPTH > 64 {
+                return None;
+            }
+            type Sf = StableFactors<
+                T,
+                { WIDTH + 1 },
+                { BATCH * WIDTH },
+                { WIDTH * (WIDTH + 1) + BATCH * WIDTH },
+                64,
+            >;
+            let mut curv = tall_skinny::boxed_zeroed::<NetCurvature>();
+            let mut sf = tall_skinny::boxed_zeroed::<Sf>();
+            let eps = T::from_f64(EPS);
+            let tau = T::from_f64(0.1);
+            let Fixture {
+                net, x, t, g, out, ..
+            } = fx;
+            let s = cx.time(|| {
+                net.curvature_into(&mut curv, black_box(x), black_box(t))
+                    .unwrap();
+                sf.factor(&*curv, eps, tau).unwrap();
+                sf.solve(&*curv, black_box(g), out).unwrap();
+                black_box(&mut **out);
+            });
+            sf.factor(&*curv, eps, tau).unwrap();
+            sf.solve(&*curv, g, out).unwrap();
+            let res = {
+                let mut f = curv.factor(eps).unwrap();
+                solve_residual(&mut f, g, out)
+            };
+            Some(
+                s.with("relative_residual", Val::Num(res))
+                    .with("max_carried", Val::Num(sf.max_carried() as f64)),
+            )
         }
 
         /// A further solve with an existing factorisation.
@@ -765,6 +807,7 @@ fn print_table(rows: &[Row]) {
     for (num, den) in [
         ("hvp", "gradient"),
         ("factor_solve", "hvp"),
+        ("stable_solve", "hvp"),
         ("resolve", "hvp"),
     ] {
         let ratios: Vec<String> = rows

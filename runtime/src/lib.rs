@@ -75,6 +75,7 @@ pub use record::{Record, RecordError};
 pub use refine::Refinement;
 pub use rng::SplitMix64;
 pub use stage::selinv::LogDet;
+pub use stage::stable::StableFactors;
 
 pub use bytemuck;
 pub use nalgebra;
@@ -110,7 +111,7 @@ pub mod __private {
     };
     pub use crate::refine::Refinement;
     pub use crate::solver::Factorization;
-    pub use crate::stage::{Scratch, Stage, StageView};
+    pub use crate::stage::{Scratch, Stage, StageParts, StageView};
     pub use crate::woodbury::{Woodbury, WoodburyFactored};
     pub use crate::{
         Activation, Evaluation, Gelu, Identity, Inertia, Mse, NetError, Real, Relu, Sigmoid, Silu,

@@ -31,6 +31,7 @@ mod runtime_errors;
 mod softmax_saturated;
 mod solve;
 mod solve_accuracy;
+mod stable_sweep;
 mod storage_sizes;
 mod train;
 mod ui;

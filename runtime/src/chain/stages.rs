@@ -66,6 +66,8 @@ pub trait StagesFrom<T: Real, const B: usize, const IN: usize, const BIN: usize>
     ) -> SMatrix<T, IN, B>;
     /// Calls `f` on every stage in order, as a dense view of its derivative blocks.
     fn for_each(&self, f: &mut dyn FnMut(&dyn StageView<T>));
+    /// Stage `idx` of the list (0 = its first), if there is one.
+    fn stage(&self, idx: usize) -> Option<&dyn StageView<T>>;
     /// `log|det|` and sign of the factored stage matrices (their product is that of
     /// `H + eps I`).
     fn log_det(&self, eps: T) -> LogDet<T>;
@@ -116,6 +118,8 @@ pub trait StageStack: ConstZero + Copy + bytemuck::Zeroable {
     );
     /// Calls `f` on every stage in order, as a dense view of its derivative blocks.
     fn for_each_stage(&self, f: &mut dyn FnMut(&dyn StageView<Self::Scalar>));
+    /// Stage `idx` (0 = first layer), if there is one.
+    fn stage(&self, idx: usize) -> Option<&dyn StageView<Self::Scalar>>;
     /// `log|det(H + eps I)|` and its sign from the factored stages.
     fn log_det(&self, eps: Self::Scalar) -> LogDet<Self::Scalar>;
     /// The diagonal of `(H + eps I)^{-1}` into `diag`, and the diagonal block of stage
@@ -204,6 +208,9 @@ impl<T: Real, const B: usize, const W: usize, const BW: usize> StagesFrom<T, B, 
     }
     #[inline(always)]
     fn for_each(&self, _f: &mut dyn FnMut(&dyn StageView<T>)) {}
+    fn stage(&self, _idx: usize) -> Option<&dyn StageView<T>> {
+        None
+    }
     fn log_det(&self, _eps: T) -> LogDet<T> {
         LogDet::ONE
     }
@@ -333,6 +340,13 @@ where
     fn for_each(&self, f: &mut dyn FnMut(&dyn StageView<T>)) {
         f(&self.0.st);
         self.1.for_each(f);
+    }
+    fn stage(&self, idx: usize) -> Option<&dyn StageView<T>> {
+        if idx == 0 {
+            Some(&self.0.st)
+        } else {
+            self.1.stage(idx - 1)
+        }
     }
     fn log_det(&self, eps: T) -> LogDet<T> {
         Layer::<T, Identity, I, O, BIAS, RES>::log_det_stage(&self.0.st, eps)
@@ -497,6 +511,12 @@ where
         }
         self.1.for_each(f);
     }
+    fn stage(&self, idx: usize) -> Option<&dyn StageView<T>> {
+        match self.0.get(idx) {
+            Some(slot) => Some(&slot.st),
+            None => self.1.stage(idx - N),
+        }
+    }
     fn log_det(&self, eps: T) -> LogDet<T> {
         let mut acc = LogDet::ONE;
         for slot in self.0.iter() {
@@ -565,6 +585,9 @@ macro_rules! stage_stack {
             }
             fn for_each_stage(&self, f: &mut dyn FnMut(&dyn StageView<$t>)) {
                 StagesFrom::<$t, B, I, BI>::for_each(self, f);
+            }
+            fn stage(&self, idx: usize) -> Option<&dyn StageView<$t>> {
+                StagesFrom::<$t, B, I, BI>::stage(self, idx)
             }
             fn log_det(&self, eps: $t) -> LogDet<$t> {
                 StagesFrom::<$t, B, I, BI>::log_det(self, eps)

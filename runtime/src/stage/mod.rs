@@ -23,6 +23,7 @@ pub mod curvature;
 pub mod factor;
 pub mod gram;
 pub mod selinv;
+pub mod stable;
 pub mod sweep;
 
 use nalgebra::SMatrix;
@@ -206,6 +207,40 @@ pub trait StageView<T: Real> {
     fn dense_blocks(&self, a: &mut [T], b: &mut [T], hxx: &mut [T], hxz: &mut [T], hzz: &mut [T]);
     /// Writes `S` (out x out): for the last stage, the loss Hessian.
     fn output_hessian(&self, s: &mut [T]);
+    /// The stage's structured blocks, borrowed (the stable sweep of [`stable`] reads them).
+    fn parts(&self) -> StageParts<'_, T>;
+}
+
+/// One stage's structured blocks (the fields of [`Stage`]) with its sizes, type-erased: every
+/// matrix column-major.
+#[derive(Clone, Copy, Debug)]
+pub struct StageParts<'a, T> {
+    /// Inputs per sample `I`.
+    pub i: usize,
+    /// Outputs per sample `O`.
+    pub o: usize,
+    /// Batch `B`.
+    pub b: usize,
+    /// `I + bias`.
+    pub i1: usize,
+    /// `R = min(B, I1)`.
+    pub r: usize,
+    /// Whether the stage is residual.
+    pub residual: bool,
+    /// `W` (`O x I`).
+    pub w: &'a [T],
+    /// `act'(u)` (`O x B`).
+    pub s1: &'a [T],
+    /// `c` (`O x B`).
+    pub c: &'a [T],
+    /// `d` (`O x B`).
+    pub d: &'a [T],
+    /// `Qz` (`I1 x R`).
+    pub qz: &'a [T],
+    /// `Rz` (`R x B`).
+    pub rz: &'a [T],
+    /// `S` as last written (`BO x BO`): for the last stage, the loss Hessian.
+    pub s: &'a [T],
 }
 
 impl<
@@ -277,6 +312,23 @@ impl<
     }
     fn output_hessian(&self, s: &mut [T]) {
         s[..BO * BO].copy_from_slice(self.s.as_slice());
+    }
+    fn parts(&self) -> StageParts<'_, T> {
+        StageParts {
+            i: I,
+            o: O,
+            b: B,
+            i1: I1,
+            r: R,
+            residual: self.residual,
+            w: self.w.as_slice(),
+            s1: self.s1.as_slice(),
+            c: self.c.as_slice(),
+            d: self.d.as_slice(),
+            qz: self.qz.as_slice(),
+            rz: self.rz.as_slice(),
+            s: self.s.as_slice(),
+        }
     }
 }
 
