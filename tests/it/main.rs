@@ -33,5 +33,6 @@ mod solve;
 mod solve_accuracy;
 mod storage_sizes;
 mod train;
+mod trust_region;
 mod ui;
 mod woodbury_accuracy;
