@@ -133,9 +133,22 @@ fn main() {
         newton.step(n, &x, &t)
     }));
     let mut tr = TrustRegion::<Regressor>::boxed(TrustRegionConfig::default()).unwrap();
+    let mut tr_facts = Vec::new();
     rows.push(run("trust-region Newton (More-Sorensen)", 1000, |n| {
-        tr.step(n, &x, &t)
+        let r = tr.step(n, &x, &t);
+        if let Ok(r) = &r {
+            tr_facts.push(r.factorizations); // one subproblem per step
+        }
+        r
     }));
+    tr_facts.sort_unstable();
+    if let (Some(med), Some(max)) = (tr_facts.get(tr_facts.len() / 2), tr_facts.last()) {
+        println!(
+            "  trust region: factorisations per subproblem median {med}, max {max}, total {} over {} subproblems",
+            tr_facts.iter().sum::<u32>(),
+            tr_facts.len()
+        );
+    }
     for lr in [1e-3, 3e-3, 1e-2] {
         let mut adam = Adam::<Regressor>::boxed(AdamConfig::default().with_lr(lr)).unwrap();
         rows.push(run(&format!("Adam lr {lr:.0e}"), 50_000, |n| {

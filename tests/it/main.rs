@@ -34,5 +34,6 @@ mod solve_accuracy;
 mod stable_sweep;
 mod storage_sizes;
 mod train;
+mod trust_region;
 mod ui;
 mod woodbury_accuracy;

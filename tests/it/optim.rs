@@ -173,7 +173,7 @@ fn first_order_optimizers_decrease_the_loss() {
 }
 
 /// Dense trust-region solution: returns (lambda, |p|, predicted reduction -m(p)).
-fn dense_tr(h: &Mat, g: &[f64], delta: f64) -> (f64, f64, f64) {
+pub(crate) fn dense_tr(h: &Mat, g: &[f64], delta: f64) -> (f64, f64, f64) {
     let n = g.len();
     let eig = SymmetricEigen::new(h.to_nalgebra(0.0));
     let gh = eig.eigenvectors.transpose() * DVector::from_column_slice(g);

@@ -1,11 +1,27 @@
 //! Trust-region Newton on the exact Hessian. The subproblem
-//! `min g'p + p'Hp/2, |p| <= Delta` is solved by More and Sorensen's method: Newton on the
-//! secular equation `1/|p(lambda)| - 1/Delta = 0` with `p(lambda) = -(H + lambda I)^{-1} g`,
-//! many `factor(lambda)` calls on one curvature, the inertia of `H + lambda I` saying when it
-//! is positive definite, a safeguarded bracket `[lo, hi]` on `lambda`, a lower bound from
-//! inverse iteration (`lambda - z'(H + lambda I) z` for a unit `z` near the lowest
-//! eigenvector), and the hard case (`g` orthogonal to that eigenvector) handled by moving to
-//! the boundary along `z`.
+//! `min m(p) = g'p + p'Hp/2, |p| <= Delta` is solved by More and Sorensen's method (1983),
+//! one factorisation of `H + lambda I` per trial shift:
+//!
+//! - a bracket `lo <= lambda* <= hi`: `lo` from `0`, from a few Lanczos steps with the exact
+//!   product (the smallest Ritz value is `>= lambda_min(H)`, no factorisation), from every
+//!   indefinite factorisation (its inertia) with inverse iteration at that shift, and from
+//!   every Newton step (`1/|p(lambda)|` is concave, so the Newton iterate never passes the
+//!   root); `hi` from every positive-definite shift with `|p| < Delta`;
+//! - Newton on the secular equation `1/|p(lambda)| - 1/Delta = 0` with
+//!   `|p|' = -p'(H + lambda I)^{-1} p / |p|` from one extra solve, safeguarded into the
+//!   bracket (a one-pole model anchored at `lo` when the Newton step from inside overshoots);
+//! - stopping when `| |p| - Delta | <= sigma Delta` (`tol`, default 0.1), or at `lambda = 0`
+//!   with a positive-definite `H` and `|p| <= Delta` (the Newton step), or, inside, with the
+//!   step `p + tau z` to the boundary along a low-curvature direction `z` (inverse iteration
+//!   with the factorisation in hand) once `tau^2 z'(H + lambda I) z <= sigma (2 - sigma)
+//!   (p'(H + lambda I) p + lambda Delta^2)`: then `m(p + tau z) <= (1 - sigma)^2 m*` — the
+//!   hard case (`g` orthogonal to the lowest eigenvector) and its neighbourhood;
+//! - the first shift of a subproblem is a Newton step from the previous subproblem's last
+//!   positive-definite shift toward the new radius (warm start), and the low-curvature
+//!   direction is carried too.
+//!
+//! Either stopping rule gives `m(p) <= (1 - sigma)^2 m*` (tested against a dense
+//! eigendecomposition in `tests/it/trust_region.rs`).
 
 use super::{positive, require, try_point, Model, Optimizer, StepReport};
 use crate::chain::ConstZero;
@@ -28,26 +44,37 @@ pub struct TrustRegionConfig<T> {
     /// A step is accepted when `actual / predicted > eta` (default 1e-4; in `[0, 1)`).
     pub eta: T,
     /// Boundary tolerance: a step with `| |p| - Delta | <= tol Delta` solves the subproblem
-    /// (default 1e-3; in `(0, 1)`).
+    /// (default 0.1, More and Sorensen's sigma; in `(0, 1)`).
     pub tol: T,
     /// Relative bracket width at which `lambda` is taken as `-lambda_min(H)` (hard case;
     /// default 1e-8; in `(0, 1)`).
     pub hard_case_tol: T,
     /// Factorisations per subproblem (default 40).
     pub max_iterations: u32,
+    /// Lanczos steps (exact products, no factorisation) for the lower bound
+    /// `-lambda_min(H)` on the shift at the start of each subproblem (default 24; 0 turns
+    /// it off; at most 64).
+    #[cfg_attr(feature = "serde", serde(default = "default_lanczos"))]
+    pub lanczos_steps: u32,
+}
+
+#[cfg(feature = "serde")]
+fn default_lanczos() -> u32 {
+    24
 }
 
 impl<T: Real> Default for TrustRegionConfig<T> {
-    /// `radius` 1, `radius_max` 1e3, `eta` 1e-4, `tol` 1e-3, `hard_case_tol` 1e-8,
+    /// `radius` 1, `radius_max` 1e3, `eta` 1e-4, `tol` 0.1, `hard_case_tol` 1e-8,
     /// `max_iterations` 40.
     fn default() -> Self {
         TrustRegionConfig {
             radius: T::ONE,
             radius_max: T::c(1e3),
             eta: T::c(1e-4),
-            tol: T::c(1e-3),
+            tol: T::c(0.1),
             hard_case_tol: T::c(1e-8),
             max_iterations: 40,
+            lanczos_steps: 24,
         }
     }
 }
@@ -104,6 +131,12 @@ impl<T: Real> TrustRegionConfig<T> {
             self.max_iterations >= 1,
             "at least 1",
         )?;
+        require(
+            "lanczos_steps",
+            T::c(f64::from(self.lanczos_steps)),
+            self.lanczos_steps as usize <= LANCZOS_MAX,
+            "at most 64",
+        )?;
         Ok(())
     }
 }
@@ -119,7 +152,8 @@ pub struct Subproblem<T> {
     pub step_norm: T,
     /// `|p|` is within `tol` of the radius.
     pub on_boundary: bool,
-    /// The hard case: `p = p(lambda) + tau z` with `z` the lowest eigenvector.
+    /// The step is `p(lambda) + tau z` with `z` a low-curvature direction from inverse
+    /// iteration (the hard case and its neighbourhood, More and Sorensen's rule).
     pub hard_case: bool,
     /// `-(g'p + p'Hp/2)`, evaluated with the exact product.
     pub predicted: T,
@@ -163,6 +197,7 @@ pub struct TrustRegion<M: Model> {
     config: TrustRegionConfig<M::Scalar>,
     radius: M::Scalar,
     lambda: M::Scalar,
+    carry: Carry<M::Scalar>,
     ws: M::Workspace,
     hess: M::Hessian,
     g: M::Vector,
@@ -196,9 +231,14 @@ impl<M: Model> TrustRegion<M> {
             tol: M::Scalar::ZERO,
             hard_case_tol: M::Scalar::ZERO,
             max_iterations: 0,
+            lanczos_steps: 0,
         },
         radius: M::Scalar::ZERO,
         lambda: M::Scalar::ZERO,
+        carry: Carry {
+            secular: Secular::NONE,
+            have_z: false,
+        },
         ws: M::Workspace::ZERO,
         hess: M::Hessian::ZERO,
         g: M::Vector::ZERO,
@@ -234,6 +274,10 @@ impl<M: Model> TrustRegion<M> {
         self.config = config;
         self.radius = config.radius;
         self.lambda = M::Scalar::ZERO;
+        self.carry = Carry {
+            secular: Secular::NONE,
+            have_z: false,
+        };
         Ok(())
     }
 
@@ -288,14 +332,15 @@ impl<M: Model> TrustRegion<M> {
             &mut self.hess,
             g,
             radius,
-            M::Scalar::ZERO,
+            &mut self.carry,
             &self.config,
             b,
         )
     }
 
     /// One step on the batch `(x, t)`: gradient, Hessian blocks, subproblem, ratio test and
-    /// radius update (quarter it below ratio 1/4, double it above 3/4 on the boundary).
+    /// radius update (quarter the step length below ratio 1/4, triple the radius above 0.9
+    /// on the boundary).
     pub fn step(
         &mut self,
         net: &mut M,
@@ -314,7 +359,7 @@ impl<M: Model> TrustRegion<M> {
             z: &mut self.z,
             hz: &mut self.hz,
         };
-        let sub = solve_subproblem(net, &mut self.hess, &self.g, radius, self.lambda, &c, b)?;
+        let sub = solve_subproblem(net, &mut self.hess, &self.g, radius, &mut self.carry, &c, b)?;
         if let (true, Some(l)) = (sub.converged, sub.lambda) {
             self.lambda = l;
         }
@@ -327,15 +372,18 @@ impl<M: Model> TrustRegion<M> {
             _ => None,
         };
         let accepted = ratio.is_some_and(|r| r > c.eta);
+        // (fit_regression: growth 3 above 0.9 reaches MSE 1e-6 in 169 steps, 291
+        // factorisations; doubling above 0.75 did not within 300 steps)
+        let (grow, shrink, good) = (3.0, 0.25, 0.9);
         match ratio {
             Some(r) if r >= M::Scalar::c(0.25) => {
-                if r > M::Scalar::c(0.75) && sub.on_boundary {
-                    self.radius = (radius * M::Scalar::c(2.0)).min(c.radius_max);
+                if r > M::Scalar::c(good) && sub.on_boundary {
+                    self.radius = (radius * M::Scalar::c(grow)).min(c.radius_max);
                 }
             }
             _ => {
                 // Poor or failed trial: shrink, but keep the radius positive.
-                let shrunk = M::Scalar::c(0.25) * sub.step_norm.min(radius);
+                let shrunk = M::Scalar::c(shrink) * sub.step_norm.min(radius);
                 self.radius = if shrunk > M::Scalar::ZERO {
                     shrunk
                 } else {
@@ -381,15 +429,44 @@ impl<M: Model> Optimizer<M> for TrustRegion<M> {
     }
 }
 
+/// What the last positive-definite solve of a subproblem left for the next subproblem's
+/// first shift: `lambda`, `|p(lambda)|` and `p'(H + lambda I)^{-1} p`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Secular<T> {
+    lambda: T,
+    pnorm: T,
+    curvature: T,
+}
+
+impl<T: Real> Secular<T> {
+    const NONE: Self = Secular {
+        lambda: T::ZERO,
+        pnorm: T::ZERO,
+        curvature: T::ZERO,
+    };
+
+    /// One Newton step on `1/|p(lambda)| - 1/delta` from the recorded point: the shift at
+    /// which `|p| = delta` if `1/|p|` were linear in `lambda` (it is concave, so on the same
+    /// `H` this is a lower bound on the root).
+    fn newton(&self, delta: T) -> T {
+        let np = self.pnorm;
+        self.lambda + (np - delta) / delta * (np * np / self.curvature)
+    }
+
+    fn valid(&self) -> bool {
+        self.pnorm > T::ZERO && self.curvature > T::ZERO && self.lambda.finite()
+    }
+}
+
 /// What factoring at one shift gave.
 enum Shift<F> {
     /// `H + lambda I` is positive definite and `p = -(H + lambda I)^{-1} g` is solved; the
     /// factorisation for further solves.
     Solved(F),
-    /// Indefinite or singular (`p` untouched).
-    Indefinite,
-    /// Positive definite but the solve overflowed or could not be vouched for (`p`
-    /// overwritten).
+    /// Indefinite (the factorisation, for inverse iteration).
+    Indefinite(F),
+    /// Singular, or positive definite but the solve overflowed or could not be vouched for
+    /// (`p` may be overwritten).
     Failed,
 }
 
@@ -404,11 +481,11 @@ fn solve_at<'h, M: Model>(
 ) -> Result<Shift<<M::Hessian as Factorable>::Factored<'h>>, SolveError> {
     let mut f = match net.factor_current(hess, lambda) {
         Ok(f) => f,
-        Err(SolveError::Singular { .. }) => return Ok(Shift::Indefinite),
+        Err(SolveError::Singular { .. }) => return Ok(Shift::Failed),
         Err(e) => return Err(e),
     };
     if !f.inertia().is_positive_definite() {
-        return Ok(Shift::Indefinite);
+        return Ok(Shift::Indefinite(f));
     }
     match f.solve_refined(g, p, 2) {
         Ok(_) => {}
@@ -423,18 +500,184 @@ fn solve_at<'h, M: Model>(
     Ok(Shift::Solved(f))
 }
 
+/// Normalises `z` to unit length; false when it is zero or not finite.
+fn normalise<T: Real>(z: &mut [T]) -> bool {
+    let n = norm(z);
+    if !(n > T::ZERO) || !n.finite() {
+        return false;
+    }
+    for v in z.iter_mut() {
+        *v /= n;
+    }
+    true
+}
+
+/// `steps` steps of inverse iteration `z <- (H + lambda I)^{-1} z / |.|` with the
+/// factorisation `f`, from `z` (a fixed pseudo-random start when `z` is zero or not finite);
+/// returns `z'(H + lambda I) z` of the unit result, or `None` when a solve failed.
+fn inverse_iteration<F: Factorization>(
+    f: &mut F,
+    z: &mut F::Vector,
+    w: &mut F::Vector,
+    steps: usize,
+) -> Result<Option<F::Scalar>, SolveError>
+where
+    F::Vector: AsRef<[F::Scalar]> + AsMut<[F::Scalar]>,
+{
+    if !normalise(z.as_mut()) {
+        let mut rng = SplitMix64::new(0x7a11_5e1f);
+        for v in z.as_mut() {
+            *v = F::Scalar::c(rng.symmetric());
+        }
+        normalise(z.as_mut());
+    }
+    for _ in 0..steps {
+        match f.solve(z, w) {
+            Ok(()) => {}
+            Err(SolveError::NonFiniteResult) => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        core::mem::swap(z, w);
+        if !normalise(z.as_mut()) {
+            return Ok(None);
+        }
+    }
+    match f.apply(z, w) {
+        Ok(()) => {}
+        Err(SolveError::NonFiniteResult) => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let c = dot(z.as_ref(), w.as_ref());
+    Ok(c.finite().then_some(c))
+}
+
+/// Most Lanczos steps of the lower bound.
+const LANCZOS_MAX: usize = 64;
+
+/// The smallest eigenvalue of the symmetric tridiagonal matrix with diagonal `a` and
+/// off-diagonal `b` (`b.len() + 1 == a.len()`), by bisection on the Sturm count.
+fn tridiagonal_min<T: Real>(a: &[T], b: &[T]) -> T {
+    let n = a.len();
+    let (mut lo, mut hi) = (a[0], a[0]);
+    for i in 0..n {
+        let r = if i > 0 { b[i - 1].abs() } else { T::ZERO }
+            + if i + 1 < n { b[i].abs() } else { T::ZERO };
+        lo = lo.min(a[i] - r);
+        hi = hi.max(a[i] + r);
+    }
+    let tiny = T::EPSILON * (hi - lo).abs().max(T::MIN_POSITIVE);
+    // count of eigenvalues below x
+    let below = |x: T| -> usize {
+        let mut count = 0;
+        let mut d = T::ONE;
+        for i in 0..n {
+            let off = if i > 0 {
+                b[i - 1] * b[i - 1] / d
+            } else {
+                T::ZERO
+            };
+            d = a[i] - x - off;
+            if d == T::ZERO {
+                d = tiny;
+            }
+            if d < T::ZERO {
+                count += 1;
+            }
+        }
+        count
+    };
+    for _ in 0..200 {
+        let mid = T::c(0.5) * (lo + hi);
+        if !(mid > lo && mid < hi) {
+            break;
+        }
+        if below(mid) >= 1 {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    lo
+}
+
+/// `steps` Lanczos steps on the stored `H` (exact products, no factorisation) from a fixed
+/// pseudo-random vector plus `start`; returns the smallest Ritz value (>= lambda_min(H) up
+/// to rounding). `q0`, `q1`, `r` are scratch.
+fn lanczos_min<M: Model>(
+    hess: &mut M::Hessian,
+    start: Option<&M::Vector>,
+    q0: &mut M::Vector,
+    q1: &mut M::Vector,
+    r: &mut M::Vector,
+    steps: usize,
+) -> Result<Option<M::Scalar>, SolveError> {
+    type T<M> = <M as Model>::Scalar;
+    let steps = steps.min(LANCZOS_MAX);
+    let mut a = [T::<M>::ZERO; LANCZOS_MAX];
+    let mut b = [T::<M>::ZERO; LANCZOS_MAX];
+    let mut rng = SplitMix64::new(0x1a2c_205e);
+    let (mut qp, mut q, mut rr) = (q0, q1, r);
+    for (i, v) in q.as_mut().iter_mut().enumerate() {
+        *v = T::<M>::c(rng.symmetric()) + start.map_or(T::<M>::ZERO, |s| s.as_ref()[i]);
+    }
+    if !normalise(q.as_mut()) {
+        return Ok(None);
+    }
+    qp.as_mut().fill(T::<M>::ZERO);
+    let mut m = 0;
+    let mut beta = T::<M>::ZERO;
+    while m < steps {
+        hess.product(T::<M>::ZERO, q, rr)?;
+        let alpha = dot(q.as_ref(), rr.as_ref());
+        if !alpha.finite() {
+            return Ok(None);
+        }
+        for ((ri, qi), pi) in rr.as_mut().iter_mut().zip(q.as_ref()).zip(qp.as_ref()) {
+            *ri -= alpha * *qi + beta * *pi;
+        }
+        a[m] = alpha;
+        m += 1;
+        beta = norm(rr.as_ref());
+        if !(beta > T::<M>::EPSILON * alpha.abs().max(T::<M>::MIN_POSITIVE)) || m == steps {
+            break;
+        }
+        b[m - 1] = beta;
+        for v in rr.as_mut() {
+            *v /= beta;
+        }
+        // (qp, q, rr) <- (q, rr, qp)
+        core::mem::swap(&mut qp, &mut q);
+        core::mem::swap(&mut q, &mut rr);
+    }
+    if m == 0 {
+        return Ok(None);
+    }
+    let theta = tridiagonal_min(&a[..m], &b[..m - 1]);
+    Ok(theta.finite().then_some(theta))
+}
+
+/// The state a subproblem reads and leaves for the next one: the secular data of its last
+/// positive-definite solve and whether `z` holds a unit low-curvature direction.
+struct Carry<T> {
+    secular: Secular<T>,
+    have_z: bool,
+}
+
+/// More-Sorensen: see the module docs. `p`, `w`, `z`, `hz` are scratch (`z` carries the
+/// low-curvature direction between subproblems).
 fn solve_subproblem<M: Model>(
     net: &M,
     hess: &mut M::Hessian,
     g: &M::Vector,
     delta: M::Scalar,
-    warm: M::Scalar,
+    carry: &mut Carry<M::Scalar>,
     c: &TrustRegionConfig<M::Scalar>,
     b: Bufs<'_, M::Vector>,
 ) -> Result<Subproblem<M::Scalar>, SolveError> {
     type T<M> = <M as Model>::Scalar;
     let zero = T::<M>::ZERO;
     let half = T::<M>::c(0.5);
+    let sigma = c.tol;
     let Bufs { p, w, z, hz } = b;
     let gnorm = norm(g.as_ref());
     let mut out = Subproblem {
@@ -450,35 +693,87 @@ fn solve_subproblem<M: Model>(
         p.as_mut().fill(zero);
         return Ok(out);
     }
-    // An upper end of the bracket not yet found: `None`.
+    // Bracket lo <= lambda* <= hi (hi unknown: None). Lower bounds: lambda* >= 0, and
+    // lambda* >= -lambda_min(H) >= -v'Hv / |v|^2 for any v (two products, no factorisation:
+    // the gradient and the carried low-curvature direction).
     let (mut lo, mut hi): (T<M>, Option<T<M>>) = (zero, None);
-    let next = |lo: T<M>, hi: Option<T<M>>| -> T<M> {
+    // The smallest Ritz value theta of a few Lanczos steps with the exact product (no
+    // factorisation) is >= lambda_min, so lambda* >= -theta, and it is close for the lowest,
+    // separated eigenvalues.
+    if c.lanczos_steps > 0 {
+        if let Some(theta) = lanczos_min::<M>(
+            hess,
+            if carry.have_z { Some(&*z) } else { None },
+            p,
+            w,
+            hz,
+            c.lanczos_steps as usize,
+        )? {
+            lo = lo.max(-theta);
+        }
+    }
+    // Upper bound once lo is (near) -lambda_min: |p(lambda)| <= |g| / (lambda + lambda_min)
+    // <= delta at lambda = -lambda_min + |g| / delta. A guess, not a bound, when lo is loose:
+    // `hi` is only set by positive-definite solves with |p| < delta.
+    //
+    // With no upper end yet: near lambda = -lambda_min the step is dominated by the lowest
+    // eigenvector v, |p(lambda)| ~ |v'g| / (lambda + lambda_min), so the next shift is
+    // lo + |z'g| / delta with z the current low-curvature direction (|g| / delta without one),
+    // the increment at least doubling from one indefinite shift to the next.
+    let mut inc = zero;
+    let mut safeguard = |lo: T<M>, hi: Option<T<M>>, zg: T<M>| -> T<M> {
         match hi {
-            None => (lo * T::<M>::c(4.0)).max(gnorm / delta * T::<M>::c(0.1)),
-            Some(hi) => (lo * hi).sqrt().max(lo + T::<M>::c(0.05) * (hi - lo)),
+            None => {
+                inc = (zg / delta).max(T::<M>::c(2.0) * inc);
+                if !(inc > T::<M>::c(1e-3) * lo) {
+                    inc = (gnorm / delta).max(T::<M>::c(1e-3) * lo);
+                }
+                lo + inc
+            }
+            Some(hi) => (lo * hi)
+                .sqrt()
+                .max(lo + T::<M>::c(0.01) * (hi - lo))
+                .min(hi),
         }
     };
-    // Start from the warm shift (the previous step's), or from 0 (the Newton step).
-    let mut lam = if warm > zero && warm.finite() {
-        warm
+    // First shift: a Newton step on the previous subproblem's secular equation toward this
+    // radius (warm start), else lo (0: the Newton step of H first).
+    let mut lam = if carry.secular.valid() {
+        carry.secular.newton(delta)
     } else {
-        zero
+        lo
     };
-    let mut tried_zero = lam == zero;
+    if !lam.finite() || lam <= lo {
+        // Just above the lower bound (the Newton step of H when lo = 0).
+        lam = lo + (gnorm / delta).min(T::<M>::c(0.1) * lo);
+    }
+    let mut tried_zero = false;
     // The last positive-definite shift and whether `p` holds its step.
     let mut have_p = false;
     let mut p_lam = zero;
     let mut done = false;
     while out.factorizations < c.max_iterations {
         out.factorizations += 1;
+        tried_zero |= lam == zero;
         let mut f = match solve_at(net, hess, lam, g, p)? {
             Shift::Solved(f) => f,
-            other => {
-                if matches!(other, Shift::Failed) {
-                    have_p = false; // p no longer holds the last positive-definite step
-                }
+            Shift::Indefinite(mut f) => {
+                // lambda < -lambda_min. Inverse iteration at this shift gives a direction
+                // of curvature near -lambda: lambda* >= -z'Hz = lambda - z'(H + lambda I) z.
                 lo = lo.max(lam);
-                lam = next(lo, hi);
+                let mut zg = gnorm;
+                if let Some(zc) = inverse_iteration(&mut f, z, w, 2)? {
+                    carry.have_z = true;
+                    lo = lo.max(lam - zc);
+                    zg = dot(z.as_ref(), g.as_ref()).abs();
+                }
+                lam = safeguard(lo, hi, zg);
+                continue;
+            }
+            Shift::Failed => {
+                have_p = false; // p no longer holds the last positive-definite step
+                lo = lo.max(lam);
+                lam = safeguard(lo, hi, gnorm);
                 if !lam.finite() {
                     break;
                 }
@@ -492,7 +787,19 @@ fn solve_subproblem<M: Model>(
             done = true; // interior: the Newton step of a positive-definite H
             break;
         }
-        if (np - delta).abs() <= c.tol * delta {
+        // |p|' from one more solve: d|p|/dlambda = -p'(H + lambda I)^{-1} p / |p|.
+        f.solve(p, w)?;
+        let pw = dot(p.as_ref(), w.as_ref());
+        let sec = Secular {
+            lambda: lam,
+            pnorm: np,
+            curvature: pw,
+        };
+        if sec.valid() {
+            carry.secular = sec;
+        }
+
+        if (np - delta).abs() <= sigma * delta {
             out.on_boundary = true;
             done = true;
             break;
@@ -501,63 +808,50 @@ fn solve_subproblem<M: Model>(
             lo = lo.max(lam);
         } else {
             hi = Some(hi.map_or(lam, |h| h.min(lam)));
-            // Lower bound on -lambda_min(H) (and so on lambda*): a unit vector z from two
-            // steps of inverse iteration, lambda - z'(H + lambda I) z.
-            let mut rng = SplitMix64::new(0x7a11_5e1f);
-            for v in z.as_mut() {
-                *v = T::<M>::c(rng.symmetric());
-            }
-            for _ in 0..2 {
-                let nz = norm(z.as_ref());
-                for v in z.as_mut() {
-                    *v /= nz;
-                }
-                f.solve(z, w)?;
-                core::mem::swap(z, w);
-            }
-            let nz = norm(z.as_ref());
-            for v in z.as_mut() {
-                *v /= nz;
-            }
-            // z'Hz = z'(H + lambda I) z - lambda (|z| = 1)
-            f.apply(z, hz)?;
-            let zhz = dot(z.as_ref(), hz.as_ref()) - lam;
-            lo = lo.max(-zhz);
-            let hi_now = hi.unwrap_or(lam);
-            if hi_now - lo <= c.hard_case_tol * hi_now {
-                // Hard case: lambda = -lambda_min(H) (to tolerance) and |p(lambda)| < Delta;
-                // add tau z so that |p + tau z| = Delta, choosing the root with the lower
-                // model value m(p + tau z) = m(p) - lambda tau p'z + tau^2 z'Hz / 2.
+            // Inside with lambda > 0: a direction z of low curvature from inverse iteration
+            // (carried between iterations and subproblems), lambda* >= lambda - z'(H+lambda I)z,
+            // and the step p + tau z to the boundary. With A = p'(H + lambda I)p +
+            // lambda delta^2 = -g'p + lambda delta^2, m(p + tau z) = tau^2 z'(H+lambda I)z / 2
+            // - A/2 and m* >= -A/2, so tau^2 z'(H+lambda I)z <= sigma (2 - sigma) A gives
+            // m(p + tau z) <= (1 - sigma)^2 m* (More and Sorensen 1983, section 3).
+            if let Some(zc) = inverse_iteration(&mut f, z, w, 2)? {
+                carry.have_z = true;
+                lo = lo.max(lam - zc);
                 let pz = dot(p.as_ref(), z.as_ref());
-                let disc = (pz * pz + delta * delta - np * np).max(zero).sqrt();
-                let model = |tau: T<M>| -lam * tau * pz + half * tau * tau * zhz;
-                let (t1, t2) = (-pz + disc, -pz - disc);
-                let tau = if model(t1) <= model(t2) { t1 } else { t2 };
-                for (pi, zi) in p.as_mut().iter_mut().zip(z.as_ref()) {
-                    *pi += tau * *zi;
+                let disc = (pz * pz + (delta - np) * (delta + np)).max(zero).sqrt();
+                // The root of |p + tau z| = delta with the smaller |tau|.
+                let tau = if pz >= zero { -pz + disc } else { -pz - disc };
+                let a = -dot(g.as_ref(), p.as_ref()) + lam * delta * delta;
+                let hi_now = hi.unwrap_or(lam);
+                let near_hard = hi_now - lo <= c.hard_case_tol * hi_now;
+                if tau * tau * zc <= sigma * (T::<M>::c(2.0) - sigma) * a || near_hard {
+                    for (pi, zi) in p.as_mut().iter_mut().zip(z.as_ref()) {
+                        *pi += tau * *zi;
+                    }
+                    out.hard_case = true;
+                    out.on_boundary = true;
+                    done = true;
+                    break;
                 }
-                out.hard_case = true;
-                out.on_boundary = true;
-                done = true;
-                break;
             }
         }
-        // Newton on 1/|p| - 1/Delta: lambda += (|p| - Delta)/Delta |p|^2 / p'(H + lambda I)^{-1} p.
-        f.solve(p, w)?;
-        let pw = dot(p.as_ref(), w.as_ref());
-        let mut lam_new = lam + (np - delta) / delta * (np * np / pw);
-        let inside = lam_new > lo && hi.is_none_or(|h| lam_new < h);
-        if !inside || !lam_new.finite() {
-            // Below the bracket from a warm start: the interior (lambda = 0) is still to be
-            // tried.
-            lam_new = if lo == zero && !tried_zero && lam_new <= lo {
-                zero
-            } else {
-                next(lo, hi)
-            };
+        // Newton on 1/|p| - 1/delta (concave in lambda): its step is a lower bound on lambda*.
+        let newton = sec.newton(delta);
+        let before = lo;
+        if newton.finite() {
+            lo = lo.max(newton);
         }
-        tried_zero |= lam_new == zero;
-        lam = lam_new;
+        let mut next = (newton.finite() && newton >= before).then_some(newton);
+        if next.is_none() && np < delta && lam > lo {
+            // From inside, Newton overshoots below the bound when 1/|p| bends strongly
+            // (poles below): the one-pole model |p| ~ c / (lambda - lo) anchored at lo.
+            next = Some(lo + (lam - lo) * (np / delta));
+        }
+        lam = match next {
+            Some(n) if n > zero && hi.is_none_or(|h| n < h) => n,
+            _ if lo == zero && !tried_zero => zero,
+            _ => safeguard(lo, hi, gnorm),
+        };
     }
     if !have_p {
         // Never positive definite within the budget: a steepest-descent step to the boundary.
