@@ -133,35 +133,13 @@ where
     for m in methods() {
         if let Method::LmFloor(_) = m {
             let r = harness::equal_clock(task, m, o.budget2, o.points);
-            let last = r.last();
-            eprintln!(
-                "  held-out {:<28} val {:.4e} test {:.4e} after {} steps, {:.2} s{}",
-                m.label(),
-                last.map_or(f64::NAN, |s| s.val),
-                last.map_or(f64::NAN, |s| s.test),
-                r.steps,
-                r.secs,
-                r.error
-                    .as_ref()
-                    .map_or(String::new(), |e| format!(" [{e}]"))
-            );
+            print_held_out(&m.label(), &r);
             eq.push(r);
             continue;
         }
         if m.small() {
             let r = harness::equal_clock(small, m, o.budget2, o.points);
-            let last = r.last();
-            eprintln!(
-                "  held-out {:<28} val {:.4e} test {:.4e} after {} steps, {:.2} s{}",
-                format!("{} {}", m.label(), S::BATCH),
-                last.map_or(f64::NAN, |s| s.val),
-                last.map_or(f64::NAN, |s| s.test),
-                r.steps,
-                r.secs,
-                r.error
-                    .as_ref()
-                    .map_or(String::new(), |e| format!(" [{e}]"))
-            );
+            print_held_out(&format!("{} {}", m.label(), S::BATCH), &r);
             eq.push(r);
             continue;
         }
@@ -178,18 +156,7 @@ where
         );
         mem.push(r);
         let r = harness::equal_clock(task, m, o.budget2, o.points);
-        let last = r.last();
-        eprintln!(
-            "  held-out {:<28} val {:.4e} test {:.4e} after {} steps, {:.2} s{}",
-            m.label(),
-            last.map_or(f64::NAN, |s| s.val),
-            last.map_or(f64::NAN, |s| s.test),
-            r.steps,
-            r.secs,
-            r.error
-                .as_ref()
-                .map_or(String::new(), |e| format!(" [{e}]"))
-        );
+        print_held_out(&m.label(), &r);
         eq.push(r);
     }
     TaskResult {
@@ -630,4 +597,20 @@ fn main() {
         }
         std::process::exit(1);
     }
+}
+
+/// One progress line for an equal-wall-clock run: its last validation and test loss.
+fn print_held_out(label: &str, r: &harness::Run) {
+    let last = r.last();
+    eprintln!(
+        "  held-out {:<28} val {:.4e} test {:.4e} after {} steps, {:.2} s{}",
+        label,
+        last.map_or(f64::NAN, |s| s.val),
+        last.map_or(f64::NAN, |s| s.test),
+        r.steps,
+        r.secs,
+        r.error
+            .as_ref()
+            .map_or(String::new(), |e| format!(" [{e}]"))
+    );
 }

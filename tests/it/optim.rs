@@ -17,7 +17,7 @@ use tall_skinny::runtime::SplitMix64;
 
 /// N 25, batch 4 >= every stage's inputs-with-bias, so `H + 0 I` can be factored.
 #[tall_skinny_net(batch = 4)]
-struct Small {
+pub(crate) struct Small {
     a: Dense<2, 3, Tanh>,
     b: Residual<3, Tanh>,
     c: Dense<3, 1, Identity>,
@@ -26,7 +26,7 @@ struct Small {
 
 /// N 7, batch 8: near a zero-residual fit H is positive definite.
 #[tall_skinny_net(batch = 8)]
-struct Tiny {
+pub(crate) struct Tiny {
     a: Dense<1, 2, Tanh>,
     b: Dense<2, 1, Identity>,
     loss: Mse<1>,

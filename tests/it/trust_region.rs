@@ -14,29 +14,12 @@
 //! - The optimizer reaches MSE 1e-6 on a small deep residual regression (the
 //!   `fit_regression` shape at debug-build size).
 
-use crate::optim::dense_tr;
+use crate::optim::{dense_tr, Small, SmallCurvature, Tiny};
 use crate::solve_common::*;
 use nalgebra::{DVector, SymmetricEigen};
 use tall_skinny::prelude::*;
 use tall_skinny::runtime::optim::*;
 use tall_skinny::runtime::SplitMix64;
-
-/// N 25, batch 4 (every stage's inputs-with-bias fit, so H + 0 I can be factored).
-#[tall_skinny_net(batch = 4)]
-struct Small {
-    a: Dense<2, 3, Tanh>,
-    b: Residual<3, Tanh>,
-    c: Dense<3, 1, Identity>,
-    loss: Mse<1>,
-}
-
-/// N 7, batch 8: positive definite H at a zero-residual fit.
-#[tall_skinny_net(batch = 8)]
-struct Tiny {
-    a: Dense<1, 2, Tanh>,
-    b: Dense<2, 1, Identity>,
-    loss: Mse<1>,
-}
 
 /// Depth 6 residual tanh regression, N 115.
 #[tall_skinny_net(batch = 12)]
