@@ -3,37 +3,13 @@
 //! and actual reductions against f64-evaluated ones, and the f32 loss's own rounding level.
 //! `cargo run --release --example lm_diagnose`
 
-use tall_skinny::prelude::*;
 use tall_skinny::runtime::optim::*;
 
-const BATCH: usize = 32;
-
-/// `fit_regression`'s net in f32.
-#[tall_skinny_net(batch = 32, scalar = f32)]
-pub struct Regressor32 {
-    inp: Dense<1, 8, Tanh>,
-    body: [Residual<8, Tanh>; 14],
-    head: Dense<8, 1, Identity>,
-    loss: Mse<1>,
-}
-
-/// Its f64 twin.
-#[tall_skinny_net(batch = 32)]
-pub struct Regressor64 {
-    inp: Dense<1, 8, Tanh>,
-    body: [Residual<8, Tanh>; 14],
-    head: Dense<8, 1, Identity>,
-    loss: Mse<1>,
-}
+#[path = "common/regression.rs"]
+mod regression;
+use regression::*;
 
 const N: usize = Regressor64::N_PARAMS;
-
-fn data() -> ([[f64; 1]; BATCH], [[f64; 1]; BATCH]) {
-    let x: [[f64; 1]; BATCH] =
-        core::array::from_fn(|n| [-1.0 + 2.0 * n as f64 / (BATCH - 1) as f64]);
-    let t = x.map(|[v]| [(3.0 * v).sin() + 0.5 * v * v - 0.3 * (5.0 * v).cos() * v]);
-    (x, t)
-}
 
 fn rel(a: &[f64], b: &[f64]) -> f64 {
     let d: f64 = a

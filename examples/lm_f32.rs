@@ -2,35 +2,11 @@
 //! steps and the MSE reached (issue 16's f32 figure: MSE 1e-8 with fewer than 10% of the
 //! steps rejected). `cargo run --release --example lm_f32 [-- --trace]`
 
-use tall_skinny::prelude::*;
 use tall_skinny::runtime::optim::*;
 
-const BATCH: usize = 32;
-
-/// `fit_regression`'s net in f32.
-#[tall_skinny_net(batch = 32, scalar = f32)]
-pub struct Regressor32 {
-    inp: Dense<1, 8, Tanh>,
-    body: [Residual<8, Tanh>; 14],
-    head: Dense<8, 1, Identity>,
-    loss: Mse<1>,
-}
-
-/// Its f64 twin.
-#[tall_skinny_net(batch = 32)]
-pub struct Regressor64 {
-    inp: Dense<1, 8, Tanh>,
-    body: [Residual<8, Tanh>; 14],
-    head: Dense<8, 1, Identity>,
-    loss: Mse<1>,
-}
-
-fn data() -> ([[f64; 1]; BATCH], [[f64; 1]; BATCH]) {
-    let x: [[f64; 1]; BATCH] =
-        core::array::from_fn(|n| [-1.0 + 2.0 * n as f64 / (BATCH - 1) as f64]);
-    let t = x.map(|[v]| [(3.0 * v).sin() + 0.5 * v * v - 0.3 * (5.0 * v).cos() * v]);
-    (x, t)
-}
+#[path = "common/regression.rs"]
+mod regression;
+use regression::*;
 
 macro_rules! run {
     ($net:ident, $t:ty, $steps:expr, $trace:expr) => {{
