@@ -405,6 +405,26 @@ pub fn held_out<M: Model<Scalar = f64>>(net: &M, task: &Task<M>) -> Result<(f64,
     Ok((v, t))
 }
 
+/// Appends `net`'s held-out losses at `secs` to `run`'s curve, or keeps the evaluation's
+/// error in `run.error` and returns false.
+pub fn sample_held_out<M: Model<Scalar = f64>>(
+    run: &mut Run,
+    net: &M,
+    task: &Task<M>,
+    secs: f64,
+) -> bool {
+    match held_out(net, task) {
+        Ok((val, test)) => {
+            run.curve.push(Sample { secs, val, test });
+            true
+        }
+        Err(e) => {
+            run.error = Some(e);
+            false
+        }
+    }
+}
+
 /// Protocol 2: mini-batch training on the training set for `budget` seconds, held-out
 /// losses sampled at the times of [`schedule`] with the clock paused.
 pub fn equal_clock<M: Model<Scalar = f64> + 'static>(
@@ -418,16 +438,8 @@ pub fn equal_clock<M: Model<Scalar = f64> + 'static>(
     }
     let mut run = Run::new(method);
     let mut net = (task.init)();
-    match held_out(&*net, task) {
-        Ok((val, test)) => run.curve.push(Sample {
-            secs: 0.0,
-            val,
-            test,
-        }),
-        Err(e) => {
-            run.error = Some(e);
-            return run;
-        }
+    if !sample_held_out(&mut run, &*net, task, 0.0) {
+        return run;
     }
     let mut opt = match method.build::<M>() {
         Ok(o) => o,
@@ -459,14 +471,8 @@ pub fn equal_clock<M: Model<Scalar = f64> + 'static>(
             false,
         );
         // The clock is paused: evaluate.
-        match held_out(&*net, task) {
-            Ok((val, test)) => run.curve.push(Sample {
-                secs: clock.secs(),
-                val,
-                test,
-            }),
-            Err(e) => run.error = Some(e),
-        }
+        // (An evaluation error is kept; a failed step below replaces it with its own.)
+        sample_held_out(&mut run, &*net, task, clock.secs());
         if err.is_some() {
             run.error = err;
             break;

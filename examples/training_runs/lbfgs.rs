@@ -14,7 +14,7 @@ use tall_skinny::runtime::data::{MiniBatches, Remainder};
 use tall_skinny::runtime::optim::Model;
 use tall_skinny::runtime::ConstZero;
 
-use crate::harness::{held_out, schedule, Clock, Method, Run, Sample};
+use crate::harness::{held_out, sample_held_out, schedule, Clock, Method, Run, Sample};
 use crate::tasks::Task;
 
 /// The mean loss over a list of full batches as an argmin problem.
@@ -216,16 +216,8 @@ pub fn equal_clock<M: Model<Scalar = f64> + 'static>(
     let mut run = Run::new(Method::Lbfgs);
     let net = (task.init)();
     let mut eval_net = (task.init)();
-    match held_out(&*eval_net, task) {
-        Ok((val, test)) => run.curve.push(Sample {
-            secs: 0.0,
-            val,
-            test,
-        }),
-        Err(e) => {
-            run.error = Some(e);
-            return run;
-        }
+    if !sample_held_out(&mut run, &*eval_net, task, 0.0) {
+        return run;
     }
     let fb = match FullBatch::new(net, &task.train.0, &task.train.1) {
         Ok(f) => f,

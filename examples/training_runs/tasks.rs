@@ -177,6 +177,25 @@ fn train_size(n: usize, batch: usize, val: usize, test: usize) -> usize {
     (n - val - test) / batch * batch
 }
 
+/// The table line of a task: what the data are, the net's size and the split.
+fn describe<M: Model>(data: &str, depth: usize, parts: [&Part<M>; 3], note: &str) -> String {
+    let [train, val, test] = parts.map(|p| p.0.len());
+    format!(
+        "{data}, depth {depth}, {} params, batch {}, train/val/test {train}/{val}/{test}{note}",
+        M::N_PARAMS,
+        M::BATCH
+    )
+}
+
+/// The rows of a linfa data set's record matrix, given as its row-major slice of `I` columns.
+fn rows<const I: usize>(records: Option<&[f64]>) -> Vec<[f64; I]> {
+    let flat = records.expect("linfa's records are a standard-layout matrix");
+    assert_eq!(flat.len() % I, 0, "the records have {I} columns");
+    flat.chunks_exact(I)
+        .map(|r| core::array::from_fn(|k| r[k]))
+        .collect()
+}
+
 /// Splits a regression data set (shuffled with `seed`) and standardises inputs and targets
 /// with the training split's statistics.
 #[allow(clippy::type_complexity)]
@@ -197,23 +216,16 @@ fn regression<const I: usize, const O: usize>(
 
 pub fn diabetes() -> Task<DiabetesNet> {
     let data = linfa_datasets::diabetes();
-    let xs: Vec<[f64; 10]> = data
-        .records()
-        .outer_iter()
-        .map(|r| core::array::from_fn(|k| r[k]))
-        .collect();
+    let xs: Vec<[f64; 10]> = rows(data.records().as_slice());
     let ts: Vec<[f64; 1]> = data.targets().iter().map(|&t| [t]).collect();
     let [train, val, test] = regression(xs, ts, DiabetesNet::BATCH, 66, 88, 42);
     Task {
         name: "diabetes",
-        what: format!(
-            "diabetes (linfa), regression, depth {}, {} params, batch {}, train/val/test {}/{}/{}",
+        what: describe::<DiabetesNet>(
+            "diabetes (linfa), regression",
             DiabetesNet::DEPTH,
-            DiabetesNet::N_PARAMS,
-            DiabetesNet::BATCH,
-            train.0.len(),
-            val.0.len(),
-            test.0.len()
+            [&train, &val, &test],
+            "",
         ),
         train,
         val,
@@ -224,23 +236,16 @@ pub fn diabetes() -> Task<DiabetesNet> {
 
 pub fn winequality() -> Task<WineNet> {
     let data = linfa_datasets::winequality();
-    let xs: Vec<[f64; 11]> = data
-        .records()
-        .outer_iter()
-        .map(|r| core::array::from_fn(|k| r[k]))
-        .collect();
+    let xs: Vec<[f64; 11]> = rows(data.records().as_slice());
     let ts: Vec<[f64; 1]> = data.targets().iter().map(|&t| [t as f64]).collect();
     let [train, val, test] = regression(xs, ts, WineNet::BATCH, 320, 320, 42);
     Task {
         name: "winequality",
-        what: format!(
-            "winequality-red (linfa), quality as regression, depth {}, {} params, batch {}, train/val/test {}/{}/{}",
+        what: describe::<WineNet>(
+            "winequality-red (linfa), quality as regression",
             WineNet::DEPTH,
-            WineNet::N_PARAMS,
-            WineNet::BATCH,
-            train.0.len(),
-            val.0.len(),
-            test.0.len()
+            [&train, &val, &test],
+            "",
         ),
         train,
         val,
@@ -251,31 +256,25 @@ pub fn winequality() -> Task<WineNet> {
 
 pub fn iris() -> Task<IrisNet> {
     let data = linfa_datasets::iris();
-    let mut xs: Vec<[f64; 4]> = data
-        .records()
-        .outer_iter()
-        .map(|r| core::array::from_fn(|k| r[k]))
-        .collect();
+    let mut xs: Vec<[f64; 4]> = rows(data.records().as_slice());
     let mut labels: Vec<usize> = data.targets().to_vec();
     let n = xs.len();
     let (val, train) = (30, train_size(n, IrisNet::BATCH, 30, 30));
     let s = shuffle_split(&mut xs, &mut labels, 3, val, n - val - train).expect("split");
     let sx = stats(s.train.0);
     let part = |(x, t): (&[[f64; 4]], &[usize])| (scale(x, &sx), t.to_vec());
+    let (train, val, test) = (part(s.train), part(s.val), part(s.test));
     Task {
         name: "iris",
-        what: format!(
-            "iris (linfa), 3-class softmax cross-entropy, depth {}, {} params, batch {}, train/val/test {}/{}/{}",
+        what: describe::<IrisNet>(
+            "iris (linfa), 3-class softmax cross-entropy",
             IrisNet::DEPTH,
-            IrisNet::N_PARAMS,
-            IrisNet::BATCH,
-            s.train.0.len(),
-            s.val.0.len(),
-            s.test.0.len()
+            [&train, &val, &test],
+            "",
         ),
-        train: part(s.train),
-        val: part(s.val),
-        test: part(s.test),
+        train,
+        val,
+        test,
         init: || Box::new(IrisNet::init(1)),
     }
 }
@@ -322,14 +321,11 @@ pub fn pendulum() -> Task<PlantNet> {
     let test = (scale(&tx, &sx), scale(&tt, &st));
     Task {
         name: "pendulum",
-        what: format!(
-            "pendulum identification (simulated), depth {}, {} params, batch {}, train/val/test {}/{}/{} (test: another trajectory)",
+        what: describe::<PlantNet>(
+            "pendulum identification (simulated)",
             PlantNet::DEPTH,
-            PlantNet::N_PARAMS,
-            PlantNet::BATCH,
-            train.0.len(),
-            val.0.len(),
-            test.0.len()
+            [&train, &val, &test],
+            " (test: another trajectory)",
         ),
         train,
         val,
@@ -359,20 +355,18 @@ pub fn deep() -> Task<DeepNet> {
     let st = stats(s.train.1);
     let ident = ([0.0; 4], [1.0; 4]);
     let part = |(x, t): (&[[f64; 4]], &[[f64; 1]])| (scale(x, &ident), scale(t, &st));
+    let (train, val, test) = (part(s.train), part(s.val), part(s.test));
     Task {
         name: "deep48",
-        what: format!(
-            "deep narrow synthetic (4 inputs, smooth target), depth {}, width 8, {} params, batch {}, train/val/test {}/{}/{}",
+        what: describe::<DeepNet>(
+            "deep narrow synthetic (4 inputs, smooth target, width 8)",
             DeepNet::DEPTH,
-            DeepNet::N_PARAMS,
-            DeepNet::BATCH,
-            s.train.0.len(),
-            s.val.0.len(),
-            s.test.0.len()
+            [&train, &val, &test],
+            "",
         ),
-        train: part(s.train),
-        val: part(s.val),
-        test: part(s.test),
+        train,
+        val,
+        test,
         init: || Box::new(DeepNet::init(1)),
     }
 }

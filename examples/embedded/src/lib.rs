@@ -106,6 +106,23 @@ pub struct Summary {
     pub rejected: usize,
 }
 
+/// The run's figures as the firmware and the host print them after `RESULT ok|FAIL` (one
+/// format for both, so `.ci/embedded` can compare the two lines).
+impl core::fmt::Display for Summary {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "steps {} loss0 {:e} final {:e} factor {:e} failed {} rejected {}",
+            STEPS,
+            self.loss0,
+            self.loss_final,
+            self.loss0 / self.loss_final,
+            self.failed,
+            self.rejected
+        )
+    }
+}
+
 /// Initialises the net (seed 3) and the optimizer (default settings, one solve per step),
 /// then runs [`STEPS`] Levenberg-Marquardt steps on [`pendulum_batch`], calling `each`
 /// after every step (outside what a per-step cost measurement should include). `now` is the
