@@ -75,21 +75,6 @@ impl<M: Model> Sgd<M> {
         p: M::Vector::ZERO,
     };
 
-    /// A fresh optimizer (zero velocity); the settings are validated.
-    pub fn new(config: SgdConfig<M::Scalar>) -> Result<Self, ConfigError> {
-        let mut o = Self::ZERO;
-        o.configure(config)?;
-        Ok(o)
-    }
-
-    /// [`Self::new`] on the heap, without building it on the stack first.
-    #[cfg(feature = "alloc")]
-    pub fn boxed(config: SgdConfig<M::Scalar>) -> Result<alloc::boxed::Box<Self>, ConfigError> {
-        let mut o: alloc::boxed::Box<Self> = bytemuck::zeroed_box();
-        o.configure(config)?;
-        Ok(o)
-    }
-
     /// Validates and takes the settings, and restarts (zero velocity).
     pub fn configure(&mut self, config: SgdConfig<M::Scalar>) -> Result<(), ConfigError> {
         config.validate()?;
@@ -240,21 +225,6 @@ impl<M: Model> Adam<M> {
         d: M::Vector::ZERO,
         p: M::Vector::ZERO,
     };
-
-    /// A fresh optimizer (zero moments); the settings are validated.
-    pub fn new(config: AdamConfig<M::Scalar>) -> Result<Self, ConfigError> {
-        let mut o = Self::ZERO;
-        o.configure(config)?;
-        Ok(o)
-    }
-
-    /// [`Self::new`] on the heap, without building it on the stack first.
-    #[cfg(feature = "alloc")]
-    pub fn boxed(config: AdamConfig<M::Scalar>) -> Result<alloc::boxed::Box<Self>, ConfigError> {
-        let mut o: alloc::boxed::Box<Self> = bytemuck::zeroed_box();
-        o.configure(config)?;
-        Ok(o)
-    }
 
     /// Validates and takes the settings, and restarts (zero moments).
     pub fn configure(&mut self, config: AdamConfig<M::Scalar>) -> Result<(), ConfigError> {

@@ -258,21 +258,6 @@ impl<M: Model> LevenbergMarquardt<M> {
         trial: M::Vector::ZERO,
     };
 
-    /// A fresh optimizer; the settings are validated.
-    pub fn new(config: LmConfig<M::Scalar>) -> Result<Self, ConfigError> {
-        let mut lm = Self::ZERO;
-        lm.configure(config)?;
-        Ok(lm)
-    }
-
-    /// [`Self::new`] on the heap, without building it on the stack first.
-    #[cfg(feature = "alloc")]
-    pub fn boxed(config: LmConfig<M::Scalar>) -> Result<alloc::boxed::Box<Self>, ConfigError> {
-        let mut lm: alloc::boxed::Box<Self> = bytemuck::zeroed_box();
-        lm.configure(config)?;
-        Ok(lm)
-    }
-
     /// Validates and takes the settings, and restarts (damping from `config.lambda`).
     pub fn configure(&mut self, config: LmConfig<M::Scalar>) -> Result<(), ConfigError> {
         config.validate()?;

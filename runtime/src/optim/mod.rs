@@ -226,6 +226,35 @@ macro_rules! storage_bytes {
 }
 storage_bytes!(LevenbergMarquardt, DampedNewton, TrustRegion, Adam, Sgd);
 
+macro_rules! constructors {
+    ($($opt:ident($config:ident)),*) => {$(
+        impl<M: Model> $opt<M> {
+            /// A fresh optimizer: [`Self::ZERO`] configured with `config` (validated; the
+            /// state starts as [`Self::configure`] describes).
+            pub fn new(config: $config<M::Scalar>) -> Result<Self, ConfigError> {
+                let mut o = Self::ZERO;
+                o.configure(config)?;
+                Ok(o)
+            }
+
+            /// [`Self::new`] on the heap, without building it on the stack first.
+            #[cfg(feature = "alloc")]
+            pub fn boxed(config: $config<M::Scalar>) -> Result<alloc::boxed::Box<Self>, ConfigError> {
+                let mut o: alloc::boxed::Box<Self> = bytemuck::zeroed_box();
+                o.configure(config)?;
+                Ok(o)
+            }
+        }
+    )*};
+}
+constructors!(
+    LevenbergMarquardt(LmConfig),
+    DampedNewton(NewtonConfig),
+    TrustRegion(TrustRegionConfig),
+    Adam(AdamConfig),
+    Sgd(SgdConfig)
+);
+
 /// One step of an optimizer on one batch: the common interface of the five optimizers, for
 /// a training loop that does not name them.
 pub trait Optimizer<M: Model> {

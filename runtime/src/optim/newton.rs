@@ -166,21 +166,6 @@ impl<M: Model> DampedNewton<M> {
         trial: M::Vector::ZERO,
     };
 
-    /// A fresh optimizer; the settings are validated.
-    pub fn new(config: NewtonConfig<M::Scalar>) -> Result<Self, ConfigError> {
-        let mut o = Self::ZERO;
-        o.configure(config)?;
-        Ok(o)
-    }
-
-    /// [`Self::new`] on the heap, without building it on the stack first.
-    #[cfg(feature = "alloc")]
-    pub fn boxed(config: NewtonConfig<M::Scalar>) -> Result<alloc::boxed::Box<Self>, ConfigError> {
-        let mut o: alloc::boxed::Box<Self> = bytemuck::zeroed_box();
-        o.configure(config)?;
-        Ok(o)
-    }
-
     /// Validates and takes the settings, and restarts (damping from `config.lambda`).
     pub fn configure(&mut self, config: NewtonConfig<M::Scalar>) -> Result<(), ConfigError> {
         config.validate()?;

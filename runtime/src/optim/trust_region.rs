@@ -250,23 +250,6 @@ impl<M: Model> TrustRegion<M> {
         trial: M::Vector::ZERO,
     };
 
-    /// A fresh optimizer; the settings are validated.
-    pub fn new(config: TrustRegionConfig<M::Scalar>) -> Result<Self, ConfigError> {
-        let mut o = Self::ZERO;
-        o.configure(config)?;
-        Ok(o)
-    }
-
-    /// [`Self::new`] on the heap, without building it on the stack first.
-    #[cfg(feature = "alloc")]
-    pub fn boxed(
-        config: TrustRegionConfig<M::Scalar>,
-    ) -> Result<alloc::boxed::Box<Self>, ConfigError> {
-        let mut o: alloc::boxed::Box<Self> = bytemuck::zeroed_box();
-        o.configure(config)?;
-        Ok(o)
-    }
-
     /// Validates and takes the settings, and restarts (radius from `config.radius`, no warm
     /// shift).
     pub fn configure(&mut self, config: TrustRegionConfig<M::Scalar>) -> Result<(), ConfigError> {
