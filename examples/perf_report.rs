@@ -21,6 +21,8 @@
 //! * `resolve`: a further `solve` with the existing factorisation. f64 only.
 //! * `diag_inv`: the diagonal of `(H + eps I)^{-1}` from an existing factorisation (selected
 //!   inversion over the stage factors). f64 only.
+//! * `stable_diag_inv`: the same diagonal from the backward-stable factors (`StableFactors`,
+//!   threshold 0.1; compare with `stable_solve`). f64, width 8, depth up to 64.
 //! * `log_det`: `log|det(H + eps I)|` from an existing factorisation (the stage pivots). f64
 //!   only.
 //! * `dense_solve`: solve `(H + eps I) x = g` (g the gradient, eps = 1e-3) the dense way:
@@ -53,7 +55,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use tall_skinny::prelude::*;
-use tall_skinny::runtime::{SplitMix64, StableFactors};
+use tall_skinny::runtime::{SplitMix64, StableFactors, StableSelinvScratch};
 use tall_skinny_baselines::{self as baselines, KrylovReport, Outcome};
 
 /// The shift of every solve: `(H + EPS I) x = g`.
@@ -305,6 +307,18 @@ fn outcome_name(o: Outcome) -> &'static str {
 
 macro_rules! ops {
     () => {
+        /// The backward-stable factors' storage for this net (width 8 up to depth 64) and the
+        /// scratch of their diagonal of the inverse.
+        type Sf = StableFactors<
+            T,
+            { WIDTH + 1 },
+            { BATCH * WIDTH },
+            { WIDTH * (WIDTH + 1) + BATCH * WIDTH },
+            64,
+        >;
+        type Ss =
+            StableSelinvScratch<T, { BATCH * WIDTH }, { WIDTH * (WIDTH + 1) + BATCH * WIDTH }>;
+
         /// Every op, in report order. Adding an op: its function below, plus one line here.
         pub const OPS: &[(&str, fn(&mut Fixture, &Ctx) -> Option<Sample>)] = &[
             ("gradient", gradient),
@@ -313,6 +327,7 @@ macro_rules! ops {
             ("stable_solve", stable_solve),
             ("resolve", resolve),
             ("diag_inv", diag_inv),
+            ("stable_diag_inv", stable_diag_inv),
             ("log_det", log_det),
             ("dense_solve", dense_solve),
             ("cg_solve", cg_solve),
@@ -379,13 +394,6 @@ macro_rules! ops {
             if WIDTH > 8 || Net::DEPTH > 64 {
                 return None;
             }
-            type Sf = StableFactors<
-                T,
-                { WIDTH + 1 },
-                { BATCH * WIDTH },
-                { WIDTH * (WIDTH + 1) + BATCH * WIDTH },
-                64,
-            >;
             let mut curv = tall_skinny::boxed_zeroed::<NetCurvature>();
             let mut sf = tall_skinny::boxed_zeroed::<Sf>();
             let eps = T::from_f64(EPS);
@@ -440,6 +448,27 @@ macro_rules! ops {
             let f = curv.factor(eps).unwrap();
             Some(cx.time(|| {
                 f.diag_inv(out).unwrap();
+                black_box(&mut **out);
+            }))
+        }
+
+        /// The diagonal of `(H + eps I)^{-1}` from existing backward-stable factors
+        /// (`StableFactors::diag_inv`, threshold 0.1; compare with `stable_solve`). Width 8
+        /// up to depth 64, like `stable_solve`.
+        fn stable_diag_inv(fx: &mut Fixture, cx: &Ctx) -> Option<Sample> {
+            <T as Scalar>::as_f64(&fx.g[..])?;
+            if WIDTH > 8 || Net::DEPTH > 64 {
+                return None;
+            }
+            let mut curv = tall_skinny::boxed_zeroed::<NetCurvature>();
+            let mut sf = tall_skinny::boxed_zeroed::<Sf>();
+            let mut ss = tall_skinny::boxed_zeroed::<Ss>();
+            let Fixture { net, x, t, out, .. } = fx;
+            net.curvature_into(&mut curv, x, t).unwrap();
+            sf.factor(&*curv, T::from_f64(EPS), T::from_f64(0.1))
+                .unwrap();
+            Some(cx.time(|| {
+                sf.diag_inv(&*curv, &mut ss, out).unwrap();
                 black_box(&mut **out);
             }))
         }
@@ -809,6 +838,8 @@ fn print_table(rows: &[Row]) {
         ("factor_solve", "hvp"),
         ("stable_solve", "hvp"),
         ("resolve", "hvp"),
+        ("diag_inv", "factor_solve"),
+        ("stable_diag_inv", "stable_solve"),
     ] {
         let ratios: Vec<String> = rows
             .iter()

@@ -75,7 +75,7 @@ pub use record::{Record, RecordError};
 pub use refine::Refinement;
 pub use rng::SplitMix64;
 pub use stage::selinv::LogDet;
-pub use stage::stable::StableFactors;
+pub use stage::stable::{StableFactors, StableSelinvScratch};
 
 pub use bytemuck;
 pub use nalgebra;

@@ -13,6 +13,11 @@
 //!   check is then scaled by the plain solve's own error, printed as "unstable").
 //! - diagonal of the inverse: `|d - ref| / |ref| <= 1e-9` (2-norm over the vector), with the
 //!   same proviso; Woodbury: `<= 1e-9` or its `u64 / (eps * min diag)` cancellation bound.
+//! - the backward-stable factors (`StableFactors`, delayed pivots, tau 0.1) of the exact
+//!   Hessian and of the Riccati Gauss-Newton form: `log_det` within `1e-10 * max(1, |ref|)`
+//!   and `diag_inv` within `1e-9` relative on every cell, with no proviso (where the plain
+//!   recursion's stage pivots are near-singular, docs/math.md section 8.8, these are the
+//!   numbers to use); their inertia and sign equal the plain ones.
 //! - sign of the determinant `== (-1)^inertia.negative`, and both equal the dense ones.
 //! - f32 nets against their f64 twins at the same parameters: within
 //!   `F32_FACTOR * cond * u32`.
@@ -189,6 +194,12 @@ fn ld_err(a: f64, b: f64) -> f64 {
 }
 
 const EPS_LIST: [f64; 4] = [1e-1, 1e-2, 1e-3, 1e-4];
+/// The backward-stable factors for every architecture here: inputs + bias <= 9, batch times
+/// width <= 48, a stage's parameters plus the carried set <= 120, depth <= 64.
+type Stable = tall_skinny::runtime::StableFactors<f64, 9, 48, 120, 64>;
+type StableScratch = tall_skinny::runtime::StableSelinvScratch<f64, 48, 120>;
+/// Threshold of the delayed-pivot test (the documented useful range is 0.01 to 0.1).
+const STABLE_TAU: f64 = 0.1;
 const LOGDET_BOUND: f64 = 1e-10;
 const DIAG_BOUND: f64 = 1e-9;
 /// Up to this cond(H + eps I) the exact-Hessian diagonal must meet `DIAG_BOUND`.
@@ -201,6 +212,7 @@ struct Report {
     rows: Vec<String>,
     worst_ld: f64,
     worst_diag: f64,
+    worst_stable_diag: f64,
 }
 
 impl Report {
@@ -209,14 +221,14 @@ impl Report {
     }
     fn print(&self) {
         println!(
-            "| arch | form | N | eps | cond | dense inertia neg | log-det err | diag rel err | block rel err | growth (diag err / cond u64) | plain solve err |\n|---|---|---|---|---|---|---|---|---|---|---|"
+            "| arch | form | N | eps | cond | dense inertia neg | log-det err | diag rel err | block rel err | growth (diag err / cond u64) | plain solve err | stable log-det err | stable diag rel err |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|"
         );
         for r in &self.rows {
             println!("{r}");
         }
         println!(
-            "worst log-det err {:.2e}, worst diag rel err {:.2e}",
-            self.worst_ld, self.worst_diag
+            "worst log-det err {:.2e}, worst diag rel err {:.2e}, worst stable diag rel err {:.2e}",
+            self.worst_ld, self.worst_diag, self.worst_stable_diag
         );
     }
 }
@@ -254,6 +266,9 @@ macro_rules! check_arch {
         let b: Box<[f64; N]> = boxed_vec((0..N).map(|_| rng.symmetric()).collect());
         let mut d: Box<[f64; N]> = boxed_vec(vec![0.0; N]);
         let mut xs: Box<[f64; N]> = boxed_vec(vec![0.0; N]);
+        let mut ds: Box<[f64; N]> = boxed_vec(vec![0.0; N]);
+        let mut sf = boxed_zeroed::<Stable>();
+        let mut ss = boxed_zeroed::<StableScratch>();
         // the middle stage's diagonal block
         let mid = 1usize;
         for eps in EPS_LIST {
@@ -292,6 +307,21 @@ macro_rules! check_arch {
                 };
                 let le = ld_err(ld.log_abs, r.log_abs);
                 let de = rel_err(&d[..], &rd);
+                // The backward-stable (delayed-pivot) factors of the same curvature: their own
+                // log-determinant and diagonal of the inverse.
+                let (sle, sde, grown) = if form == "G woodbury" {
+                    (f64::NAN, f64::NAN, false)
+                } else {
+                    let cv = if form == "H" { &curv } else { &gcurv };
+                    let inertia = sf.factor(&**cv, eps, STABLE_TAU).unwrap();
+                    assert_eq!(inertia.negative, neg, "{name} {form} eps {eps:e}: stable inertia");
+                    let sld = sf.log_det().unwrap();
+                    assert_eq!(sld.sign, r.sign, "{name} {form} eps {eps:e}: stable sign");
+                    let tr = sf.trace_inv(&**cv, &mut ss, &mut ds).unwrap();
+                    let dsum: f64 = ds.iter().sum();
+                    assert_eq!(tr, dsum);
+                    (ld_err(sld.log_abs, r.log_abs), rel_err(&ds[..], &rd), sf.max_carried() > 0)
+                };
                 // sign and inertia
                 assert_eq!(ld.sign, if neg % 2 == 1 { -1 } else { 1 }, "{name} {form} eps {eps:e}: sign vs inertia");
                 assert_eq!(ld.sign, r.sign, "{name} {form} eps {eps:e}: sign vs dense");
@@ -316,14 +346,21 @@ macro_rules! check_arch {
                     DIAG_BOUND * scale
                 };
                 rep.row(format!(
-                    "| {name} | {form} | {N} | {eps:e} | {c:.1e} | {dneg} | {le:.1e} | {de:.1e} | {block_err:.1e} | {:.0} | {plain:.1e}{} |",
+                    "| {name} | {form} | {N} | {eps:e} | {c:.1e} | {dneg} | {le:.1e} | {de:.1e} | {block_err:.1e} | {:.0} | {plain:.1e}{} | {sle:.1e} | {sde:.1e}{} |",
                     de / (c * f64::EPSILON),
-                    if unstable { " (unstable)" } else { "" }
+                    if unstable { " (unstable)" } else { "" },
+                    if grown { " (carried)" } else { "" }
                 ));
+                rep.worst_stable_diag = rep.worst_stable_diag.max(if sde.is_nan() { 0.0 } else { sde });
                 rep.worst_ld = rep.worst_ld.max(le);
                 rep.worst_diag = rep.worst_diag.max(de);
                 assert!(le <= LOGDET_BOUND * scale, "{name} {form} eps {eps:e}: log-det err {le:e} (cond {c:e}, plain {plain:e})");
                 assert!(de <= dbound, "{name} {form} eps {eps:e}: diag rel err {de:e} > {dbound:e} (cond {c:e}, plain {plain:e})");
+                if sde.is_finite() {
+                    // the stable factors: the flat bars, with no proviso
+                    assert!(sle <= LOGDET_BOUND, "{name} {form} eps {eps:e}: stable log-det err {sle:e} (cond {c:e})");
+                    assert!(sde <= DIAG_BOUND, "{name} {form} eps {eps:e}: stable diag rel err {sde:e} (cond {c:e})");
+                }
                 if block_err.is_finite() {
                     assert!(block_err <= dbound, "{name} {form} eps {eps:e}: block rel err {block_err:e}");
                 }
@@ -478,4 +515,47 @@ fn bad_block_requests_are_errors() {
         Err(tall_skinny::runtime::SolveError::Config(_))
     ));
     assert_eq!(f.diag_block(0, &mut d, &mut big).unwrap(), p);
+}
+
+/// The stable factors' Laplace quantities refuse bad sequences: before any factorisation,
+/// after a failed one, and on a curvature refilled since.
+#[test]
+fn stable_bad_sequences_are_errors() {
+    use tall_skinny::runtime::SolveError;
+    const N: usize = LResB1::N_PARAMS;
+    let net = random_net!(LResB1, 3, 0.3);
+    let mut rng = SplitMix64::new(78);
+    let x = inputs!(LResB1, &mut rng);
+    let t = targets!(mse, LResB1, &mut rng);
+    let mut curv = boxed_zeroed::<LResB1Curvature>();
+    let mut sf = boxed_zeroed::<Stable>();
+    let mut ss = boxed_zeroed::<StableScratch>();
+    let mut d: Box<[f64; N]> = boxed_vec(vec![0.0; N]);
+    assert!(matches!(sf.log_det(), Err(SolveError::NoCurvature)));
+    assert!(matches!(
+        sf.diag_inv(&*curv, &mut ss, &mut d),
+        Err(SolveError::NoCurvature)
+    ));
+    net.curvature_into(&mut curv, &x, &t).unwrap();
+    assert!(matches!(
+        sf.diag_inv(&*curv, &mut ss, &mut d),
+        Err(SolveError::NoCurvature)
+    ));
+    sf.factor(&*curv, 1e-2, STABLE_TAU).unwrap();
+    sf.diag_inv(&*curv, &mut ss, &mut d).unwrap();
+    assert!(sf.log_det().unwrap().log_abs.is_finite());
+    // refilled at other parameters: the factors are stale
+    let net2 = random_net!(LResB1, 4, 0.3);
+    net2.curvature_into(&mut curv, &x, &t).unwrap();
+    assert!(matches!(
+        sf.diag_inv(&*curv, &mut ss, &mut d),
+        Err(SolveError::Stale)
+    ));
+    // a failed factorisation (eps not finite) leaves nothing to read
+    assert!(sf.factor(&*curv, f64::NAN, STABLE_TAU).is_err());
+    assert!(matches!(sf.log_det(), Err(SolveError::NoCurvature)));
+    assert!(matches!(
+        sf.diag_inv(&*curv, &mut ss, &mut d),
+        Err(SolveError::NoCurvature)
+    ));
 }

@@ -1036,6 +1036,29 @@ impl<T: Real, const N: usize> DelayedLdlt<T, N> {
         }
     }
 
+    /// `log|det D1|` and its sign over the eliminated pivots (1x1 and 2x2 blocks).
+    pub fn log_det_pivots(&self) -> crate::stage::selinv::LogDet<T> {
+        let ne = self.ne as usize;
+        let (mut log, mut neg) = (T::ZERO, false);
+        let mut k = 0;
+        while k < ne {
+            let det_inv = if self.kind[k] == 2 {
+                let s = self.dinv_sub[k];
+                k += 2;
+                self.dinv[k - 2] * self.dinv[k - 1] - s * s
+            } else {
+                k += 1;
+                self.dinv[k - 1]
+            };
+            log -= det_inv.abs().ln();
+            neg ^= det_inv < T::ZERO;
+        }
+        crate::stage::selinv::LogDet {
+            log_abs: log,
+            sign: if neg { -1 } else { 1 },
+        }
+    }
+
     /// `s <- s - Y' D1^{-1} Y` for `Y = L11^{-1} (P N)_E`, the first `eliminated()` columns of
     /// `jt` after [`Self::factor`] (the whole of `s` is updated).
     pub fn sub_quadratic_rows<const M: usize>(

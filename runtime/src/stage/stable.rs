@@ -40,6 +40,9 @@ use crate::real::{all_finite, Real};
 
 use super::StageParts;
 
+mod selinv;
+pub use selinv::StableSelinvScratch;
+
 /// One stage's part of [`StableFactors`].
 #[derive(Clone, Copy, Debug)]
 #[repr(C)]
