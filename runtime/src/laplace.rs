@@ -1,5 +1,5 @@
 //! The Laplace approximation around trained parameters: predictive covariances of the
-//! outputs at new inputs, and the log evidence with its maximiser (docs/math.md section 11).
+//! outputs at new inputs, and the log evidence with its maximiser (docs/math.md sections 8.6 and 8.7).
 //!
 //! - [`output_jacobian`]: the rows of `J* = d u(x*) / d w` at one input (`O x N`), one
 //!   recorded forward pass at batch 1 and one backward pass per output row.
@@ -79,7 +79,7 @@ where
 /// `cov = J* (A + eps I)^{-1} J*'` (`O x O`, symmetric; `cov[j][k]`) under the
 /// factorisation `fact` (with `A = G`, the Gauss-Newton matrix, this is the Laplace
 /// posterior's covariance of the linearised outputs when `eps` is the prior precision in the
-/// loss's units; docs/math.md section 11). Column `k` is `J* s_k` with `s_k = (A + eps
+/// loss's units; docs/math.md sections 8.6 and 8.7). Column `k` is `J* s_k` with `s_k = (A + eps
 /// I)^{-1} J*' e_k`: one backward pass, one solve and one forward tangent pass per output.
 /// `work` is scratch for the two parameter-sized vectors. Errors: a non-finite input or
 /// parameter ([`SolveError::Net`]), the solve's own errors, a non-finite result.
@@ -398,7 +398,7 @@ where
     }
 }
 
-/// The likelihood the net's batch loss `L` stands for (docs/math.md section 11).
+/// The likelihood the net's batch loss `L` stands for (docs/math.md sections 8.6 and 8.7).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Likelihood {
     /// `Mse`: `L = 1/(2n) sum |u_n - t_n|^2`, Gaussian noise of precision `beta` on each of
@@ -547,7 +547,7 @@ impl<T: Real> Evidence<T> {
         }
     }
 
-    /// The log evidence at `hyper` (docs/math.md section 11), with its derivatives in
+    /// The log evidence at `hyper` (docs/math.md sections 8.6 and 8.7), with its derivatives in
     /// `log alpha` and `log beta`:
     ///
     /// `log p(D) = -beta n L - alpha |w|^2 / 2 + (N/2) log alpha + (n O / 2) log(beta / 2 pi)

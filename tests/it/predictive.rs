@@ -1,5 +1,5 @@
 //! The Laplace approximation's predictive covariance and evidence (runtime/src/laplace.rs,
-//! docs/math.md section 11) against dense float64.
+//! docs/math.md sections 8.6 and 8.7) against dense float64.
 //!
 //! - `output_jacobian` against a central finite difference of `forward_one` in the
 //!   parameters (bar: `1e-7 * max |J|`, the difference's own truncation + rounding error at
