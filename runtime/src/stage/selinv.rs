@@ -170,22 +170,82 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
         let wblock = |k: usize, kp: usize| {
             SMatrix::<T, R, R>::from_fn(|j, jp| winv[(j * O + k, jp * O + kp)])
         };
+        // diag(K_k P K_k') for unit k, with K_k = Qz Xk + C_k, C_k[i, (n, iz)] = f_kn Pi_c[i, iz]
+        // (f_kn = d[k, n] / eps): the three terms of (Qz Xk + C_k) P (Qz Xk + C_k)', each in
+        // its small form. The complement's term needs `cpc[n][n'][i] = (Pi_c P_nn' Pi_c')_ii`
+        // once per stage (P_nn' the I x I block of samples n, n').
+        let mut cpc = [[[T::ZERO; I1]; B]; B];
+        if let (true, Some(p)) = (complement, p_in) {
+            for n in 0..B {
+                for np in 0..B {
+                    for i in 0..I1 {
+                        let mut acc = T::ZERO;
+                        for iz in 0..I {
+                            let mut row = T::ZERO; // (Pi_c P_nn')[i, iz]
+                            for izp in 0..I {
+                                row += pic[(i, izp)] * p[(n * I + izp, np * I + iz)];
+                            }
+                            acc += row * pic[(i, iz)];
+                        }
+                        cpc[n][np][i] = acc;
+                    }
+                }
+            }
+        }
         for k in 0..O {
             let qwq = st.qz * wblock(k, k) * st.qz.transpose();
-            let kpk = match (p_in, &x) {
-                (Some(p), Some(x)) => {
-                    let kk = k_unit(x, k);
-                    let kp = kk * p;
-                    Some(kp.component_mul(&kk))
+            let mut kpk = [T::ZERO; I1];
+            if let (Some(p), Some(x)) = (p_in, &x) {
+                let mut xk = SMatrix::<T, R, BI>::zeros();
+                for j in 0..R {
+                    for b in 0..BI {
+                        xk[(j, b)] = x[(j * O + k, b)];
+                    }
                 }
-                _ => None,
-            };
+                let t = xk * p; // R x BI
+                let aa = t * xk.transpose(); // R x R
+                for i in 0..I1 {
+                    let mut a = T::ZERO;
+                    for j in 0..R {
+                        for jp in 0..R {
+                            a += st.qz[(i, j)] * aa[(j, jp)] * st.qz[(i, jp)];
+                        }
+                    }
+                    kpk[i] = a;
+                }
+                if complement {
+                    // v[j, iz] = sum_n' f_kn' T[j, (n', iz)]
+                    let mut v = SMatrix::<T, R, I>::zeros();
+                    for np in 0..B {
+                        let f = st.d[(k, np)] * inv_eps;
+                        for iz in 0..I {
+                            for j in 0..R {
+                                v[(j, iz)] += f * t[(j, np * I + iz)];
+                            }
+                        }
+                    }
+                    for i in 0..I1 {
+                        let mut cross = T::ZERO;
+                        for j in 0..R {
+                            let mut vp = T::ZERO;
+                            for iz in 0..I {
+                                vp += v[(j, iz)] * pic[(i, iz)];
+                            }
+                            cross += st.qz[(i, j)] * vp;
+                        }
+                        let mut c = T::ZERO;
+                        for n in 0..B {
+                            let fn_ = st.d[(k, n)] * inv_eps;
+                            for np in 0..B {
+                                c += fn_ * st.d[(k, np)] * inv_eps * cpc[n][np][i];
+                            }
+                        }
+                        kpk[i] += cross + cross + c;
+                    }
+                }
+            }
             for i in 0..I1 {
-                let mut v = qwq[(i, i)] + pic[(i, i)] * inv_eps;
-                if let Some(kpk) = &kpk {
-                    v += kpk.row(i).sum();
-                }
-                diag[Self::fidx(k, i)] = v;
+                diag[Self::fidx(k, i)] = qwq[(i, i)] + pic[(i, i)] * inv_eps + kpk[i];
             }
         }
         if let Some(out) = block {
