@@ -876,6 +876,10 @@ impl<T: Real, const N: usize> DelayedLdlt<T, N> {
                 self.kind[k] = 1;
                 for j in k + 1..n {
                     let t = r * self.a[(j, k)];
+                    if t == T::ZERO {
+                        // nothing to subtract (the decoupled complement's columns are zero)
+                        continue;
+                    }
                     for i in j..n {
                         let v = self.a[(i, k)];
                         self.a[(i, j)] -= t * v;

@@ -46,7 +46,9 @@ pub use selinv::StableSelinvScratch;
 /// One stage's part of [`StableFactors`].
 #[derive(Clone, Copy, Debug)]
 #[repr(C)]
-struct StableStage<T: Real, const M: usize, const NQ: usize> {
+struct StableStage<T: Real, const W: usize, const M: usize, const NQ: usize> {
+    /// The complement basis `Qc` of the stage (columns `0..I1 - R`), fixed by the factor.
+    qc: [[T; W]; W],
     /// The partial factorisation of the stage block.
     f: DelayedLdlt<T, NQ>,
     /// `[Y' | Gamma']` after the factorisation (`M x NQ`, rows = the stage input).
@@ -66,7 +68,7 @@ struct StableStage<T: Real, const M: usize, const NQ: usize> {
 /// needed. No allocation; everything generated code would call is `no_std`.
 #[repr(C)]
 pub struct StableFactors<T: Real, const W: usize, const M: usize, const NQ: usize, const L: usize> {
-    stages: [StableStage<T, M, NQ>; L],
+    stages: [StableStage<T, W, M, NQ>; L],
     /// The value Hessian of the stage being factored.
     s: SMatrix<T, M, M>,
     /// The one passed to the stage before.
@@ -166,7 +168,8 @@ fn a_at<T: Real>(p: &StageParts<'_, T>, m: usize, k: usize, i: usize) -> T {
 impl<T: Real, const W: usize, const M: usize, const NQ: usize, const L: usize>
     StableFactors<T, W, M, NQ, L>
 {
-    const ZERO_STAGE: StableStage<T, M, NQ> = StableStage {
+    const ZERO_STAGE: StableStage<T, W, M, NQ> = StableStage {
+        qc: [[T::ZERO; W]; W],
         f: DelayedLdlt::ZERO,
         jt: zero_mat(),
         nt: zero_mat(),
@@ -290,9 +293,10 @@ impl<T: Real, const W: usize, const M: usize, const NQ: usize, const L: usize>
             let (ro, co) = (nr * no, (i1 - nr) * no);
             let n = ro + co + carried;
             max_carried = max_carried.max(carried);
-            let qc = complement_basis::<T, W>(&p);
             let (lo, hi) = self.stages.split_at_mut(l + 1);
             let st = &mut lo[l];
+            st.qc = complement_basis::<T, W>(&p);
+            let qc = &st.qc;
             let next = hi.first();
             let next_ne = next.map_or(0, |x| x.f.eliminated());
             // Gamma[a, row]: carried variable a's coupling to this stage's output
@@ -508,9 +512,9 @@ impl<T: Real, const W: usize, const M: usize, const NQ: usize, const L: usize>
             let (ni, no, nb, i1, nr) = (p.i, p.o, p.b, p.i1, p.r);
             let (ro, co) = (nr * no, (i1 - nr) * no);
             let n = ro + co + carried;
-            let qc = complement_basis::<T, W>(&p);
             let (lo, hi) = self.stages.split_at_mut(l + 1);
             let st = &mut lo[l];
+            let qc = st.qc;
             let next = hi.first();
             let g = &b[offsets[l]..];
             let gu = |k: usize, i: usize| g[pidx(&p, k, i)];
@@ -572,7 +576,7 @@ impl<T: Real, const W: usize, const M: usize, const NQ: usize, const L: usize>
             let (ro, co) = (nr * no, (i1 - nr) * no);
             let st = &self.stages[l];
             let (n, ne) = (st.f.size(), st.f.eliminated());
-            let qc = complement_basis::<T, W>(&p);
+            let qc = &st.qc;
             let bi = nb * ni;
             let mut w = [T::ZERO; NQ];
             for c in 0..n {

@@ -35,7 +35,7 @@ use crate::layer::zero_mat;
 use crate::real::{all_finite, Real};
 use crate::stage::selinv::LogDet;
 
-use super::{a_at, complement_basis, pidx, StableFactors};
+use super::{a_at, pidx, StableFactors};
 
 /// Scratch of [`StableFactors::diag_inv`] (sized like the factors: `M` state rows, `NQ`
 /// block variables). Allocate once (`tall_skinny::boxed_zeroed`); its contents between calls
@@ -144,7 +144,7 @@ impl<T: Real, const W: usize, const M: usize, const NQ: usize, const L: usize>
             let st = &self.stages[l];
             let (n, ne) = (st.f.size(), st.f.eliminated());
             debug_assert_eq!(sv, n - ne);
-            let qc = complement_basis::<T, W>(&p);
+            let qc = &st.qc;
             // G's columns: the forward sweep with e = 0 on a unit state entry
             for row in 0..sy {
                 let mut w = [T::ZERO; NQ];
