@@ -106,6 +106,7 @@ impl<T: Real, A: Activation, const I: usize, const O: usize, const BIAS: bool, c
     /// for the first stage) writes the diagonal of `Sigma_l` to `diag` (this stage's
     /// parameter block) and, when `block` is given, the whole `p x p` block `Sigma_l`
     /// (column-major, the stage's flat parameter order); returns `P_l`.
+    #[allow(clippy::needless_range_loop)] // index arithmetic over the stage's blocks
     pub(crate) fn selinv_stage<
         const B: usize,
         const I1: usize,
