@@ -238,3 +238,72 @@ fn f32_stable_sweep_report_batch_8() {
         6
     );
 }
+
+/// Bad input and bad sequences are errors that name the cause: a curvature never filled, a
+/// solve before any factorisation or after a failed one, a curvature refilled since, a
+/// threshold or eps out of range, storage too small for the net, a non-finite right-hand side.
+#[test]
+fn stable_sweep_bad_input_is_an_error() {
+    use tall_skinny::runtime::SolveError;
+    const N: usize = S4::N_PARAMS;
+    type Sf = StableFactors<f64, 6, 20, 80, 8>;
+    let mut rng = SplitMix64::new(40);
+    let net = random_net!(S4, 40, 0.3);
+    let x = inputs!(S4, &mut rng);
+    let t = targets!(softmax, S4, &mut rng);
+    let mut curv = tall_skinny::boxed_zeroed::<S4Curvature>();
+    let mut sf = tall_skinny::boxed_zeroed::<Sf>();
+    let b: [f64; N] = core::array::from_fn(|_| rng.symmetric());
+    let mut xs = [0.0; N];
+    assert!(matches!(
+        sf.factor(&*curv, 1e-2, 0.1),
+        Err(SolveError::NoCurvature)
+    ));
+    net.curvature_into(&mut curv, &x, &t).unwrap();
+    assert!(matches!(
+        sf.solve(&*curv, &b, &mut xs),
+        Err(SolveError::NoCurvature)
+    ));
+    for tau in [-0.1, 1.0, f64::NAN] {
+        assert!(
+            matches!(sf.factor(&*curv, 1e-2, tau), Err(SolveError::Config(c)) if c.field == "tau"),
+            "tau {tau}"
+        );
+    }
+    assert!(matches!(
+        sf.factor(&*curv, f64::INFINITY, 0.1),
+        Err(SolveError::NonFiniteEps)
+    ));
+    assert!(matches!(
+        sf.solve(&*curv, &b, &mut xs),
+        Err(SolveError::NoCurvature)
+    ));
+    sf.factor(&*curv, 1e-2, 0.1).unwrap();
+    let mut bad = b;
+    bad[3] = f64::NAN;
+    assert!(matches!(
+        sf.solve(&*curv, &bad, &mut xs),
+        Err(SolveError::Net(_))
+    ));
+    sf.solve(&*curv, &b, &mut xs).unwrap();
+    // refilled at other parameters: the factors no longer belong to it
+    let net2 = random_net!(S4, 41, 0.3);
+    net2.curvature_into(&mut curv, &x, &t).unwrap();
+    assert!(matches!(
+        sf.solve(&*curv, &b, &mut xs),
+        Err(SolveError::Stale)
+    ));
+    // storage too small: each size named
+    let field = |r: Result<_, SolveError>| match r {
+        Err(SolveError::Config(c)) => c.field,
+        other => panic!("expected a Config error, got {other:?}"),
+    };
+    let mut small_w = tall_skinny::boxed_zeroed::<StableFactors<f64, 5, 20, 80, 8>>();
+    assert_eq!(field(small_w.factor(&*curv, 1e-2, 0.1)), "W");
+    let mut small_m = tall_skinny::boxed_zeroed::<StableFactors<f64, 6, 19, 80, 8>>();
+    assert_eq!(field(small_m.factor(&*curv, 1e-2, 0.1)), "M");
+    let mut small_nq = tall_skinny::boxed_zeroed::<StableFactors<f64, 6, 20, 29, 8>>();
+    assert_eq!(field(small_nq.factor(&*curv, 1e-2, 0.1)), "NQ");
+    let mut small_l = tall_skinny::boxed_zeroed::<StableFactors<f64, 6, 20, 80, 4>>();
+    assert_eq!(field(small_l.factor(&*curv, 1e-2, 0.1)), "L");
+}
