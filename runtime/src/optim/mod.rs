@@ -23,11 +23,13 @@
 mod first_order;
 mod lm;
 mod newton;
+mod saddle_free;
 mod trust_region;
 
 pub use first_order::{Adam, AdamConfig, Sgd, SgdConfig};
 pub use lm::{LevenbergMarquardt, LmConfig, LmDamping};
 pub use newton::{DampedNewton, NewtonConfig};
+pub use saddle_free::{SaddleFreeConfig, SaddleFreeInfo, SaddleFreeNewton};
 pub use trust_region::{Subproblem, TrustRegion, TrustRegionConfig};
 
 use core::fmt;
@@ -227,8 +229,8 @@ macro_rules! storage_bytes {
 storage_bytes!(LevenbergMarquardt, DampedNewton, TrustRegion, Adam, Sgd);
 
 macro_rules! constructors {
-    ($($opt:ident($config:ident)),*) => {$(
-        impl<M: Model> $opt<M> {
+    ($($opt:ident$(<const $k:ident>)?($config:ident)),*) => {$(
+        impl<M: Model $(, const $k: usize)?> $opt<M $(, $k)?> {
             /// A fresh optimizer: [`Self::ZERO`] configured with `config` (validated; the
             /// state starts as [`Self::configure`] describes).
             pub fn new(config: $config<M::Scalar>) -> Result<Self, ConfigError> {
@@ -251,6 +253,7 @@ constructors!(
     LevenbergMarquardt(LmConfig),
     DampedNewton(NewtonConfig),
     TrustRegion(TrustRegionConfig),
+    SaddleFreeNewton<const K>(SaddleFreeConfig),
     Adam(AdamConfig),
     Sgd(SgdConfig)
 );
