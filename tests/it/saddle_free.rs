@@ -311,10 +311,14 @@ fn escapes_a_saddle() {
         let mut net = Saddle::init(1);
         <Saddle as Model>::put_params(&mut net, &start).unwrap();
         let l0 = net.loss(&x, &t).unwrap();
-        for _ in 0..30 {
+        let mut escaped = None;
+        for k in 1..=30 {
             opt.step(&mut net, &x, &t).unwrap();
+            if escaped.is_none() && net.loss(&x, &t).unwrap() < 0.5 * l0 {
+                escaped = Some(k);
+            }
         }
-        (l0, net.loss(&x, &t).unwrap())
+        (l0, net.loss(&x, &t).unwrap(), escaped)
     };
     // find the output bias: the parameter whose setting to mean(t) zeroes the gradient
     let mut saddle = None;
@@ -338,10 +342,14 @@ fn escapes_a_saddle() {
     let mut sfn =
         SaddleFreeNewton::<Saddle, 4>::boxed(SaddleFreeConfig::default().with_max_negative(4))
             .unwrap();
-    let (l0, l_sfn) = run(&mut *sfn, start);
+    let (l0, l_sfn, e_sfn) = run(&mut *sfn, start);
     let mut dn = DampedNewton::<Saddle>::boxed(NewtonConfig::default()).unwrap();
-    let (_, l_dn) = run(&mut *dn, start);
-    println!("saddle loss {l0:.6e}: saddle-free Newton {l_sfn:.6e}, damped Newton {l_dn:.6e}");
+    let (_, l_dn, e_dn) = run(&mut *dn, start);
+    // (the crate's damped Newton raises its damping until H + lambda I is positive
+    // definite, so it escapes too; printed for comparison, not asserted)
+    println!(
+        "saddle loss {l0:.6e}: after 30 steps saddle-free Newton {l_sfn:.6e} (below half at step {e_sfn:?}), damped Newton {l_dn:.6e} (step {e_dn:?})"
+    );
     assert!(
         l_sfn < 0.5 * l0,
         "saddle-free Newton stayed at the saddle: {l_sfn} vs {l0}"

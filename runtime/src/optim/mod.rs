@@ -1,6 +1,7 @@
 //! Optimizers built on the generated curvatures: Levenberg-Marquardt on Gauss-Newton, Newton
-//! with adaptive damping and a trust-region Newton step (More-Sorensen) on the exact Hessian,
-//! and Adam and SGD as baselines.
+//! with adaptive damping, a trust-region Newton step (More-Sorensen) and saddle-free Newton
+//! (`|H| + eps I`, the negative eigenpairs by shift-and-invert) on the exact Hessian, and Adam
+//! and SGD as baselines.
 //!
 //! All of them are `no_std` and never allocate: one call of [`Optimizer::step`] is one
 //! optimizer step on one batch, so a real-time loop decides how many steps it can afford.

@@ -15,9 +15,10 @@
 //! 2. **Eigenpairs.** Block shift-and-invert iteration with locking on a block of
 //!    `min(k + 2, K, N)` vectors (warm-started from the previous step's): each iteration
 //!    factors `H - sigma I` once at a shift `sigma` just below the lowest unlocked Ritz value
-//!    (minus its residual), solves the unlocked columns, orthonormalises them against the
-//!    locked ones, and does Rayleigh-Ritz with the exact product (a small Jacobi
-//!    eigensolver). A Ritz pair is locked when `|H v - theta v| <= eig_tol |H|` (`|H|`
+//!    (minus its residual), and up to 3 times solves the unlocked columns, orthonormalises
+//!    them against the locked ones, and does Rayleigh-Ritz with the exact product (a small
+//!    Jacobi eigensolver). When the inertia at `sigma` counts more eigenvalues below it than
+//!    the block has Ritz values, the next shift bisects toward the missing ones. A Ritz pair is locked when `|H v - theta v| <= eig_tol |H|` (`|H|`
 //!    estimated by the largest `|H v|` seen). The pairs are **certified** when the number
 //!    of locked pairs with `theta < -tau` equals the Sylvester count `k`.
 //! 3. **More than `max_negative`.** Only the `max_negative` lowest pairs are sought; the
@@ -71,8 +72,8 @@ pub struct SaddleFreeConfig<T> {
     /// Relative residual `|H v - theta v| / |H|` at which a Ritz pair is locked (default
     /// `EPSILON^(3/4)`: 1.8e-12 in f64, 6.4e-6 in f32; in `(0, 1)`).
     pub eig_tol: T,
-    /// Shift-and-invert iterations (one factorisation each) per step (default 60; at least
-    /// 1).
+    /// Shift-and-invert iterations per step: one factorisation each, with up to 3 passes of
+    /// solves and Rayleigh-Ritz at its shift (default 60; at least 1).
     pub eig_iterations: u32,
 }
 
@@ -256,9 +257,8 @@ pub struct SaddleFreeNewton<M: Model, const K: usize = 32> {
     info: SaddleFreeInfo<M::Scalar>,
     truncated: u64,
     uncertified: u64,
-    /// Columns of `v` holding the previous step's block (warm start).
+    /// Columns of `blk.v` holding the previous step's block (warm start).
     carried: usize,
-    /// Pairs of the last step (the first `info.found` of `v`, `theta`).
     ws: M::Workspace,
     hess: M::Hessian,
     g: M::Vector,
