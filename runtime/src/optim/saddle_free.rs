@@ -440,12 +440,13 @@ impl<M: Model, const K: usize> SaddleFreeNewton<M, K> {
             // eps, and the complement's shift e moved away from the pairs found.
             let eps = self.lambda;
             let (eps, e0) = if info.certified {
-                let e = away_from(eps, &self.blk.theta[..nv]);
+                let e = away_from(eps, &self.blk.theta[..nv]).min(c.lambda_max);
                 (e, e)
             } else {
                 let top = if nv > 0 { self.blk.theta[nv - 1] } else { zero };
                 // the complement may hold negative eigenvalues down to about theta_m
-                (eps, away_from(eps - top.min(zero), &self.blk.theta[..nv]))
+                let e = away_from(eps - top.min(zero), &self.blk.theta[..nv]);
+                (eps, e.min(c.lambda_max))
             };
             let mut e = e0;
             report.damping = Some(eps);
