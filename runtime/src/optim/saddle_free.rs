@@ -609,7 +609,15 @@ impl<M: Model, const K: usize> SaddleFreeNewton<M, K> {
                 missing = true;
                 hi_s = hi_s.min(s);
                 if locked == b {
-                    locked -= 1; // room for the missing one
+                    // Room for the missing one: the highest pair gives way to a random
+                    // column (an eigenvector would be a fixed point of the iteration).
+                    locked -= 1;
+                    for v in self.blk.v[locked].as_mut() {
+                        *v = T::<M>::c(rng.symmetric());
+                    }
+                    orthonormalise::<M>(&mut self.blk.v, locked, b, &mut rng);
+                    self.blk.theta[locked] = -tau;
+                    self.blk.resid[locked] = hnorm;
                 }
             }
             if locked == b || info.iterations >= c.eig_iterations {
