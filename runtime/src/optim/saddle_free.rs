@@ -11,18 +11,21 @@
 //!    `1 / (eps - |lambda|)` instead of `1 / (eps + |lambda|)`, a relative error of at most
 //!    `2 count_shift / (1 - count_shift)` in those directions only (0.2% at the default
 //!    1e-3). (`H` itself cannot be factored at shift 0 when a stage has a complement: its
-//!    block there is exactly `eps I`.)
+//!    block there is exactly `eps I`.) A singular `H + tau I` is retried at `4 tau` and
+//!    `16 tau`; [`SaddleFreeInfo::count_shift`] is the `tau` used.
 //! 2. **Eigenpairs.** Block shift-and-invert iteration with locking on a block of
 //!    `min(k + 2, K, N)` vectors (warm-started from the previous step's): each iteration
 //!    factors `H - sigma I` once at a shift `sigma` just below the lowest unlocked Ritz value
 //!    (minus its residual), and up to 3 times solves the unlocked columns, orthonormalises
 //!    them against the locked ones, and does Rayleigh-Ritz with the exact product (a small
 //!    Jacobi eigensolver). When the inertia at `sigma` counts more eigenvalues below it than
-//!    the block has Ritz values, the next shift bisects toward the missing ones. A Ritz pair is locked when `|H v - theta v| <= eig_tol |H|` (`|H|`
-//!    estimated by the largest `|H v|` seen). The pairs are **certified** when the number
-//!    of locked pairs with `theta < -tau` equals the Sylvester count `k`.
-//! 3. **More than `max_negative`.** Only the `max_negative` lowest pairs are sought; the
-//!    rest of the negative spectrum is damped: the complement is solved with
+//!    the block has Ritz values, the next shift bisects toward the missing ones. A Ritz
+//!    pair is locked when `|H v - theta v| <= eig_tol |H|` (`|H|` estimated by the largest
+//!    `|H v|` seen). The pairs are **certified** when the number of locked pairs with
+//!    `theta < -tau` equals the Sylvester count `k`.
+//! 3. **More than `max_negative`.** Only the `m = max_negative` lowest pairs are sought
+//!    (that they are the lowest is checked by the count just above `theta_m`); the rest of
+//!    the negative spectrum is damped: the complement is solved with
 //!    `H + e I`, `e = eps - theta_m` (`theta_m` the highest pair found), raised by 4 until
 //!    the inertia of `H + e I` shows the complement positive definite. Counted in
 //!    [`SaddleFreeNewton::truncated_steps`] and reported by [`SaddleFreeInfo::truncated`].
