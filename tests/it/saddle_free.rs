@@ -514,3 +514,62 @@ fn reaches_the_regression_target() {
 fn reaches_the_regression_target_deep() {
     regression!(Deep);
 }
+
+#[test]
+fn warm_started_steps_match_the_dense_eigendecomposition() {
+    // Consecutive steps reuse the previous block: every step is checked, not just the first.
+    const N: usize = Small::N_PARAMS;
+    let u = f64::EPSILON;
+    let (x, t) = data::<4>(3);
+    let mut net = Small::init(3);
+    let mut opt =
+        SaddleFreeNewton::<Small, 32>::boxed(SaddleFreeConfig::default().with_lambda(1e-2))
+            .unwrap();
+    let mut worst: f64 = 0.0;
+    for step in 0..6 {
+        let (h, _) = dense_from_hvp(N, |v, out| {
+            net.hvp(&x, &t, v.try_into().unwrap(), out.try_into().unwrap())
+                .unwrap()
+        });
+        let mut g = [0.0; N];
+        net.gradient(&x, &t, &mut g).unwrap();
+        let eig = SymmetricEigen::new(h.to_nalgebra(0.0));
+        let mut lam: Vec<f64> = eig.eigenvalues.iter().copied().collect();
+        lam.sort_by(f64::total_cmp);
+        let hnorm = lam[0].abs().max(lam[N - 1].abs());
+        let r = opt.step(&mut net, &x, &t).unwrap();
+        let info = *opt.info();
+        let tau = info.count_shift;
+        let neg = lam.iter().filter(|&&l| l < -tau).count();
+        assert_eq!(info.negative, Some(neg), "step {step}");
+        assert!(info.certified, "step {step}: {info:?}");
+        let eps = r.damping.unwrap();
+        let gh = eig.eigenvectors.transpose() * DVector::from_column_slice(&g);
+        let mut dref = DVector::zeros(N);
+        for i in 0..N {
+            let l = eig.eigenvalues[i];
+            let c = if l < -tau { -l } else { l };
+            dref -= eig.eigenvectors.column(i) * (gh[i] / (c + eps));
+        }
+        let d = DVector::from_column_slice(opt.last_step());
+        let err = (&d - &dref).norm() / dref.norm();
+        let gap_b = if neg > 0 && neg < N {
+            lam[neg] - lam[neg - 1]
+        } else {
+            f64::INFINITY
+        };
+        let cond = (hnorm + eps) / eps;
+        let delta = (2.0 * info.max_residual * hnorm + 100.0 * N as f64 * u * hnorm) / gap_b;
+        let tol = 100.0 * cond * (u + delta);
+        println!(
+            "step {step}: {neg} negative, {} factorizations ({} in the search), eps {eps:.2e}, accepted {}, step rel err {err:.2e} ({:.0} cond u, tol {tol:.1e})",
+            r.factorizations,
+            info.factorizations,
+            r.accepted,
+            err / (cond * u)
+        );
+        assert!(err <= tol, "step {step}: {err:e} > {tol:e}");
+        worst = worst.max(err);
+    }
+    println!("worst {worst:.2e}");
+}
