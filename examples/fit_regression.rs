@@ -149,6 +149,26 @@ fn main() {
             tr_facts.len()
         );
     }
+    macro_rules! saddle_free {
+        ($k:literal) => {{
+            let c = SaddleFreeConfig::default().with_max_negative($k);
+            let mut sfn = SaddleFreeNewton::<Regressor, $k>::boxed(c).unwrap();
+            let mut facts = 0u32;
+            let name = concat!("saddle-free Newton, |H| + eps I, ", $k, " lowest pairs");
+            rows.push(run(name, 1000, |n| {
+                let r = sfn.step(n, &x, &t);
+                facts += r.as_ref().map_or(0, |r| r.factorizations);
+                r
+            }));
+            let (steps, i) = (rows.last().unwrap().steps_run, sfn.info());
+            println!(
+                "  {name}: {facts} factorisations in {steps} steps, {} truncated, {} uncertified; last step {:?} negative, {} found",
+                sfn.truncated_steps(), sfn.uncertified_steps(), i.negative, i.found
+            );
+        }};
+    }
+    saddle_free!(8);
+    saddle_free!(32);
     for lr in [1e-3, 3e-3, 1e-2] {
         let mut adam = Adam::<Regressor>::boxed(AdamConfig::default().with_lr(lr)).unwrap();
         rows.push(run(&format!("Adam lr {lr:.0e}"), 50_000, |n| {

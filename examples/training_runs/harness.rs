@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tall_skinny::runtime::data::{MiniBatches, Remainder};
 use tall_skinny::runtime::optim::{
     Adam, AdamConfig, DampedNewton, LevenbergMarquardt, LmConfig, Model, NewtonConfig, Optimizer,
-    Sgd, SgdConfig, TrustRegion, TrustRegionConfig,
+    SaddleFreeConfig, SaddleFreeNewton, Sgd, SgdConfig, TrustRegion, TrustRegionConfig,
 };
 use tall_skinny::runtime::train::{Control, Observer, StepInfo, TrainConfig, Trainer};
 use tall_skinny::runtime::SolveError;
@@ -27,6 +27,8 @@ pub enum Method {
     Newton,
     /// Trust region on the exact Hessian (`TrustRegionConfig::default()`).
     Trust,
+    /// Saddle-free Newton on the exact Hessian (`SaddleFreeConfig::default()`, 32 pairs).
+    SaddleFree,
     /// Adam at this learning rate (`AdamConfig::default().with_lr(lr)`).
     Adam(f64),
     /// SGD with heavy-ball momentum 0.9 at this learning rate.
@@ -51,6 +53,7 @@ impl Method {
             Method::Lm => "LM",
             Method::Newton => "damped Newton",
             Method::Trust => "trust region",
+            Method::SaddleFree => "saddle-free Newton",
             Method::Adam(_) => "Adam",
             Method::Sgd(_) => "SGD+momentum",
             Method::Lbfgs => "L-BFGS (argmin)",
@@ -86,6 +89,7 @@ impl Method {
                 | Method::LmFloor(_)
                 | Method::Newton
                 | Method::Trust
+                | Method::SaddleFree
                 | Method::LmSmall
                 | Method::NewtonSmall
                 | Method::TrustSmall
@@ -117,6 +121,9 @@ impl Method {
             }
             Method::Trust | Method::TrustSmall => {
                 TrustRegion::<M>::boxed(TrustRegionConfig::default()).map_err(e)?
+            }
+            Method::SaddleFree => {
+                SaddleFreeNewton::<M>::boxed(SaddleFreeConfig::default()).map_err(e)?
             }
             Method::Adam(lr) => Adam::<M>::boxed(AdamConfig::default().with_lr(lr)).map_err(e)?,
             Method::Sgd(lr) => {

@@ -28,6 +28,7 @@ mod predictive;
 mod random_archs;
 mod record;
 mod runtime_errors;
+mod saddle_free;
 mod softmax_saturated;
 mod solve;
 mod solve_accuracy;

@@ -1,6 +1,7 @@
 //! Optimizers built on the generated curvatures: Levenberg-Marquardt on Gauss-Newton, Newton
-//! with adaptive damping and a trust-region Newton step (More-Sorensen) on the exact Hessian,
-//! and Adam and SGD as baselines.
+//! with adaptive damping, a trust-region Newton step (More-Sorensen) and saddle-free Newton
+//! (`|H| + eps I`, the negative eigenpairs by shift-and-invert) on the exact Hessian, and Adam
+//! and SGD as baselines.
 //!
 //! All of them are `no_std` and never allocate: one call of [`Optimizer::step`] is one
 //! optimizer step on one batch, so a real-time loop decides how many steps it can afford.
@@ -23,11 +24,13 @@
 mod first_order;
 mod lm;
 mod newton;
+mod saddle_free;
 mod trust_region;
 
 pub use first_order::{Adam, AdamConfig, Sgd, SgdConfig};
 pub use lm::{LevenbergMarquardt, LmConfig, LmDamping};
 pub use newton::{DampedNewton, NewtonConfig};
+pub use saddle_free::{SaddleFreeConfig, SaddleFreeInfo, SaddleFreeNewton};
 pub use trust_region::{Subproblem, TrustRegion, TrustRegionConfig};
 
 use core::fmt;
@@ -227,8 +230,8 @@ macro_rules! storage_bytes {
 storage_bytes!(LevenbergMarquardt, DampedNewton, TrustRegion, Adam, Sgd);
 
 macro_rules! constructors {
-    ($($opt:ident($config:ident)),*) => {$(
-        impl<M: Model> $opt<M> {
+    ($($opt:ident$(<const $k:ident>)?($config:ident)),*) => {$(
+        impl<M: Model $(, const $k: usize)?> $opt<M $(, $k)?> {
             /// A fresh optimizer: [`Self::ZERO`] configured with `config` (validated; the
             /// state starts as [`Self::configure`] describes).
             pub fn new(config: $config<M::Scalar>) -> Result<Self, ConfigError> {
@@ -251,6 +254,7 @@ constructors!(
     LevenbergMarquardt(LmConfig),
     DampedNewton(NewtonConfig),
     TrustRegion(TrustRegionConfig),
+    SaddleFreeNewton<const K>(SaddleFreeConfig),
     Adam(AdamConfig),
     Sgd(SgdConfig)
 );

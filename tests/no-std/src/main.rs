@@ -2,7 +2,7 @@
 //! that declares nets with `#[tall_skinny_net]` and calls the generated `gradient`, `hvp` and
 //! the damped Hessian solve (`curvature_into`/`factor`/`solve_refined`, `hessian_solve`),
 //! also for a net with a custom `#[activation]` and `#[loss]`, and the optimizers
-//! (Levenberg-Marquardt, trust region).
+//! (Levenberg-Marquardt, trust region, saddle-free Newton).
 //!
 //! It only builds if neither `std` nor `alloc` is linked into the generated code or the
 //! runtime: see README.md in this folder. Exit code 0 means every call returned `Ok` with
@@ -169,6 +169,21 @@ fn run() -> isize {
         for _ in 0..3 {
             if tr.step(&mut fit, &x, &t).is_err() {
                 return 22;
+            }
+        }
+        // Saddle-free Newton with an 8-vector eigen block, in a `static` too.
+        {
+            use tall_skinny::runtime::optim::{SaddleFreeConfig, SaddleFreeNewton};
+            static mut SF: SaddleFreeNewton<Regressor, 8> = SaddleFreeNewton::ZERO;
+            // SAFETY: as for CURV above.
+            let sf = unsafe { &mut *core::ptr::addr_of_mut!(SF) };
+            if sf.configure(SaddleFreeConfig::default().with_max_negative(8)).is_err() {
+                return 22;
+            }
+            for _ in 0..3 {
+                if sf.step(&mut fit, &x, &t).is_err() {
+                    return 22;
+                }
             }
         }
         match fit.loss(&x, &t) {
