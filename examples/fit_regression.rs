@@ -3,6 +3,11 @@
 //! steps and wall time to reach MSE 1e-6 (loss = MSE / 2 < 5e-7), or the best loss within the
 //! budget (a step count, and at most 15 s of wall time per optimizer).
 //!
+//! Levenberg-Marquardt runs in four variants (Nielsen's damping or MINPACK's step bound,
+//! each with the identity or MINPACK's column scaling `D`), next to MINPACK's `lmder` itself
+//! (the `levenberg-marquardt` crate's port, default settings: `factor` 100, `mode = 1`
+//! column scaling) on the same residuals with the exact Jacobian, timed in the same run.
+//!
 //! `cargo run --release --example fit_regression` (add `--features argmin` for argmin's
 //! L-BFGS and Newton-CG on the same problem, through `tall_skinny::argmin_support`).
 
@@ -110,32 +115,75 @@ fn main() {
     );
     let mut rows = Vec::new();
 
-    let mut lm = LevenbergMarquardt::<Regressor>::boxed(LmConfig::default()).unwrap();
     let trace = std::env::var_os("FIT_TRACE").is_some();
-    rows.push(run("Levenberg-Marquardt (Gauss-Newton)", 1000, |n| {
-        let r = lm.step(n, &x, &t);
-        if trace {
-            if let Ok(r) = &r {
-                println!("  LM {r}");
+    let mut lm = LevenbergMarquardt::<Regressor>::boxed(LmConfig::default()).unwrap();
+    let default = *lm.config();
+    rows.push(run(
+        &format!(
+            "Levenberg-Marquardt (default: {:?}, {:?})",
+            default.damping, default.scaling
+        ),
+        1000,
+        |n| {
+            let r = lm.step(n, &x, &t);
+            if trace {
+                if let Ok(r) = &r {
+                    println!("  LM {r}");
+                }
             }
+            r
+        },
+    ));
+    for damping in [LmDamping::Nielsen, LmDamping::StepBound] {
+        for scaling in [
+            LmScaling::Identity,
+            LmScaling::ColumnNorms,
+            LmScaling::Marquardt,
+        ] {
+            let config = LmConfig::default()
+                .with_damping(damping)
+                .with_scaling(scaling);
+            if config == default {
+                continue;
+            }
+            let mut lm = LevenbergMarquardt::<Regressor>::boxed(config).unwrap();
+            let name = match damping {
+                LmDamping::Nielsen => "Levenberg-Marquardt, Nielsen",
+                LmDamping::StepBound => "Levenberg-Marquardt, MINPACK step bound",
+            };
+            let d = match scaling {
+                LmScaling::Identity => "D = I",
+                LmScaling::ColumnNorms => "D = running max of column norms (MINPACK)",
+                LmScaling::Marquardt => "D = current column norms (Marquardt)",
+            };
+            rows.push(run(&format!("{name}, {d}"), 1000, |n| {
+                let r = lm.step(n, &x, &t);
+                if trace {
+                    if let Ok(r) = &r {
+                        println!("  {name}, {d}: {r}");
+                    }
+                }
+                r
+            }));
         }
-        r
-    }));
-    let mut lmb = LevenbergMarquardt::<Regressor>::boxed(
-        LmConfig::default().with_damping(LmDamping::StepBound),
-    )
-    .unwrap();
-    rows.push(run("Levenberg-Marquardt, MINPACK step bound", 1000, |n| {
-        lmb.step(n, &x, &t)
-    }));
+    }
+    rows.push(minpack::run());
+    if std::env::var_os("FIT_LM_ONLY").is_none() {
+        others(&x, &t, &mut rows);
+    }
+    report(&rows);
+}
+
+/// The other optimizers of `runtime::optim` on the same problem (skipped with `FIT_LM_ONLY`).
+fn others(x: &[[f64; 1]; BATCH], t: &[[f64; 1]; BATCH], rows: &mut Vec<Outcome>) {
     let mut newton = DampedNewton::<Regressor>::boxed(NewtonConfig::default()).unwrap();
     rows.push(run("Newton, adaptive damping (exact H)", 1000, |n| {
-        newton.step(n, &x, &t)
+        newton.step(n, x, t)
     }));
     let mut tr = TrustRegion::<Regressor>::boxed(TrustRegionConfig::default()).unwrap();
     let mut tr_facts = Vec::new();
     rows.push(run("trust-region Newton (More-Sorensen)", 1000, |n| {
-        let r = tr.step(n, &x, &t);
+        let r = tr.step(n, x, t);
         if let Ok(r) = &r {
             tr_facts.push(r.factorizations); // one subproblem per step
         }
@@ -152,7 +200,7 @@ fn main() {
     for lr in [1e-3, 3e-3, 1e-2] {
         let mut adam = Adam::<Regressor>::boxed(AdamConfig::default().with_lr(lr)).unwrap();
         rows.push(run(&format!("Adam lr {lr:.0e}"), 50_000, |n| {
-            adam.step(n, &x, &t)
+            adam.step(n, x, t)
         }));
     }
     for lr in [1e-2, 3e-2] {
@@ -161,16 +209,19 @@ fn main() {
         rows.push(run(
             &format!("SGD lr {lr:.0e}, momentum 0.9"),
             50_000,
-            |n| sgd.step(n, &x, &t),
+            |n| sgd.step(n, x, t),
         ));
     }
 
     #[cfg(feature = "argmin")]
     rows.extend(argmin_baselines::run_all());
+}
 
+/// The table and the comparisons.
+fn report(rows: &[Outcome]) {
     println!("| optimizer | steps to MSE 1e-6 | time to MSE 1e-6 | best MSE | steps run | time |");
     println!("|---|---|---|---|---|---|");
-    for r in &rows {
+    for r in rows {
         println!(
             "| {} | {} | {} | {:.2e} | {} | {} |",
             r.name,
@@ -179,6 +230,19 @@ fn main() {
             r.best_mse,
             r.steps_run,
             fmt_time(r.total_time)
+        );
+    }
+    let ours = rows
+        .iter()
+        .filter(|r| r.name.starts_with("Levenberg-Marquardt"))
+        .filter_map(|r| r.time_to_target.map(|t| (t, r)))
+        .min_by(|a, b| a.0.total_cmp(&b.0));
+    let mp = rows.iter().find(|r| r.name.starts_with("MINPACK"));
+    if let (Some((t_ours, best)), Some(Some(t_mp))) = (ours, mp.map(|r| r.time_to_target)) {
+        println!(
+            "\nMINPACK lmder / fastest of ours ({}): {:.1}x the wall time to MSE 1e-6",
+            best.name,
+            t_mp / t_ours
         );
     }
     let lm_steps = rows[0].steps_to_target;
@@ -268,5 +332,132 @@ mod argmin_baselines {
             Err(e) => println!("  argmin Newton-CG failed: {e}"),
         }
         rows
+    }
+}
+
+/// MINPACK's `lmder` through the `levenberg-marquardt` crate (its port over nalgebra): the
+/// residuals `(u_n - t_n) / sqrt(B)` (so `|r|^2 / 2` is the net's loss) and their exact
+/// Jacobian, rows `J_n / sqrt(B)` from the net's `output_jacobian` (one forward and one
+/// backward pass per sample). The crate stops at its own tolerances; here the problem ends
+/// the run (returns `None` from `jacobian`) once an accepted point is below the target, and
+/// the time is that of the evaluation that reached it.
+mod minpack {
+    use std::cell::Cell;
+    use std::time::Instant;
+
+    use levenberg_marquardt::{LeastSquaresProblem, LevenbergMarquardt as Lmder};
+    use nalgebra_lm::{storage::Owned, DMatrix, DVector, Dyn};
+    use tall_skinny::runtime::optim::Model;
+
+    use super::{data, Outcome, Regressor, BATCH, TARGET_MSE};
+
+    struct Problem {
+        net: Regressor,
+        x: [[f64; 1]; BATCH],
+        t: [[f64; 1]; BATCH],
+        start: Instant,
+        jacobians: Cell<usize>,
+        residual_evals: Cell<usize>,
+        /// (Jacobians so far, seconds) of the last trial below the target, not yet accepted.
+        pending: Cell<Option<(usize, f64)>>,
+        hit: Cell<Option<(usize, f64)>>,
+        best: Cell<f64>,
+    }
+
+    impl LeastSquaresProblem<f64, Dyn, Dyn> for Problem {
+        type ResidualStorage = Owned<f64, Dyn>;
+        type JacobianStorage = Owned<f64, Dyn, Dyn>;
+        type ParameterStorage = Owned<f64, Dyn>;
+
+        fn set_params(&mut self, p: &DVector<f64>) {
+            let mut v = [0.0; Regressor::N_PARAMS];
+            v.copy_from_slice(p.as_slice());
+            // A rejected (non-finite) point leaves the net as it was; residuals() then sees
+            // the same point, and lmder's ratio test rejects the step.
+            let _ = self.net.put_params(&v);
+        }
+
+        fn params(&self) -> DVector<f64> {
+            let mut v = [0.0; Regressor::N_PARAMS];
+            self.net.get_params(&mut v);
+            DVector::from_column_slice(&v)
+        }
+
+        fn residuals(&self) -> Option<DVector<f64>> {
+            self.residual_evals.set(self.residual_evals.get() + 1);
+            let u = self.net.forward(&self.x).ok()?;
+            let s = 1.0 / (BATCH as f64).sqrt();
+            let r = DVector::from_fn(BATCH, |n, _| (u[n][0] - self.t[n][0]) * s);
+            let mse = r.norm_squared();
+            if std::env::var_os("FIT_TRACE").is_some() {
+                println!(
+                    "  lmder: Jacobian {}, trial MSE {mse:.6e}",
+                    self.jacobians.get()
+                );
+            }
+            self.best.set(self.best.get().min(mse));
+            // A new trial replaces an unaccepted one.
+            self.pending.set(
+                (mse < TARGET_MSE)
+                    .then(|| (self.jacobians.get(), self.start.elapsed().as_secs_f64())),
+            );
+            Some(r)
+        }
+
+        fn jacobian(&self) -> Option<DMatrix<f64>> {
+            if let Some(h) = self.pending.get() {
+                // The point below the target was accepted (lmder asks for its Jacobian).
+                self.hit.set(Some(h));
+                return None;
+            }
+            self.jacobians.set(self.jacobians.get() + 1);
+            let s = 1.0 / (BATCH as f64).sqrt();
+            let mut j = DMatrix::<f64>::zeros(BATCH, Regressor::N_PARAMS);
+            let mut row = [[0.0; Regressor::N_PARAMS]; 1];
+            for n in 0..BATCH {
+                self.net.output_jacobian(&self.x[n], &mut row).ok()?;
+                for (c, v) in row[0].iter().enumerate() {
+                    j[(n, c)] = v * s;
+                }
+            }
+            Some(j)
+        }
+    }
+
+    pub fn run() -> Outcome {
+        let (x, t) = data();
+        let problem = Problem {
+            net: Regressor::init(1),
+            x,
+            t,
+            start: Instant::now(),
+            jacobians: Cell::new(0),
+            residual_evals: Cell::new(0),
+            pending: Cell::new(None),
+            hit: Cell::new(None),
+            best: Cell::new(f64::INFINITY),
+        };
+        let start = Instant::now();
+        let problem = Problem { start, ..problem };
+        let (p, report) = Lmder::new().minimize(problem);
+        let total = start.elapsed().as_secs_f64();
+        let hit = p.hit.get();
+        println!(
+            "  MINPACK lmder: {} Jacobians, {} residual evaluations, stopped: {:?}",
+            p.jacobians.get(),
+            p.residual_evals.get(),
+            report.termination
+        );
+        Outcome {
+            name: format!(
+                "MINPACK lmder (levenberg-marquardt crate, mode 1), {} residual evaluations",
+                p.residual_evals.get()
+            ),
+            steps_to_target: hit.map(|h| h.0),
+            time_to_target: hit.map(|h| h.1),
+            best_mse: p.best.get(),
+            steps_run: p.jacobians.get(),
+            total_time: total,
+        }
     }
 }

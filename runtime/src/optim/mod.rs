@@ -26,7 +26,9 @@ mod newton;
 mod trust_region;
 
 pub use first_order::{Adam, AdamConfig, Sgd, SgdConfig};
-pub use lm::{LevenbergMarquardt, LmConfig, LmDamping};
+pub use lm::{
+    ColumnScale, LevenbergMarquardt, LmConfig, LmDamping, LmScaling, NoScale, ScaleStorage,
+};
 pub use newton::{DampedNewton, NewtonConfig};
 pub use trust_region::{Subproblem, TrustRegion, TrustRegionConfig};
 
@@ -212,6 +214,24 @@ pub trait Model {
             Some(_) => storage.factor(eps),
         }
     }
+
+    /// [`Model::factor_current`] of `A + eps D^2` ([`Factorable::factor_scaled`], `D =
+    /// diag(scale)`).
+    fn factor_current_scaled<'s, S>(
+        &self,
+        storage: &'s mut S,
+        eps: Self::Scalar,
+        scale: &'s Self::Vector,
+    ) -> Result<S::Factored<'s>, SolveError>
+    where
+        S: Factorable<Scalar = Self::Scalar, Vector = Self::Vector>,
+    {
+        match storage.fingerprint() {
+            None => Err(SolveError::NoCurvature),
+            Some(f) if f != self.fingerprint() => Err(SolveError::Stale),
+            Some(_) => storage.factor_scaled(eps, scale),
+        }
+    }
 }
 
 macro_rules! storage_bytes {
@@ -224,7 +244,8 @@ macro_rules! storage_bytes {
         }
     )*};
 }
-storage_bytes!(LevenbergMarquardt, DampedNewton, TrustRegion, Adam, Sgd);
+// (LevenbergMarquardt's BYTES is in lm.rs: it is generic over its scale storage too.)
+storage_bytes!(DampedNewton, TrustRegion, Adam, Sgd);
 
 macro_rules! constructors {
     ($($opt:ident($config:ident)),*) => {$(
