@@ -124,8 +124,8 @@ pub enum LmDamping {
     /// or cut by quadratic interpolation below 0.25, doubled to `2 |p|` above 0.75), and
     /// `lambda` the root of the secular equation `|D p(lambda)| = Delta` by Newton on
     /// `1/|D p| - 1/Delta` (one factorisation and two solves per iterate, safeguarded in
-    /// `[0, |D^{-1} g|/Delta]`); the Gauss-Newton step (`lambda = lambda_min`) when it is
-    /// shorter than `Delta`. `D` is [`LmConfig::scaling`]'s (MINPACK's `mode = 1` with
+    /// `[0, |D^{-1} g|/Delta]`); the Gauss-Newton step (`lambda = lambda_min`, tried first
+    /// as MINPACK's `lmpar` does) when `|D p| <= (1 + boundary_tol) Delta`. `D` is [`LmConfig::scaling`]'s (MINPACK's `mode = 1` with
     /// [`LmScaling::ColumnNorms`], `mode = 2` with `diag = 1` with [`LmScaling::Identity`]).
     StepBound,
 }
@@ -646,7 +646,12 @@ impl<M: Model, S: ScaleStorage<M::Vector>> LevenbergMarquardt<M, S> {
         if !hi.finite() {
             hi = c.lambda_max;
         }
-        let mut lam = self.lambda.max(c.lambda_min).min(hi);
+        let guess = self.lambda.max(c.lambda_min).min(hi);
+        // MINPACK's lmpar first tries the Gauss-Newton step (lambda_min here), taken when
+        // |D p| <= (1 + tol) Delta; otherwise the iteration starts from the previous lambda.
+        let mut gauss_newton = guess > c.lambda_min;
+        let mut lam = if gauss_newton { c.lambda_min } else { guess };
+        let fits = (M::Scalar::ONE + c.boundary_tol) * delta;
         let mut have = false;
         for _ in 0..c.max_subproblem {
             report.factorizations += 1;
@@ -692,6 +697,17 @@ impl<M: Model, S: ScaleStorage<M::Vector>> LevenbergMarquardt<M, S> {
                     SolveError::Singular { .. }
                     | SolveError::NonFiniteResult
                     | SolveError::Inaccurate { .. },
+                ) if gauss_newton => {
+                    // No usable Gauss-Newton step: the iteration from the previous lambda.
+                    gauss_newton = false;
+                    lo = lam;
+                    lam = guess;
+                    continue;
+                }
+                Err(
+                    SolveError::Singular { .. }
+                    | SolveError::NonFiniteResult
+                    | SolveError::Inaccurate { .. },
                 ) => {
                     // Not solvable to working accuracy at this damping: raise it.
                     if lam >= c.lambda_max {
@@ -706,13 +722,24 @@ impl<M: Model, S: ScaleStorage<M::Vector>> LevenbergMarquardt<M, S> {
                 }
                 Err(e) => return Err(e),
             };
+            let dn = scaled_norm(&self.d, active(&self.scale, c.scaling));
+            if gauss_newton {
+                gauss_newton = false;
+                if dn.finite() && dn <= fits {
+                    have = true;
+                    self.lambda = lam;
+                    break;
+                }
+                lo = lo.max(lam);
+                lam = guess;
+                continue;
+            }
             have = true;
             self.lambda = lam;
-            let dn = scaled_norm(&self.d, active(&self.scale, c.scaling));
             if !dn.finite() {
                 break;
             }
-            if (dn - delta).abs() <= c.boundary_tol * delta || (dn < delta && lam <= c.lambda_min) {
+            if (dn - delta).abs() <= c.boundary_tol * delta || (dn <= fits && lam <= c.lambda_min) {
                 break;
             }
             if dn > delta {
