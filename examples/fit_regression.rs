@@ -516,12 +516,10 @@ mod argmin_baselines {
 /// the run (returns `None` from `jacobian`) once an accepted point is below the target, and
 /// the time is that of the evaluation that reached it.
 mod minpack {
-    use std::cell::Cell;
     use std::time::Instant;
 
-    use levenberg_marquardt::{LeastSquaresProblem, LevenbergMarquardt as Lmder};
-    use nalgebra_lm::{storage::Owned, DMatrix, DVector, Dyn};
     use tall_skinny::runtime::optim::Model;
+    use tall_skinny_baselines::minpack::{lmder, Residuals};
 
     use super::{data, Outcome, Regressor, BATCH, TARGET_MSE};
 
@@ -530,71 +528,75 @@ mod minpack {
         x: [[f64; 1]; BATCH],
         t: [[f64; 1]; BATCH],
         start: Instant,
-        jacobians: Cell<usize>,
-        residual_evals: Cell<usize>,
+        jacobians: usize,
+        residual_evals: usize,
         /// (Jacobians so far, seconds) of the last trial below the target, not yet accepted.
-        pending: Cell<Option<(usize, f64)>>,
-        hit: Cell<Option<(usize, f64)>>,
-        best: Cell<f64>,
+        pending: Option<(usize, f64)>,
+        hit: Option<(usize, f64)>,
+        best: f64,
     }
 
-    impl LeastSquaresProblem<f64, Dyn, Dyn> for Problem {
-        type ResidualStorage = Owned<f64, Dyn>;
-        type JacobianStorage = Owned<f64, Dyn, Dyn>;
-        type ParameterStorage = Owned<f64, Dyn>;
-
-        fn set_params(&mut self, p: &DVector<f64>) {
+    impl Problem {
+        fn set(&mut self, p: &[f64]) -> bool {
             let mut v = [0.0; Regressor::N_PARAMS];
-            v.copy_from_slice(p.as_slice());
-            // A rejected (non-finite) point leaves the net as it was; residuals() then sees
-            // the same point, and lmder's ratio test rejects the step.
-            let _ = self.net.put_params(&v);
+            v.copy_from_slice(p);
+            self.net.put_params(&v).is_ok()
+        }
+    }
+
+    impl Residuals for Problem {
+        fn m(&self) -> usize {
+            BATCH
         }
 
-        fn params(&self) -> DVector<f64> {
-            let mut v = [0.0; Regressor::N_PARAMS];
-            self.net.get_params(&mut v);
-            DVector::from_column_slice(&v)
-        }
-
-        fn residuals(&self) -> Option<DVector<f64>> {
-            self.residual_evals.set(self.residual_evals.get() + 1);
-            let u = self.net.forward(&self.x).ok()?;
+        fn residuals(&mut self, p: &[f64], r: &mut [f64]) -> bool {
+            self.residual_evals += 1;
+            // A non-finite trial point ends the run (none occurs here).
+            if !self.set(p) {
+                return false;
+            }
+            let Ok(u) = self.net.forward(&self.x) else {
+                return false;
+            };
             let s = 1.0 / (BATCH as f64).sqrt();
-            let r = DVector::from_fn(BATCH, |n, _| (u[n][0] - self.t[n][0]) * s);
-            let mse = r.norm_squared();
+            for (n, rn) in r.iter_mut().enumerate() {
+                *rn = (u[n][0] - self.t[n][0]) * s;
+            }
+            let mse: f64 = r.iter().map(|v| v * v).sum();
             if std::env::var_os("FIT_TRACE").is_some() {
-                println!(
-                    "  lmder: Jacobian {}, trial MSE {mse:.6e}",
-                    self.jacobians.get()
-                );
+                println!("  lmder: Jacobian {}, trial MSE {mse:.6e}", self.jacobians);
             }
-            self.best.set(self.best.get().min(mse));
+            self.best = self.best.min(mse);
             // A new trial replaces an unaccepted one.
-            self.pending.set(
-                (mse < TARGET_MSE)
-                    .then(|| (self.jacobians.get(), self.start.elapsed().as_secs_f64())),
-            );
-            Some(r)
+            self.pending =
+                (mse < TARGET_MSE).then(|| (self.jacobians, self.start.elapsed().as_secs_f64()));
+            true
         }
 
-        fn jacobian(&self) -> Option<DMatrix<f64>> {
-            if let Some(h) = self.pending.get() {
+        fn jacobian(&mut self, p: &[f64], j: &mut [f64]) -> bool {
+            if let Some(h) = self.pending {
                 // The point below the target was accepted (lmder asks for its Jacobian).
-                self.hit.set(Some(h));
-                return None;
+                self.hit = Some(h);
+                return false;
             }
-            self.jacobians.set(self.jacobians.get() + 1);
+            self.jacobians += 1;
+            if !self.set(p) {
+                return false;
+            }
             let s = 1.0 / (BATCH as f64).sqrt();
-            let mut j = DMatrix::<f64>::zeros(BATCH, Regressor::N_PARAMS);
             let mut row = [[0.0; Regressor::N_PARAMS]; 1];
             for n in 0..BATCH {
-                self.net.output_jacobian(&self.x[n], &mut row).ok()?;
-                for (c, v) in row[0].iter().enumerate() {
-                    j[(n, c)] = v * s;
+                if self.net.output_jacobian(&self.x[n], &mut row).is_err() {
+                    return false;
+                }
+                for (o, v) in j[n * Regressor::N_PARAMS..(n + 1) * Regressor::N_PARAMS]
+                    .iter_mut()
+                    .zip(&row[0])
+                {
+                    *o = v * s;
                 }
             }
-            Some(j)
+            true
         }
     }
 
@@ -605,39 +607,39 @@ mod minpack {
     /// lmder from the initialisation of this seed.
     pub fn run_from(seed: u64, print: bool) -> Outcome {
         let (x, t) = data();
+        let net = Regressor::init(seed);
+        let mut p0 = [0.0; Regressor::N_PARAMS];
+        net.get_params(&mut p0);
+        let start = Instant::now();
         let problem = Problem {
-            net: Regressor::init(seed),
+            net,
             x,
             t,
-            start: Instant::now(),
-            jacobians: Cell::new(0),
-            residual_evals: Cell::new(0),
-            pending: Cell::new(None),
-            hit: Cell::new(None),
-            best: Cell::new(f64::INFINITY),
+            start,
+            jacobians: 0,
+            residual_evals: 0,
+            pending: None,
+            hit: None,
+            best: f64::INFINITY,
         };
-        let start = Instant::now();
-        let problem = Problem { start, ..problem };
-        let (p, report) = Lmder::new().minimize(problem);
+        let (p, report) = lmder(problem, &p0);
         let total = start.elapsed().as_secs_f64();
-        let hit = p.hit.get();
+        let hit = p.hit;
         if print {
             println!(
-                "  MINPACK lmder: {} Jacobians, {} residual evaluations, stopped: {:?}",
-                p.jacobians.get(),
-                p.residual_evals.get(),
-                report.termination
+                "  MINPACK lmder: {} Jacobians, {} residual evaluations, stopped: {}",
+                p.jacobians, p.residual_evals, report.termination
             );
         }
         Outcome {
             name: format!(
                 "MINPACK lmder (levenberg-marquardt crate, mode 1), {} residual evaluations",
-                p.residual_evals.get()
+                p.residual_evals
             ),
             steps_to_target: hit.map(|h| h.0),
             time_to_target: hit.map(|h| h.1),
-            best_mse: p.best.get(),
-            steps_run: p.jacobians.get(),
+            best_mse: p.best,
+            steps_run: p.jacobians,
             total_time: total,
         }
     }
