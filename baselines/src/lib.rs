@@ -18,10 +18,16 @@
 //!   system solved by block LU with a partially pivoted dense LU per stage,
 //!   O(L (p + 2a)^3).
 //!
+//! * [`minpack::lmder`]: MINPACK's `lmder` (the `levenberg-marquardt` crate's port) for a
+//!   nonlinear least-squares problem with its Jacobian, the baseline of
+//!   `examples/fit_regression`.
+//!
 //! A crate of its own, not published: nothing here is used by generated code.
 
 use std::vec;
 use std::vec::Vec;
+
+pub mod minpack;
 
 use nalgebra::{DMatrix, DVector};
 use tall_skinny_runtime::__private::StageView;

@@ -33,6 +33,36 @@ pub trait Factorable {
     /// The fingerprint of the parameters the storage was filled at (`None` when it holds no
     /// curvature); compare with the network's `fingerprint()` to detect a stale storage.
     fn fingerprint(&self) -> Option<u64>;
+
+    /// Factors `A + eps D^2` with `D = diag(scale)` (every entry positive and finite). Only
+    /// the Woodbury Gauss-Newton form takes a diagonal scaling (exactly, at the cost of the
+    /// unscaled one); the block forms (the Hessian's and the Riccati Gauss-Newton storage)
+    /// cannot, and return [`SolveError::Config`] naming `scaling`.
+    fn factor_scaled<'a>(
+        &'a mut self,
+        eps: Self::Scalar,
+        scale: &'a Self::Vector,
+    ) -> Result<Self::Factored<'a>, SolveError> {
+        let _ = (eps, scale);
+        Err(SolveError::Config(scaling_unsupported()))
+    }
+
+    /// The diagonal of `A` into `out` (the Woodbury Gauss-Newton form: the squared column
+    /// norms of the Jacobian `C'J`); [`SolveError::Config`] naming `scaling` for the block
+    /// forms, which do not offer it.
+    fn diag_into(&mut self, out: &mut Self::Vector) -> Result<(), SolveError> {
+        let _ = out;
+        Err(SolveError::Config(scaling_unsupported()))
+    }
+}
+
+/// The error of a diagonal scaling asked of a block (Riccati or Hessian) storage.
+pub(crate) fn scaling_unsupported() -> crate::error::ConfigError {
+    crate::error::ConfigError {
+        field: "scaling",
+        value: 1.0,
+        requirement: "the identity for this storage: a diagonal scaling needs the Woodbury Gauss-Newton form (GgnMethod::Woodbury), the Riccati and Hessian block forms cannot take one",
+    }
 }
 
 /// A storage whose matrix can also be applied without a factorisation: `(A + shift I) v`

@@ -47,7 +47,12 @@ pub struct Woodbury<
     residual: [T; N],
     correction: [T; N],
     fingerprint: u64,
+    /// The fingerprint of the scaling `D` the Gram matrix holds when `scaled`.
+    scale_print: u64,
     filled: bool,
+    /// `gram` holds `U'D^{-2}U` for the scaling whose fingerprint is `scale_print`
+    /// (otherwise `U'U`, as the fill left it).
+    scaled: bool,
 }
 
 // SAFETY: lists of `Zeroable` layers and tapes (bounded below), matrices and arrays of
@@ -88,6 +93,8 @@ impl<
             correction: self.correction,
             fingerprint: self.fingerprint,
             filled: self.filled,
+            scaled: self.scaled,
+            scale_print: self.scale_print,
         }
     }
 }
@@ -138,6 +145,8 @@ where
             correction: [T::ZERO; N],
             fingerprint: 0,
             filled: false,
+            scaled: false,
+            scale_print: 0,
         }
     };
 
@@ -157,6 +166,7 @@ where
     /// Marks the storage empty (the start of a fill).
     pub(crate) fn begin_fill(&mut self) {
         self.filled = false;
+        self.scaled = false;
     }
 
     /// Marks a completed fill.
@@ -183,6 +193,10 @@ where
         if !(eps > T::ZERO) || !(T::ONE / eps).finite() {
             return Err(SolveError::Singular { stage: 0 });
         }
+        if self.scaled {
+            // The Gram matrix holds a scaled fill: rebuild `U'U`.
+            self.scale_gram(None)?;
+        }
         self.chol = self.gram;
         for q in 0..M {
             self.chol[(q, q)] += eps;
@@ -196,11 +210,142 @@ where
                 c: &self.c,
                 chol: &self.chol,
                 eps,
+                scale: None,
             },
             residual: &mut self.residual,
             correction: &mut self.correction,
         })
     }
+
+    /// Factors `eps I + U'D^{-2}U` (Cholesky, `M x M`) for solves with `G + eps D^2`, `D =
+    /// diag(scale)`: `(G + eps D^2)^{-1} = D^{-1} (D^{-1} G D^{-1} + eps I)^{-1} D^{-1}`, the
+    /// Woodbury form on `U` scaled by `D^{-1}` (exact). The scaled Gram matrix costs `M`
+    /// adjoint and `M` tangent passes the first time a scaling is used on a fill (it is kept
+    /// for further factorisations at other eps with the same scaling). Errors as
+    /// [`Self::factor`], and [`SolveError::Config`] naming `scale` when an entry of `scale`
+    /// is not positive and finite (or its square or reciprocal square is not finite).
+    pub fn factor_scaled<'a>(
+        &'a mut self,
+        eps: T,
+        scale: &'a [T; N],
+    ) -> Result<WoodburyFactored<'a, W, Tp, T, I, O, B, M, N>, SolveError> {
+        if !self.filled {
+            return Err(SolveError::NoCurvature);
+        }
+        if !eps.finite() {
+            return Err(SolveError::NonFiniteEps);
+        }
+        if !(eps > T::ZERO) || !(T::ONE / eps).finite() {
+            return Err(SolveError::Singular { stage: 0 });
+        }
+        let print = check_scale(scale)?;
+        if !self.scaled || self.scale_print != print {
+            self.scale_gram(Some(scale))?;
+            self.scale_print = print;
+        }
+        self.chol = self.gram;
+        for q in 0..M {
+            self.chol[(q, q)] += eps;
+        }
+        cholesky_in_place(&mut self.chol).map_err(|()| SolveError::Singular { stage: 0 })?;
+        Ok(WoodburyFactored {
+            op: Op {
+                weights: &self.weights,
+                tapes: &mut self.tapes,
+                x: &self.x,
+                c: &self.c,
+                chol: &self.chol,
+                eps,
+                scale: Some(scale.as_slice()),
+            },
+            residual: &mut self.residual,
+            correction: &mut self.correction,
+        })
+    }
+
+    /// The diagonal of the Gauss-Newton matrix `G = U U'` into `out` (`out[i]` the squared
+    /// norm of row `i` of `U`: the squared column norm of the Jacobian `C'J`), from `M`
+    /// adjoint passes. [`SolveError::NoCurvature`] when the storage holds none.
+    pub fn gauss_newton_diag(&mut self, out: &mut [T; N]) -> Result<(), SolveError> {
+        if !self.filled {
+            return Err(SolveError::NoCurvature);
+        }
+        out.fill(T::ZERO);
+        for a in 0..M {
+            self.column(a);
+            for (o, u) in out.iter_mut().zip(self.residual.iter()) {
+                *o += *u * *u;
+            }
+        }
+        if !all_finite(out) {
+            return Err(SolveError::NonFiniteResult);
+        }
+        Ok(())
+    }
+
+    /// Column `a` of `U = J'C` into `self.residual` (one adjoint pass).
+    fn column(&mut self, a: usize) {
+        let mut w = SMatrix::<T, O, B>::zeros();
+        w.as_mut_slice()[a] = T::ONE;
+        let beta = factor_apply(&self.c, &w, false);
+        self.weights
+            .jtv(&self.tapes, &self.x, &beta, &mut self.residual);
+    }
+
+    /// `gram = U'D^{-2}U` (`U'U` without a scaling): column `a` is `C'J (D^{-2} u_a)`, one
+    /// adjoint pass for `u_a` and one tangent pass.
+    fn scale_gram(&mut self, scale: Option<&[T; N]>) -> Result<(), SolveError> {
+        for a in 0..M {
+            self.column(a);
+            match scale {
+                Some(d) => {
+                    for ((c, u), di) in self.correction.iter_mut().zip(&self.residual).zip(d) {
+                        *c = *u / (*di * *di);
+                    }
+                }
+                None => self.correction = self.residual,
+            }
+            let y = self
+                .weights
+                .jv(&mut self.tapes, &self.x, None, &self.correction);
+            let col = factor_apply(&self.c, &y, true);
+            for (q, v) in col.as_slice().iter().enumerate() {
+                self.gram[(q, a)] = *v;
+            }
+        }
+        // Exactly symmetric (the two triangles agree to rounding).
+        for a in 0..M {
+            for q in a + 1..M {
+                let v = (self.gram[(q, a)] + self.gram[(a, q)]) * T::c(0.5);
+                self.gram[(q, a)] = v;
+                self.gram[(a, q)] = v;
+            }
+        }
+        self.scaled = scale.is_some();
+        if !all_finite(self.gram.as_slice()) {
+            self.filled = false;
+            return Err(SolveError::NonFiniteResult);
+        }
+        Ok(())
+    }
+}
+
+/// Checks a diagonal scaling (every entry positive and finite, with a finite square and
+/// reciprocal square) and returns a fingerprint of its bits.
+pub(crate) fn check_scale<T: Real>(scale: &[T]) -> Result<u64, SolveError> {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &d in scale {
+        let ok = d.finite() && d > T::ZERO && (d * d).finite() && (T::ONE / (d * d)).finite();
+        if !ok {
+            return Err(SolveError::Config(crate::error::ConfigError {
+                field: "scale",
+                value: d.to_f64(),
+                requirement: "positive and finite, with a finite square and reciprocal square",
+            }));
+        }
+        h = (h ^ d.to_f64().to_bits()).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    Ok(h)
 }
 
 /// The stored problem at one eps: what the solve and the product read.
@@ -211,6 +356,8 @@ struct Op<'a, W, Tp, T: Real, const I: usize, const O: usize, const B: usize, co
     c: &'a [SMatrix<T, O, O>; B],
     chol: &'a SMatrix<T, M, M>,
     eps: T,
+    /// The diagonal scaling `D` (`None`: the identity).
+    scale: Option<&'a [T]>,
 }
 
 impl<W, Tp, T, const I: usize, const O: usize, const B: usize, const M: usize> Refinable<T>
@@ -225,21 +372,50 @@ where
         let cty = factor_apply(self.c, &y, true);
         let beta = factor_apply(self.c, &cty, false);
         self.weights.jtv(self.tapes, self.x, &beta, out);
-        for (o, vi) in out.iter_mut().zip(v) {
-            *o += self.eps * *vi;
+        match self.scale {
+            None => {
+                for (o, vi) in out.iter_mut().zip(v) {
+                    *o += self.eps * *vi;
+                }
+            }
+            Some(d) => {
+                for ((o, vi), di) in out.iter_mut().zip(v).zip(d) {
+                    *o += self.eps * (*di * *di) * *vi;
+                }
+            }
         }
     }
 
     /// `x = (b - J'C (eps I + C'JJ'C)^{-1} C'J b) / eps`.
+    ///
+    /// With a scaling `D`: `x = (b - U (eps I + U'D^{-2}U)^{-1} U'D^{-2} b) / (eps D^2)`.
     fn approx_solve(&mut self, b: &[T], x: &mut [T]) {
-        let y = self.weights.jv(self.tapes, self.x, None, b);
+        let y = match self.scale {
+            None => self.weights.jv(self.tapes, self.x, None, b),
+            Some(d) => {
+                // D^{-2} b, in x until the adjoint pass overwrites it.
+                for ((xi, bi), di) in x.iter_mut().zip(b).zip(d) {
+                    *xi = *bi / (*di * *di);
+                }
+                self.weights.jv(self.tapes, self.x, None, x)
+            }
+        };
         let mut w = factor_apply(self.c, &y, true);
         cholesky_solve(self.chol, w.as_mut_slice());
         let beta = factor_apply(self.c, &w, false);
         self.weights.jtv(self.tapes, self.x, &beta, x);
         let inv = T::ONE / self.eps;
-        for (xi, bi) in x.iter_mut().zip(b) {
-            *xi = (*bi - *xi) * inv;
+        match self.scale {
+            None => {
+                for (xi, bi) in x.iter_mut().zip(b) {
+                    *xi = (*bi - *xi) * inv;
+                }
+            }
+            Some(d) => {
+                for ((xi, bi), di) in x.iter_mut().zip(b).zip(d) {
+                    *xi = (*bi - *xi) * inv / (*di * *di);
+                }
+            }
         }
     }
 }
@@ -332,6 +508,24 @@ where
         self.op.eps
     }
 
+    /// Whether this factorisation is of `G + eps D^2` ([`Woodbury::factor_scaled`]).
+    pub fn is_scaled(&self) -> bool {
+        self.op.scale.is_some()
+    }
+
+    /// The inverse's diagonal, trace and the log-determinant are of `G + eps I` only: a
+    /// scaled factorisation refuses them ([`SolveError::Config`] naming `scale`).
+    fn unscaled(&self) -> Result<(), SolveError> {
+        match self.op.scale {
+            None => Ok(()),
+            Some(_) => Err(SolveError::Config(crate::error::ConfigError {
+                field: "scale",
+                value: 1.0,
+                requirement: "absent: log_det, diag_inv and trace_inv are of G + eps I (factor, not factor_scaled)",
+            })),
+        }
+    }
+
     /// All `N` eigenvalues of `G + eps I` are positive (`G` is positive semi-definite and
     /// eps > 0).
     pub fn inertia(&self) -> Inertia {
@@ -342,6 +536,7 @@ where
     /// `(N - M) log eps + log det(eps I + U'U)`, the latter from the `M x M` Cholesky factor
     /// already computed. [`SolveError::NonFiniteResult`] if it overflows.
     pub fn log_det(&self) -> Result<LogDet<T>, SolveError> {
+        self.unscaled()?;
         let mut l =
             LogDet::of_scalar(self.op.eps, N).log_abs - LogDet::of_scalar(self.op.eps, M).log_abs;
         for a in 0..M {
@@ -363,6 +558,7 @@ where
     /// the data pin a parameter (`|L^{-1} u_i|^2` near 1) its entry loses digits as eps
     /// falls. Uses the handle's own storage.
     pub fn diag_inv(&mut self, out: &mut [T; N]) -> Result<(), SolveError> {
+        self.unscaled()?;
         out.fill(T::ZERO);
         for a in 0..M {
             let mut v = nalgebra::SVector::<T, M>::zeros();
@@ -393,6 +589,7 @@ where
     /// term `|L^{-1}|_F^2` from the `M x M` Cholesky factor: `O(M^3)`, no backward pass
     /// (what the evidence iterates on). Equal to [`Self::trace_inv`] in exact arithmetic.
     pub(crate) fn trace_inv_gram(&self) -> Result<T, SolveError> {
+        self.unscaled()?;
         let mut acc = T::ZERO;
         for a in 0..M {
             let mut v = nalgebra::SVector::<T, M>::zeros();
@@ -411,6 +608,7 @@ where
     /// `trace (G + eps I)^{-1} = (N - |L^{-1} U'|_F^2) / eps` (the sum of
     /// [`Self::diag_inv`]; uses the handle's own storage).
     pub fn trace_inv(&mut self) -> Result<T, SolveError> {
+        self.unscaled()?;
         let mut acc = T::ZERO;
         for a in 0..M {
             let mut v = nalgebra::SVector::<T, M>::zeros();
@@ -450,6 +648,16 @@ where
     }
     fn fingerprint(&self) -> Option<u64> {
         Woodbury::fingerprint(self)
+    }
+    fn factor_scaled<'a>(
+        &'a mut self,
+        eps: T,
+        scale: &'a [T; N],
+    ) -> Result<Self::Factored<'a>, SolveError> {
+        Woodbury::factor_scaled(self, eps, scale)
+    }
+    fn diag_into(&mut self, out: &mut [T; N]) -> Result<(), SolveError> {
+        Woodbury::gauss_newton_diag(self, out)
     }
 }
 

@@ -22,6 +22,7 @@ mod eval;
 mod ggn;
 mod laplace;
 mod lm_f32;
+mod lm_scaled;
 mod optim;
 mod paper_baseline;
 mod predictive;

@@ -465,7 +465,9 @@ fn lm_step_bound_decreases_and_respects_the_bound() {
     // Gauss-Newton step (lambda = lambda_min) inside the bound; the loss falls as with
     // Nielsen's update; the solve satisfies (G + lambda I) d = -g (checked with ggn_vp).
     let (x, t) = fit_data();
-    let config = LmConfig::default().with_damping(LmDamping::StepBound);
+    let config = LmConfig::default()
+        .with_damping(LmDamping::StepBound)
+        .with_scaling(LmScaling::Identity);
     let (f0, f1, acc) = descent!(
         LevenbergMarquardt::<Fit>::boxed(config),
         Fit::init(3),

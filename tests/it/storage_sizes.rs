@@ -83,10 +83,16 @@ fn optimizers_hold_only_their_storage() {
     );
     let sizes = [
         // Woodbury form: its storage lends its own forward records to the gradient, so no
-        // workspace (GnScratch is zero bytes).
+        // workspace (GnScratch is zero bytes); four vectors and the column scaling D.
         (
             "LevenbergMarquardt",
             size_of::<LevenbergMarquardt<Plant>>(),
+            ggn + 5 * v,
+        ),
+        // Without storage for D (a RAM-bounded target): the four vectors.
+        (
+            "LevenbergMarquardt<_, NoScale>",
+            size_of::<LevenbergMarquardt<Plant, NoScale>>(),
             ggn + 4 * v,
         ),
         (

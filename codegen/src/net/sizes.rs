@@ -174,6 +174,8 @@ pub fn woodbury(net: &Net) -> usize {
         c.scalars(n),
         c.scalars(n),
         Lay { size: 8, align: 8 },
+        Lay { size: 8, align: 8 },
+        Lay { size: 1, align: 1 },
         Lay { size: 1, align: 1 },
     ])
     .size

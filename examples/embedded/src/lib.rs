@@ -5,7 +5,7 @@
 
 use tall_skinny::prelude::*;
 use tall_skinny::runtime::nalgebra::ComplexField;
-use tall_skinny::runtime::optim::{LevenbergMarquardt, LmConfig, Model};
+use tall_skinny::runtime::optim::{LevenbergMarquardt, LmConfig, LmScaling, Model, NoScale};
 
 /// Samples per batch.
 pub const B: usize = 8;
@@ -21,8 +21,10 @@ pub struct Plant {
     loss: Mse<2>,
 }
 
-/// The optimizer with the storage it owns (workspace, Gauss-Newton form, vectors).
-pub type Lm = LevenbergMarquardt<Plant>;
+/// The optimizer with the storage it owns (workspace, Gauss-Newton form, vectors), without
+/// storage for a column scaling ([`NoScale`]: its `N` scalars would not fit the RAM budget;
+/// the damping is `G + lambda I`).
+pub type Lm = LevenbergMarquardt<Plant, NoScale>;
 
 /// Everything the run needs, as one value for a `static` (all zeros: in `.bss`).
 pub struct State {
@@ -134,7 +136,9 @@ pub fn run(
 ) -> Summary {
     let (xs, ts) = pendulum_batch();
     state.net.init_in_place(3);
-    let config = LmConfig::default().with_max_trials(1);
+    let config = LmConfig::default()
+        .with_max_trials(1)
+        .with_scaling(LmScaling::Identity);
     let mut summary = Summary {
         loss0: f32::NAN,
         loss_final: f32::NAN,

@@ -28,7 +28,9 @@ mod saddle_free;
 mod trust_region;
 
 pub use first_order::{Adam, AdamConfig, Sgd, SgdConfig};
-pub use lm::{LevenbergMarquardt, LmConfig, LmDamping};
+pub use lm::{
+    ColumnScale, LevenbergMarquardt, LmConfig, LmDamping, LmScaling, NoScale, ScaleStorage,
+};
 pub use newton::{DampedNewton, NewtonConfig};
 pub use saddle_free::{SaddleFreeConfig, SaddleFreeInfo, SaddleFreeNewton};
 pub use trust_region::{Subproblem, TrustRegion, TrustRegionConfig};
@@ -215,6 +217,24 @@ pub trait Model {
             Some(_) => storage.factor(eps),
         }
     }
+
+    /// [`Model::factor_current`] of `A + eps D^2` ([`Factorable::factor_scaled`], `D =
+    /// diag(scale)`).
+    fn factor_current_scaled<'s, S>(
+        &self,
+        storage: &'s mut S,
+        eps: Self::Scalar,
+        scale: &'s Self::Vector,
+    ) -> Result<S::Factored<'s>, SolveError>
+    where
+        S: Factorable<Scalar = Self::Scalar, Vector = Self::Vector>,
+    {
+        match storage.fingerprint() {
+            None => Err(SolveError::NoCurvature),
+            Some(f) if f != self.fingerprint() => Err(SolveError::Stale),
+            Some(_) => storage.factor_scaled(eps, scale),
+        }
+    }
 }
 
 macro_rules! storage_bytes {
@@ -227,7 +247,8 @@ macro_rules! storage_bytes {
         }
     )*};
 }
-storage_bytes!(LevenbergMarquardt, DampedNewton, TrustRegion, Adam, Sgd);
+// (LevenbergMarquardt's BYTES is in lm.rs: it is generic over its scale storage too.)
+storage_bytes!(DampedNewton, TrustRegion, Adam, Sgd);
 
 macro_rules! constructors {
     ($($opt:ident$(<const $k:ident>)?($config:ident)),*) => {$(
