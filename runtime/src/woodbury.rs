@@ -184,37 +184,7 @@ where
         &mut self,
         eps: T,
     ) -> Result<WoodburyFactored<'_, W, Tp, T, I, O, B, M, N>, SolveError> {
-        if !self.filled {
-            return Err(SolveError::NoCurvature);
-        }
-        if !eps.finite() {
-            return Err(SolveError::NonFiniteEps);
-        }
-        if !(eps > T::ZERO) || !(T::ONE / eps).finite() {
-            return Err(SolveError::Singular { stage: 0 });
-        }
-        if self.scaled {
-            // The Gram matrix holds a scaled fill: rebuild `U'U`.
-            self.scale_gram(None)?;
-        }
-        self.chol = self.gram;
-        for q in 0..M {
-            self.chol[(q, q)] += eps;
-        }
-        cholesky_in_place(&mut self.chol).map_err(|()| SolveError::Singular { stage: 0 })?;
-        Ok(WoodburyFactored {
-            op: Op {
-                weights: &self.weights,
-                tapes: &mut self.tapes,
-                x: &self.x,
-                c: &self.c,
-                chol: &self.chol,
-                eps,
-                scale: None,
-            },
-            residual: &mut self.residual,
-            correction: &mut self.correction,
-        })
+        self.factor_with(eps, None)
     }
 
     /// Factors `eps I + U'D^{-2}U` (Cholesky, `M x M`) for solves with `G + eps D^2`, `D =
@@ -229,6 +199,16 @@ where
         eps: T,
         scale: &'a [T; N],
     ) -> Result<WoodburyFactored<'a, W, Tp, T, I, O, B, M, N>, SolveError> {
+        self.factor_with(eps, Some(scale))
+    }
+
+    /// [`Self::factor`] (`scale` `None`) and [`Self::factor_scaled`]: the checks, the Gram
+    /// matrix of the requested metric, and its Cholesky factor at `eps`.
+    fn factor_with<'a>(
+        &'a mut self,
+        eps: T,
+        scale: Option<&'a [T; N]>,
+    ) -> Result<WoodburyFactored<'a, W, Tp, T, I, O, B, M, N>, SolveError> {
         if !self.filled {
             return Err(SolveError::NoCurvature);
         }
@@ -238,10 +218,19 @@ where
         if !(eps > T::ZERO) || !(T::ONE / eps).finite() {
             return Err(SolveError::Singular { stage: 0 });
         }
-        let print = check_scale(scale)?;
-        if !self.scaled || self.scale_print != print {
-            self.scale_gram(Some(scale))?;
-            self.scale_print = print;
+        match scale {
+            None if self.scaled => {
+                // The Gram matrix holds a scaled fill: rebuild `U'U`.
+                self.scale_gram(None)?;
+            }
+            None => {}
+            Some(d) => {
+                let print = check_scale(d)?;
+                if !self.scaled || self.scale_print != print {
+                    self.scale_gram(Some(d))?;
+                    self.scale_print = print;
+                }
+            }
         }
         self.chol = self.gram;
         for q in 0..M {
@@ -256,7 +245,7 @@ where
                 c: &self.c,
                 chol: &self.chol,
                 eps,
-                scale: Some(scale.as_slice()),
+                scale: scale.map(|d| d.as_slice()),
             },
             residual: &mut self.residual,
             correction: &mut self.correction,

@@ -208,28 +208,9 @@ impl<T: Real> LmConfig<T> {
     /// lambda_max`, `eta` in `[0, 1)`, at least one trial; a positive finite
     /// `radius_factor`, `boundary_tol` in `(0, 1)`, at least one subproblem factorisation.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        positive("lambda_min", self.lambda_min)?;
-        positive("lambda_max", self.lambda_max)?;
-        require(
-            "lambda_max",
-            self.lambda_max,
-            self.lambda_max >= self.lambda_min,
-            "at least lambda_min",
-        )?;
-        positive("lambda", self.lambda)?;
-        require(
-            "lambda",
-            self.lambda,
-            self.lambda >= self.lambda_min && self.lambda <= self.lambda_max,
-            "between lambda_min and lambda_max",
-        )?;
+        super::damping_range(self.lambda_min, self.lambda, self.lambda_max)?;
         super::unit("eta", self.eta)?;
-        require(
-            "max_trials",
-            T::c(f64::from(self.max_trials)),
-            self.max_trials >= 1,
-            "at least 1",
-        )?;
+        super::at_least_one("max_trials", self.max_trials)?;
         positive("radius_factor", self.radius_factor)?;
         require(
             "boundary_tol",
@@ -237,12 +218,7 @@ impl<T: Real> LmConfig<T> {
             self.boundary_tol > T::ZERO && self.boundary_tol < T::ONE,
             "in (0, 1)",
         )?;
-        require(
-            "max_subproblem",
-            T::c(f64::from(self.max_subproblem)),
-            self.max_subproblem >= 1,
-            "at least 1",
-        )?;
+        super::at_least_one("max_subproblem", self.max_subproblem)?;
         Ok(())
     }
 }

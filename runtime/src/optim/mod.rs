@@ -414,6 +414,36 @@ pub(crate) fn positive<T: Real>(field: &'static str, v: T) -> Result<(), ConfigE
     require(field, v, v.finite() && v > T::ZERO, "positive and finite")
 }
 
+/// A damping range: `lambda_min`, `lambda` and `lambda_max` positive and finite, with
+/// `lambda_min <= lambda <= lambda_max` (the fields are named `lambda_min`, `lambda`,
+/// `lambda_max`).
+pub(crate) fn damping_range<T: Real>(
+    lambda_min: T,
+    lambda: T,
+    lambda_max: T,
+) -> Result<(), ConfigError> {
+    positive("lambda_min", lambda_min)?;
+    positive("lambda_max", lambda_max)?;
+    require(
+        "lambda_max",
+        lambda_max,
+        lambda_max >= lambda_min,
+        "at least lambda_min",
+    )?;
+    positive("lambda", lambda)?;
+    require(
+        "lambda",
+        lambda,
+        lambda >= lambda_min && lambda <= lambda_max,
+        "between lambda_min and lambda_max",
+    )
+}
+
+/// A count of at least 1.
+pub(crate) fn at_least_one(field: &'static str, n: u32) -> Result<(), ConfigError> {
+    require(field, f64::from(n), n >= 1, "at least 1")
+}
+
 /// A value in `[0, 1)`.
 pub(crate) fn unit<T: Real>(field: &'static str, v: T) -> Result<(), ConfigError> {
     require(field, v, v >= T::ZERO && v < T::ONE, "in [0, 1)")

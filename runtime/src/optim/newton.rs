@@ -1,7 +1,7 @@
 //! Newton on the exact Hessian with adaptive damping: `lambda` is raised until the inertia
 //! says `H + lambda I` is positive definite, then adapted from the reduction ratio.
 
-use super::{damped_trial, nielsen, positive, require, Model, Optimizer, StepReport};
+use super::{damped_trial, nielsen, Model, Optimizer, StepReport};
 use crate::chain::ConstZero;
 use crate::error::{ConfigError, SolveError};
 use crate::real::{norm, Real};
@@ -69,28 +69,9 @@ impl<T: Real> NewtonConfig<T> {
     /// Checks every setting: positive finite dampings with `lambda_min <= lambda <=
     /// lambda_max`, `eta` in `[0, 1)`, at least one factorisation.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        positive("lambda_min", self.lambda_min)?;
-        positive("lambda_max", self.lambda_max)?;
-        require(
-            "lambda_max",
-            self.lambda_max,
-            self.lambda_max >= self.lambda_min,
-            "at least lambda_min",
-        )?;
-        positive("lambda", self.lambda)?;
-        require(
-            "lambda",
-            self.lambda,
-            self.lambda >= self.lambda_min && self.lambda <= self.lambda_max,
-            "between lambda_min and lambda_max",
-        )?;
+        super::damping_range(self.lambda_min, self.lambda, self.lambda_max)?;
         super::unit("eta", self.eta)?;
-        require(
-            "max_factorizations",
-            T::c(f64::from(self.max_factorizations)),
-            self.max_factorizations >= 1,
-            "at least 1",
-        )?;
+        super::at_least_one("max_factorizations", self.max_factorizations)?;
         Ok(())
     }
 }

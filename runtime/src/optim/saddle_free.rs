@@ -41,7 +41,7 @@
 //!    (v_i'd)^2 + (e - eps) |P d|^2` (`d'Hd` from the exact product); `eps` adapted as in
 //!    [`DampedNewton`](super::DampedNewton) (Nielsen).
 
-use super::{damped_trial, nielsen, positive, require, Model, Optimizer, StepReport};
+use super::{damped_trial, nielsen, require, Model, Optimizer, StepReport};
 use crate::chain::ConstZero;
 use crate::error::{ConfigError, SolveError};
 use crate::linalg::kernels::dot;
@@ -128,34 +128,10 @@ impl<T: Real> SaddleFreeConfig<T> {
     /// `count_shift` and `eig_tol` in `(0, 1)`, `1 <= max_negative <= k` (`k` the
     /// optimizer's block size; [`SaddleFreeNewton::configure`] passes it).
     pub fn validate(&self, k: usize) -> Result<(), ConfigError> {
-        positive("lambda_min", self.lambda_min)?;
-        positive("lambda_max", self.lambda_max)?;
-        require(
-            "lambda_max",
-            self.lambda_max,
-            self.lambda_max >= self.lambda_min,
-            "at least lambda_min",
-        )?;
-        positive("lambda", self.lambda)?;
-        require(
-            "lambda",
-            self.lambda,
-            self.lambda >= self.lambda_min && self.lambda <= self.lambda_max,
-            "between lambda_min and lambda_max",
-        )?;
+        super::damping_range(self.lambda_min, self.lambda, self.lambda_max)?;
         super::unit("eta", self.eta)?;
-        require(
-            "max_factorizations",
-            T::c(f64::from(self.max_factorizations)),
-            self.max_factorizations >= 1,
-            "at least 1",
-        )?;
-        require(
-            "eig_iterations",
-            T::c(f64::from(self.eig_iterations)),
-            self.eig_iterations >= 1,
-            "at least 1",
-        )?;
+        super::at_least_one("max_factorizations", self.max_factorizations)?;
+        super::at_least_one("eig_iterations", self.eig_iterations)?;
         require(
             "max_negative",
             T::c(f64::from(self.max_negative)),

@@ -125,12 +125,7 @@ impl<T: Real> TrustRegionConfig<T> {
             self.hard_case_tol > T::ZERO && self.hard_case_tol < T::ONE,
             "in (0, 1)",
         )?;
-        require(
-            "max_iterations",
-            T::c(f64::from(self.max_iterations)),
-            self.max_iterations >= 1,
-            "at least 1",
-        )?;
+        super::at_least_one("max_iterations", self.max_iterations)?;
         require(
             "lanczos_steps",
             T::c(f64::from(self.lanczos_steps)),
