@@ -482,8 +482,8 @@ impl<M: Model, S: ScaleStorage<M::Vector>> LevenbergMarquardt<M, S> {
         Ok(())
     }
 
-    /// The trial of the solved `d` at `self.lambda`-independent `lambda` with `d'G d =
-    /// self.curvature` (both controls): [`damped_trial`] on the optimizer's vectors.
+    /// The trial of the solved step `d` at the damping in `report.damping`, with `d'G d =
+    /// self.curvature` (both damping controls): [`damped_trial`] on the optimizer's vectors.
     fn try_step(
         &mut self,
         net: &mut M,
