@@ -105,6 +105,16 @@ fn optimizers_hold_only_their_storage() {
             size_of::<TrustRegion<Plant>>(),
             ws + curv + 7 * v,
         ),
+        // four vectors, the eigen block (2 K vectors, 2 K x K matrices, 2 K scalars), K = 8,
+        // and the last search's report
+        (
+            "SaddleFreeNewton<_, 8>",
+            size_of::<SaddleFreeNewton<Plant, 8>>(),
+            ws + curv
+                + (4 + 2 * 8) * v
+                + (2 * 8 * 8 + 2 * 8) * size_of::<f64>()
+                + size_of::<SaddleFreeInfo<f64>>(),
+        ),
         ("Adam", size_of::<Adam<Plant>>(), ws + 5 * v),
         ("Sgd", size_of::<Sgd<Plant>>(), ws + 4 * v),
     ];
