@@ -211,11 +211,8 @@ pub trait Model {
     where
         S: Factorable<Scalar = Self::Scalar, Vector = Self::Vector>,
     {
-        match storage.fingerprint() {
-            None => Err(SolveError::NoCurvature),
-            Some(f) if f != self.fingerprint() => Err(SolveError::Stale),
-            Some(_) => storage.factor(eps),
-        }
+        fresh(storage.fingerprint(), self.fingerprint())?;
+        storage.factor(eps)
     }
 
     /// [`Model::factor_current`] of `A + eps D^2` ([`Factorable::factor_scaled`], `D =
@@ -229,11 +226,19 @@ pub trait Model {
     where
         S: Factorable<Scalar = Self::Scalar, Vector = Self::Vector>,
     {
-        match storage.fingerprint() {
-            None => Err(SolveError::NoCurvature),
-            Some(f) if f != self.fingerprint() => Err(SolveError::Stale),
-            Some(_) => storage.factor_scaled(eps, scale),
-        }
+        fresh(storage.fingerprint(), self.fingerprint())?;
+        storage.factor_scaled(eps, scale)
+    }
+}
+
+/// The freshness check of [`Model::factor_current`] and [`Model::factor_current_scaled`]:
+/// [`SolveError::NoCurvature`] for a storage filled at nothing (`stored` `None`),
+/// [`SolveError::Stale`] for one filled at other parameters than `now`.
+fn fresh(stored: Option<u64>, now: u64) -> Result<(), SolveError> {
+    match stored {
+        None => Err(SolveError::NoCurvature),
+        Some(f) if f != now => Err(SolveError::Stale),
+        Some(_) => Ok(()),
     }
 }
 
