@@ -445,7 +445,7 @@ fn report(rows: &[Outcome]) {
         .filter(|r| r.name.starts_with("Adam"))
         .map(|r| r.steps_to_target.unwrap_or(usize::MAX))
         .min()
-        .unwrap();
+        .unwrap_or(usize::MAX);
     match lm_steps {
         Some(s) => println!(
             "\nLevenberg-Marquardt: {s} steps; best Adam: {}",

@@ -133,6 +133,61 @@ pub fn psd_factor<T: Real, const O: usize>(h: &SMatrix<T, O, O>) -> SMatrix<T, O
 }
 
 /// `out = C y` per sample (`C` block diagonal, blocks `c[n]`), for an `O x B` matrix `y`.
+/// A solution `w` of `C w = l` (`C` small and square, possibly singular) by Gaussian
+/// elimination with complete pivoting: pivots below `O u max|C|` end the elimination and
+/// the remaining unknowns are set to zero. `None` for a non-finite result. Whether `C w =
+/// l` actually holds (`l` in the range of `C`) is for the caller to check.
+pub fn range_solve<T: Real, const O: usize>(
+    c: &SMatrix<T, O, O>,
+    l: &nalgebra::SVector<T, O>,
+) -> Option<nalgebra::SVector<T, O>> {
+    let mut a = *c;
+    let mut b = *l;
+    let mut cols: [usize; O] = core::array::from_fn(|j| j);
+    let tol = c.amax() * T::EPSILON * T::c(O as f64);
+    let mut rank = 0;
+    for k in 0..O {
+        let (mut pi, mut pj, mut best) = (k, k, T::ZERO);
+        for i in k..O {
+            for j in k..O {
+                if a[(i, j)].abs() > best {
+                    (pi, pj, best) = (i, j, a[(i, j)].abs());
+                }
+            }
+        }
+        if !(best > tol) {
+            break;
+        }
+        a.swap_rows(k, pi);
+        b.swap_rows(k, pi);
+        a.swap_columns(k, pj);
+        cols.swap(k, pj);
+        for i in k + 1..O {
+            let f = a[(i, k)] / a[(k, k)];
+            for j in k..O {
+                let v = a[(k, j)];
+                a[(i, j)] -= f * v;
+            }
+            let v = b[k];
+            b[i] -= f * v;
+        }
+        rank = k + 1;
+    }
+    let mut y = nalgebra::SVector::<T, O>::zeros();
+    for k in (0..rank).rev() {
+        let mut acc = b[k];
+        for j in k + 1..rank {
+            acc -= a[(k, j)] * y[j];
+        }
+        y[k] = acc / a[(k, k)];
+    }
+    let mut w = nalgebra::SVector::<T, O>::zeros();
+    for (k, &j) in cols.iter().enumerate() {
+        w[j] = y[k];
+    }
+    crate::real::all_finite(w.as_slice()).then_some(w)
+}
+
 pub(crate) fn factor_apply<T: Real, const O: usize, const B: usize>(
     c: &[SMatrix<T, O, O>; B],
     y: &SMatrix<T, O, B>,

@@ -110,7 +110,7 @@ pub mod __private {
         architecture_fingerprint, read_record, record_bytes, write_record, Record, RecordError,
     };
     pub use crate::refine::Refinement;
-    pub use crate::solver::Factorization;
+    pub use crate::solver::{Factorization, GradientSolve};
     pub use crate::stage::{Scratch, Stage, StageParts, StageView};
     pub use crate::woodbury::{Woodbury, WoodburyFactored};
     pub use crate::{

@@ -42,6 +42,23 @@ pub trait Loss<T: Real, const O: usize, const B: usize> {
         let c = Self::ggn_factor(u, t, n);
         c * c.transpose()
     }
+    /// Sample `n`'s Gauss-Newton coordinates of the loss gradient: `w` with `C_n w =
+    /// dl/du_n` (`C_n` = [`Self::ggn_factor`], `grad_n` = column `n` of `dl/du`), so that the
+    /// network's gradient is `U w` with `U = J'C` (docs/math.md section 5.2). `None` when
+    /// no such `w` is known (the gradient leaves the range of `C_n`). The Woodbury form
+    /// checks `C_n w = grad_n` to rounding before it uses `w`. By default the least-squares
+    /// solution by elimination with complete pivoting ([`crate::ggn::range_solve`]); the
+    /// built-in losses give it in closed form.
+    fn ggn_coords(
+        u: &SMatrix<T, O, B>,
+        t: &Self::Target,
+        n: usize,
+        c: &SMatrix<T, O, O>,
+        grad_n: &nalgebra::SVector<T, O>,
+    ) -> Option<nalgebra::SVector<T, O>> {
+        let _ = (u, t, n);
+        crate::ggn::range_solve(c, grad_n)
+    }
     /// `C C' y` (the Gauss-Newton loss Hessian applied to `y`).
     fn ggn_apply(u: &SMatrix<T, O, B>, t: &Self::Target, y: &SMatrix<T, O, B>) -> SMatrix<T, O, B> {
         let mut out = zero_mat::<T, O, B>();
@@ -118,6 +135,16 @@ impl<T: Real, const O: usize, const B: usize> Loss<T, O, B> for Mse<O> {
 
     fn ggn_factor(u: &SMatrix<T, O, B>, _t: &Self::Target, n: usize) -> SMatrix<T, O, O> {
         <Self as crate::ggn::GgnLoss<T, O, B>>::hess_factor(u, n)
+    }
+    /// `C_n = I / sqrt(B)`: `w = sqrt(B) dl/du_n = (u_n - t_n) / sqrt(B)`.
+    fn ggn_coords(
+        _u: &SMatrix<T, O, B>,
+        _t: &Self::Target,
+        _n: usize,
+        _c: &SMatrix<T, O, O>,
+        grad_n: &nalgebra::SVector<T, O>,
+    ) -> Option<nalgebra::SVector<T, O>> {
+        Some(grad_n * T::c(B as f64).sqrt())
     }
     fn ggn_block(u: &SMatrix<T, O, B>, t: &Self::Target, n: usize) -> SMatrix<T, O, O> {
         Self::hess_block(u, t, n)
@@ -290,6 +317,24 @@ impl<T: Real, const C: usize, const B: usize> Loss<T, C, B> for SoftmaxCrossEntr
 
     fn ggn_factor(u: &SMatrix<T, C, B>, _t: &Self::Target, n: usize) -> SMatrix<T, C, C> {
         <Self as crate::ggn::GgnLoss<T, C, B>>::hess_factor(u, n)
+    }
+    /// Column `t` of `C_n` is `sqrt(p_t) (e_t - p) / sqrt(B)`, so `w = -e_t / sqrt(p_t B)`
+    /// (`C_n w = (p - e_t) / B`), with `1 / sqrt(p_t) = sqrt(s) exp((m - u_t) / 2)`
+    /// (`None` if that overflows: a label whose probability is below the range's square).
+    fn ggn_coords(
+        u: &SMatrix<T, C, B>,
+        t: &Self::Target,
+        n: usize,
+        _c: &SMatrix<T, C, C>,
+        _grad_n: &nalgebra::SVector<T, C>,
+    ) -> Option<nalgebra::SVector<T, C>> {
+        let sp = softmax_parts(u, n);
+        let label = t[n];
+        let inv_sqrt_p = sp.s.sqrt() * ((sp.m - u[(label, n)]) * T::c(0.5)).exp();
+        let v = -inv_sqrt_p / T::c(B as f64).sqrt();
+        let mut w = nalgebra::SVector::<T, C>::zeros();
+        w[label] = v;
+        v.finite().then_some(w)
     }
     fn ggn_block(u: &SMatrix<T, C, B>, t: &Self::Target, n: usize) -> SMatrix<T, C, C> {
         Self::hess_block(u, t, n)

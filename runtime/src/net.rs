@@ -392,10 +392,17 @@ where
         return Err(NetError::NonFiniteResult);
     }
     let mut r = zero_mat::<T, O, M>();
+    let (_, dl) = L::gradient(&u, t);
+    g.coords_ok = true;
     for n in 0..B {
         g.c[n] = L::ggn_factor(&u, t, n);
         for k in 0..O {
             r.set_column(n * O + k, &g.c[n].column(k));
+        }
+        let grad_n = dl.column(n).into_owned();
+        match L::ggn_coords(&u, t, n, &g.c[n], &grad_n).filter(|w| in_range(&g.c[n], w, &grad_n)) {
+            Some(w) => g.coords.set_column(n, &w),
+            None => g.coords_ok = false,
         }
     }
     g.gram = zero_mat();
@@ -443,7 +450,20 @@ where
     let ws = Workspace::from_tapes_mut(&mut g.tapes);
     let value = gradient(layers, loss, ws, x, t, grad)?;
     woodbury_into(layers, loss, g, x, t)?;
+    g.set_gradient(grad);
     Ok(value)
+}
+
+/// Whether `C w = l` to rounding: `|C w - l| <= 16 O u (|C|_F |w| + |l|)`, the check that a
+/// loss's Gauss-Newton coordinates ([`Loss::ggn_coords`]) reproduce its gradient.
+fn in_range<T: Real, const O: usize>(
+    c: &SMatrix<T, O, O>,
+    w: &nalgebra::SVector<T, O>,
+    l: &nalgebra::SVector<T, O>,
+) -> bool {
+    let err = (c * w - l).norm();
+    let bound = T::c(16.0 * O as f64) * T::EPSILON * (c.norm() * w.norm() + l.norm());
+    all_finite(w.as_slice()) && err <= bound
 }
 
 /// One call: `out = (H + eps I)^{-1} b` at `(x, t)` (fill, factor, solve refined by at most

@@ -102,4 +102,33 @@ pub trait Factorization {
     ) -> Result<Refinement<Self::Scalar>, SolveError>;
     /// `out = (A + eps I) v` with the exact product.
     fn apply(&mut self, v: &Self::Vector, out: &mut Self::Vector) -> Result<(), SolveError>;
+    /// `x = (A + eps D^2)^{-1} g` for `g` the gradient the storage was filled with, by a
+    /// route that knows `g` (the Woodbury Gauss-Newton form: `g = U w`, solved without
+    /// dividing by eps), with the quadratic model's terms. `Ok(None)` when the storage has
+    /// no such route or `g` is not its gradient (the default): solve with
+    /// [`Self::solve_refined`] instead.
+    fn solve_gradient(
+        &mut self,
+        g: &Self::Vector,
+        x: &mut Self::Vector,
+    ) -> Result<Option<GradientSolve<Self::Scalar>>, SolveError> {
+        let _ = (g, x);
+        Ok(None)
+    }
+}
+
+/// What [`Factorization::solve_gradient`] measured of its solution `x = (A + eps D^2)^{-1}
+/// g` in the storage's small space (`D = I` for an unscaled factorisation).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GradientSolve<T> {
+    /// `x'A x` (the quadratic model's curvature term).
+    pub curvature: T,
+    /// `|D x|^2`.
+    pub metric: T,
+    /// `(D^2 x)'(A + eps D^2)^{-1}(D^2 x)`: minus half the derivative of `|D x|^2` with
+    /// respect to eps (what a secular-equation iteration on `|D x|` needs).
+    pub secular: T,
+    /// The normwise backward error of the small system solved, `|w - A z| / (|A| |z| +
+    /// |w|)`.
+    pub residual: T,
 }

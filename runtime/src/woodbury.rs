@@ -20,7 +20,7 @@ use crate::linalg::cholesky::{cholesky_in_place, cholesky_solve};
 use crate::linalg::ldlt::Inertia;
 use crate::real::{all_finite, Real};
 use crate::refine::{refine, Refinable, Refinement};
-use crate::solver::{Factorable, Factorization};
+use crate::solver::{Factorable, Factorization, GradientSolve};
 use crate::stage::selinv::LogDet;
 
 /// Storage of the Woodbury Gauss-Newton solve of a network with `I` inputs, `O` outputs,
@@ -43,6 +43,8 @@ pub struct Woodbury<
     pub(crate) x: SMatrix<T, I, B>,
     pub(crate) c: [SMatrix<T, O, O>; B],
     pub(crate) gram: SMatrix<T, M, M>,
+    /// The gradient's coordinates `w` (`g = U w`, `C_n w_n = dl/du_n`) when `coords_ok`.
+    pub(crate) coords: SMatrix<T, O, B>,
     chol: SMatrix<T, M, M>,
     residual: [T; N],
     correction: [T; N],
@@ -50,6 +52,12 @@ pub struct Woodbury<
     /// The fingerprint of the scaling `D` the Gram matrix holds when `scaled`.
     scale_print: u64,
     filled: bool,
+    /// `coords` holds the gradient's coordinates (checked at the fill).
+    pub(crate) coords_ok: bool,
+    /// The fingerprint of the gradient vector the fill computed with the curvature, when
+    /// `grad_set` (what [`WoodburyFactored::solve_gradient`] compares its `g` with).
+    grad_print: u64,
+    grad_set: bool,
     /// `gram` holds `U'D^{-2}U` for the scaling whose fingerprint is `scale_print`
     /// (otherwise `U'U`, as the fill left it).
     scaled: bool,
@@ -88,6 +96,10 @@ impl<
             x: self.x,
             c: self.c,
             gram: self.gram,
+            coords: self.coords,
+            coords_ok: self.coords_ok,
+            grad_print: self.grad_print,
+            grad_set: self.grad_set,
             chol: self.chol,
             residual: self.residual,
             correction: self.correction,
@@ -140,6 +152,10 @@ where
             x: zero_mat(),
             c: [zero_mat(); B],
             gram: zero_mat(),
+            coords: zero_mat(),
+            coords_ok: false,
+            grad_print: 0,
+            grad_set: false,
             chol: zero_mat(),
             residual: [T::ZERO; N],
             correction: [T::ZERO; N],
@@ -167,6 +183,21 @@ where
     pub(crate) fn begin_fill(&mut self) {
         self.filled = false;
         self.scaled = false;
+        self.coords_ok = false;
+        self.grad_set = false;
+    }
+
+    /// Records the gradient vector computed with this fill (after [`Self::finish_fill`]):
+    /// [`WoodburyFactored::solve_gradient`] then solves for exactly that right-hand side.
+    pub(crate) fn set_gradient(&mut self, grad: &[T; N]) {
+        self.grad_print = vector_print(grad);
+        self.grad_set = self.filled;
+    }
+
+    /// Whether the fill holds the gradient's coordinates `w` (`g = U w`), so that
+    /// [`WoodburyFactored::solve_gradient`] takes the form without division by eps.
+    pub fn has_gradient_coords(&self) -> bool {
+        self.filled && self.coords_ok
     }
 
     /// Marks a completed fill.
@@ -237,7 +268,10 @@ where
             self.chol[(q, q)] += eps;
         }
         cholesky_in_place(&mut self.chol).map_err(|()| SolveError::Singular { stage: 0 })?;
+        let coords = (self.coords_ok && self.grad_set).then_some((&self.coords, self.grad_print));
         Ok(WoodburyFactored {
+            gram: &self.gram,
+            coords,
             op: Op {
                 weights: &self.weights,
                 tapes: &mut self.tapes,
@@ -317,6 +351,13 @@ where
         }
         Ok(())
     }
+}
+
+/// The fingerprint of a vector's bits.
+pub(crate) fn vector_print<T: Real>(v: &[T]) -> u64 {
+    let mut h = crate::chain::Fingerprint::new();
+    h.feed(v);
+    h.finish()
 }
 
 /// Checks a diagonal scaling (every entry positive and finite, with a finite square and
@@ -422,6 +463,11 @@ pub struct WoodburyFactored<
     const N: usize,
 > {
     op: Op<'a, W, Tp, T, I, O, B, M>,
+    /// `U'U` (`U'D^{-2}U` when scaled), the matrix `chol` factors without eps: its lower
+    /// triangle (a fill accumulates only that half).
+    gram: &'a SMatrix<T, M, M>,
+    /// The gradient's coordinates and the fingerprint of its vector, when the fill has both.
+    coords: Option<(&'a SMatrix<T, O, B>, u64)>,
     residual: &'a mut [T; N],
     correction: &'a mut [T; N],
 }
@@ -480,6 +526,87 @@ where
             self.correction,
             max_steps,
         )
+    }
+
+    /// `x = (G + eps D^2)^{-1} g` for `g` the gradient the storage was filled with (bit for
+    /// bit, as [`Model::gradient_gauss_newton_into`](crate::optim::Model::gradient_gauss_newton_into)
+    /// returns it), in the form that does not divide by eps (docs/math.md section 5.3): with
+    /// `g = U w`, `x = D^{-2} U z`, `z = (eps I + U'D^{-2}U)^{-1} w`, one `M x M` solve
+    /// (refined once in the small space) and one backward pass, accurate at any eps where
+    /// the Cholesky factor exists. The quadratic model's terms come from the small space
+    /// too ([`GradientSolve`]). `Ok(None)` (and `x` untouched) when this route is not open:
+    /// `g` is not the fill's gradient, or the loss gave no coordinates `w` (use
+    /// [`Self::solve_refined`]); [`SolveError::Inaccurate`] when the small system's backward
+    /// error ([`GradientSolve::residual`]) stays above `sqrt(EPSILON)`.
+    pub fn solve_gradient(
+        &mut self,
+        g: &[T; N],
+        x: &mut [T; N],
+    ) -> Result<Option<GradientSolve<T>>, SolveError> {
+        let Some((coords, print)) = self.coords else {
+            return Ok(None);
+        };
+        if vector_print(g) != print {
+            return Ok(None);
+        }
+        let w = nalgebra::SVector::<T, M>::from_column_slice(coords.as_slice());
+        let eps = self.op.eps;
+        // S v from the lower triangle (the fill accumulates only that half of `U'U`).
+        let gram = self.gram;
+        let sym = |v: &nalgebra::SVector<T, M>| {
+            let mut out = nalgebra::SVector::<T, M>::zeros();
+            out.sygemv(T::ONE, gram, v, T::ZERO);
+            out
+        };
+        let shifted = |v: &nalgebra::SVector<T, M>| sym(v) + v * eps;
+        let mut z = w;
+        cholesky_solve(self.op.chol, z.as_mut_slice());
+        let mut r = w - shifted(&z);
+        cholesky_solve(self.op.chol, r.as_mut_slice());
+        z += r;
+        // The normwise backward error |w - A z| / (|A| |z| + |w|) of A = eps I + S (|A| by
+        // its largest diagonal entry, within a factor M of the 2-norm for a positive
+        // definite A): the computed z solves a system that near A.
+        let mut big = T::ZERO;
+        for q in 0..M {
+            big = big.max(gram[(q, q)] + eps);
+        }
+        let scale = big * z.norm() + w.norm();
+        let residual = if scale > T::ZERO {
+            (w - shifted(&z)).norm() / scale
+        } else {
+            T::ZERO
+        };
+        if !(residual <= T::EPSILON.sqrt()) {
+            return Err(SolveError::Inaccurate {
+                residual: residual.to_f64(),
+            });
+        }
+        // U'x = S z with S = U'D^{-2}U: x'Gx = |S z|^2, |D x|^2 = z'S z, and
+        // (D^2 x)'(G + eps D^2)^{-1}(D^2 x) = z'S y with y = (eps I + S)^{-1} z.
+        let sz = sym(&z);
+        let mut y = z;
+        cholesky_solve(self.op.chol, y.as_mut_slice());
+        let terms = GradientSolve {
+            curvature: sz.norm_squared(),
+            metric: z.dot(&sz).max(T::ZERO),
+            secular: sz.dot(&y).max(T::ZERO),
+            residual,
+        };
+        let zm = SMatrix::<T, O, B>::from_column_slice(z.as_slice());
+        let beta = factor_apply(self.op.c, &zm, false);
+        self.op.weights.jtv(self.op.tapes, self.op.x, &beta, x);
+        if let Some(d) = self.op.scale {
+            for (xi, di) in x.iter_mut().zip(d) {
+                *xi /= *di * *di;
+            }
+        }
+        if !all_finite(x)
+            || !(terms.curvature.finite() && terms.metric.finite() && terms.secular.finite())
+        {
+            return Err(SolveError::NonFiniteResult);
+        }
+        Ok(Some(terms))
     }
 
     /// `out = (G + eps I) v` from the stored record.
@@ -678,6 +805,13 @@ where
     }
     fn apply(&mut self, v: &[T; N], out: &mut [T; N]) -> Result<(), SolveError> {
         WoodburyFactored::apply(self, v, out)
+    }
+    fn solve_gradient(
+        &mut self,
+        g: &[T; N],
+        x: &mut [T; N],
+    ) -> Result<Option<GradientSolve<T>>, SolveError> {
+        WoodburyFactored::solve_gradient(self, g, x)
     }
 }
 

@@ -136,9 +136,11 @@ const RN: usize = Reg64::N_PARAMS;
 
 /// The cause of the stall before the fix: near an f32 minimum the refined Gauss-Newton
 /// solve at a small damping reports `Inaccurate` (its relative residual cannot fall below
-/// the rounding level of computing it, above `sqrt(EPSILON)`), yet its step is accurate and
-/// the model's reduction is right. LM must try that step (it used to count it a failed
-/// trial and raise the damping) and predict the reduction the f64 model gives for it.
+/// the rounding level of computing it, above `sqrt(EPSILON)`), yet the step is accurate.
+/// LM must take a step at that damping (it used to count it a failed trial and raise the
+/// damping; it now solves for its gradient in the Woodbury form without dividing by the
+/// damping, `Factorization::solve_gradient`) and predict the reduction the f64 model gives
+/// for it.
 #[test]
 fn f32_lm_tries_an_accurate_step_the_solve_cannot_vouch_for() {
     let x64: [[f64; 1]; 32] = core::array::from_fn(|n| [-1.0 + 2.0 * n as f64 / 31.0]);

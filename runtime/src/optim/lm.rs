@@ -268,7 +268,7 @@ pub struct LevenbergMarquardt<M: Model, S = ColumnScale<<M as Model>::Vector>> {
     nu: M::Scalar,
     /// Step bound (step-bound control; 0 until the first step sets it from the parameters).
     radius: M::Scalar,
-    /// `d'G d` of the last usable step-bound iterate (step-bound control).
+    /// `d'G d` of the solved step, measured with the exact product.
     curvature: M::Scalar,
     scratch: M::GnScratch,
     ggn: M::GaussNewton,
@@ -424,8 +424,8 @@ impl<M: Model, S: ScaleStorage<M::Vector>> LevenbergMarquardt<M, S> {
                 ),
                 Err(e) => Err(e),
             };
-            let curvature = match solved {
-                Ok(dgd) => dgd,
+            let solved = match solved {
+                Ok(s) => s,
                 Err(
                     SolveError::Singular { .. }
                     | SolveError::NonFiniteResult
@@ -445,7 +445,7 @@ impl<M: Model, S: ScaleStorage<M::Vector>> LevenbergMarquardt<M, S> {
                 }
                 Err(e) => return Err(e),
             };
-            self.curvature = curvature;
+            self.curvature = solved.curvature;
             self.try_step(net, x, t, &mut report);
             nielsen(
                 &mut self.lambda,
@@ -647,9 +647,18 @@ impl<M: Model, S: ScaleStorage<M::Vector>> LevenbergMarquardt<M, S> {
                         // a solve that cannot vouch for it stays a failed iterate.
                         0.0,
                     ) {
-                        Ok(dgd) => {
+                        Ok(
+                            solved @ Solved {
+                                secular: Some(qq), ..
+                            },
+                        ) => {
                             self.d = p;
-                            self.curvature = dgd;
+                            self.curvature = solved.curvature;
+                            Ok(Some(qq))
+                        }
+                        Ok(solved) => {
+                            self.d = p;
+                            self.curvature = solved.curvature;
                             // q = (G + lambda D^2)^{-1} D^2 d for the secular equation's
                             // derivative (p is free again: it receives q).
                             self.trial = self.d;
@@ -790,11 +799,16 @@ fn factor<'s, M: Model>(
     }
 }
 
-/// Solves `(G + lambda D^2) d = g` (refined, at most `steps` corrections) into `d` for a
-/// trial step and returns `d'G d` measured with the exact product (`scratch` receives `(G +
-/// lambda D^2) d`). A solve that cannot vouch for its result ([`SolveError::Inaccurate`])
-/// but whose residual is below `usable` ([`USABLE_RESIDUAL`] for Nielsen's control, 0 for
-/// the step-bound one) is still a usable step.
+/// Solves `(G + lambda D^2) d = g` into `d` for a trial step and returns `d'G d` measured
+/// with the exact product (`scratch` receives `(G + lambda D^2) d`), and the secular term
+/// `(D^2 d)'(G + lambda D^2)^{-1}(D^2 d)` when the solve measured it. The Woodbury form
+/// solves for its own gradient without dividing by lambda
+/// ([`Factorization::solve_gradient`], which also gives the secular term from its small
+/// space); otherwise the solve is refined (at most `steps` corrections), and one that
+/// cannot vouch for its result ([`SolveError::Inaccurate`]) but whose residual is below
+/// `usable` ([`USABLE_RESIDUAL`] for Nielsen's control, 0 for the step-bound one) is still
+/// a usable step. (`d'G d` is not taken from the small space: in f32 its terms lose digits
+/// where lambda is below `u |U'U|`, the product's do not.)
 #[allow(clippy::too_many_arguments)]
 fn trial_solve<F: Factorization>(
     f: &mut F,
@@ -805,22 +819,41 @@ fn trial_solve<F: Factorization>(
     scale: Option<&F::Vector>,
     steps: u32,
     usable: f64,
-) -> Result<F::Scalar, SolveError>
+) -> Result<Solved<F::Scalar>, SolveError>
 where
     F::Vector: AsRef<[F::Scalar]>,
 {
-    match f.solve_refined(g, d, steps as usize) {
-        Ok(_) => {}
-        Err(SolveError::Inaccurate { residual }) if residual < usable => {}
-        Err(e) => return Err(e),
-    }
+    let secular = match f.solve_gradient(g, d)? {
+        Some(terms) => Some(terms.secular),
+        None => {
+            match f.solve_refined(g, d, steps as usize) {
+                Ok(_) => {}
+                Err(SolveError::Inaccurate { residual }) if residual < usable => {}
+                Err(e) => return Err(e),
+            }
+            None
+        }
+    };
     f.apply(d, scratch)?;
     let dn = scaled_norm(d, scale);
     let dgd = dot(d.as_ref(), scratch.as_ref()) - lambda * dn * dn;
     if !dgd.finite() {
         return Err(SolveError::NonFiniteResult);
     }
-    Ok(dgd.max(F::Scalar::ZERO))
+    Ok(Solved {
+        curvature: dgd.max(F::Scalar::ZERO),
+        secular,
+    })
+}
+
+/// What [`trial_solve`] measured of its step `d`.
+#[derive(Clone, Copy, Debug)]
+struct Solved<T> {
+    /// `d'G d`, measured with the exact product.
+    curvature: T,
+    /// `(D^2 d)'(G + lambda D^2)^{-1}(D^2 d)`, when the solve measured it in its small
+    /// space (the Woodbury gradient solve).
+    secular: Option<T>,
 }
 
 impl<M: Model, S: ScaleStorage<M::Vector>> Optimizer<M> for LevenbergMarquardt<M, S> {
