@@ -51,16 +51,16 @@ pub struct Woodbury<
     fingerprint: u64,
     /// The fingerprint of the scaling `D` the Gram matrix holds when `scaled`.
     scale_print: u64,
-    filled: bool,
-    /// `coords` holds the gradient's coordinates (checked at the fill).
-    pub(crate) coords_ok: bool,
     /// The fingerprint of the gradient vector the fill computed with the curvature, when
     /// `grad_set` (what [`WoodburyFactored::solve_gradient`] compares its `g` with).
     grad_print: u64,
-    grad_set: bool,
+    filled: bool,
     /// `gram` holds `U'D^{-2}U` for the scaling whose fingerprint is `scale_print`
     /// (otherwise `U'U`, as the fill left it).
     scaled: bool,
+    /// `coords` holds the gradient's coordinates (checked at the fill).
+    pub(crate) coords_ok: bool,
+    grad_set: bool,
 }
 
 // SAFETY: lists of `Zeroable` layers and tapes (bounded below), matrices and arrays of
@@ -601,9 +601,8 @@ where
                 *xi /= *di * *di;
             }
         }
-        if !all_finite(x)
-            || !(terms.curvature.finite() && terms.metric.finite() && terms.secular.finite())
-        {
+        let finite = terms.curvature.finite() && terms.metric.finite() && terms.secular.finite();
+        if !(all_finite(x) && finite) {
             return Err(SolveError::NonFiniteResult);
         }
         Ok(Some(terms))

@@ -166,7 +166,6 @@ fn woodbury_against_dense_lu_as_eps_falls() {
 #[test]
 fn gradient_solve_against_dense_lu_as_eps_falls() {
     use tall_skinny::runtime::optim::Model;
-    use tall_skinny::runtime::solver::Factorization;
     let mut rng = SplitMix64::new(22);
     let x32: [[f32; 2]; B] =
         core::array::from_fn(|_| [rng.symmetric() as f32, rng.symmetric() as f32]);
@@ -210,7 +209,10 @@ fn gradient_solve_against_dense_lu_as_eps_falls() {
         let c = cond(&eig, eps);
         let cu64 = c * f64::EPSILON;
         let range_cond = (top[0] + eps) / (top[m - 1].max(0.0) + eps);
-        let (ru64, ru32) = (range_cond * f64::EPSILON, range_cond * f64::from(f32::EPSILON));
+        let (ru64, ru32) = (
+            range_cond * f64::EPSILON,
+            range_cond * f64::from(f32::EPSILON),
+        );
         let mut x = [0.0f64; N];
         let mut f = w64.factor(eps).unwrap();
         let terms = f
@@ -322,7 +324,6 @@ struct WHuber {
 fn gradient_solve_takes_only_the_fills_own_gradient() {
     use tall_skinny::runtime::ggn::GgnMethod;
     use tall_skinny::runtime::optim::{LevenbergMarquardt, LmConfig, Model};
-    use tall_skinny::runtime::solver::Factorization;
     assert_eq!(<WCosh as Model>::GGN_METHOD, GgnMethod::Woodbury);
     let mut rng = SplitMix64::new(23);
     let x: [[f64; 2]; B] = core::array::from_fn(|_| [rng.symmetric(), rng.symmetric()]);
@@ -332,31 +333,48 @@ fn gradient_solve_takes_only_the_fills_own_gradient() {
     let net = WCosh::init(2);
     let mut w = tall_skinny::boxed_zeroed::<WCoshGgn>();
     let mut g = [0.0; WCosh::N_PARAMS];
-    net.gradient_gauss_newton_into(&mut s, &mut w, &x, &t, &mut g).unwrap();
+    net.gradient_gauss_newton_into(&mut s, &mut w, &x, &t, &mut g)
+        .unwrap();
     assert!(w.has_gradient_coords());
     for eps in [1e-1, 1e-3] {
         let mut f = w.factor(eps).unwrap();
         let mut a = [0.0; WCosh::N_PARAMS];
         let mut b = [0.0; WCosh::N_PARAMS];
-        f.solve_gradient(&g, &mut a).unwrap().expect("the fill's gradient");
+        f.solve_gradient(&g, &mut a)
+            .unwrap()
+            .expect("the fill's gradient");
         f.solve_refined(&g, &mut b, 2).unwrap();
         let e = rel_err(&a, &b);
-        assert!(e < 1e-10, "eps {eps:e}: gradient solve against refined {e:.2e}");
+        assert!(
+            e < 1e-10,
+            "eps {eps:e}: gradient solve against refined {e:.2e}"
+        );
     }
     // filled without the gradient: the other route
     net.ggn_woodbury_into(&mut w, &x, &t).unwrap();
     let mut a = [0.0; WCosh::N_PARAMS];
-    assert!(w.factor(1e-2).unwrap().solve_gradient(&g, &mut a).unwrap().is_none());
+    assert!(w
+        .factor(1e-2)
+        .unwrap()
+        .solve_gradient(&g, &mut a)
+        .unwrap()
+        .is_none());
 
     // Huber past its knee on every sample: no coordinates, the refined route, LM still steps
     let far = t.map(|[v]| [v + 5.0]);
     let mut net = WHuber::init(2);
     let mut wh = tall_skinny::boxed_zeroed::<WHuberGgn>();
     let mut gh = [0.0; WHuber::N_PARAMS];
-    net.gradient_gauss_newton_into(&mut s, &mut wh, &x, &far, &mut gh).unwrap();
+    net.gradient_gauss_newton_into(&mut s, &mut wh, &x, &far, &mut gh)
+        .unwrap();
     assert!(!wh.has_gradient_coords());
     let mut a = [0.0; WHuber::N_PARAMS];
-    assert!(wh.factor(1e-2).unwrap().solve_gradient(&gh, &mut a).unwrap().is_none());
+    assert!(wh
+        .factor(1e-2)
+        .unwrap()
+        .solve_gradient(&gh, &mut a)
+        .unwrap()
+        .is_none());
     let mut lm = LevenbergMarquardt::<WHuber>::new(LmConfig::default()).unwrap();
     let r = lm.step(&mut net, &x, &far).unwrap();
     assert!(r.factorizations >= 1 && r.predicted.is_some(), "{r}");

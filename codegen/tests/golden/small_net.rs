@@ -163,7 +163,7 @@ type SmallNetFactored<'a> = ::tall_skinny::runtime::__private::Factored<
     __SmallNet::Stages,
     77,
 >;
-/// Storage of [`SmallNet`]'s batch-by-outputs (Woodbury) Gauss-Newton solve: the forward record at one batch, a copy of the weights, the loss-Hessian factors and the 2x2 Gram matrix. Fill it with [`SmallNet::ggn_woodbury_into`]; then `factor(eps)`. 3344 bytes (3.3 KiB); it fits on the stack (`::ZERO`).
+/// Storage of [`SmallNet`]'s batch-by-outputs (Woodbury) Gauss-Newton solve: the forward record at one batch, a copy of the weights, the loss-Hessian factors and the 2x2 Gram matrix. Fill it with [`SmallNet::ggn_woodbury_into`]; then `factor(eps)`. 3368 bytes (3.3 KiB); it fits on the stack (`::ZERO`).
 type SmallNetGgn = ::tall_skinny::runtime::__private::Woodbury<
     __SmallNet::Weights,
     __SmallNet::Tapes,
