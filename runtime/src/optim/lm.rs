@@ -26,7 +26,9 @@ pub struct LmConfig<T> {
     /// Solves per call (default 4): after a rejection the step is solved again with a larger
     /// damping on the same curvature (1 = exactly one solve).
     pub max_trials: u32,
-    /// Refinement steps of each solve (default 2).
+    /// Refinement steps of each solve (default 2). Unused where the Woodbury form solves for
+    /// the gradient directly ([`Factorization::solve_gradient`], every LM step on a Woodbury
+    /// net with a built-in loss), which needs none.
     pub refine_steps: u32,
     /// How `lambda` is chosen (default [`LmDamping::Nielsen`]).
     pub damping: LmDamping,
@@ -41,10 +43,10 @@ pub struct LmConfig<T> {
     /// for [`LmDamping::StepBound`].
     pub max_subproblem: u32,
     /// The damping's metric (default [`LmScaling::Identity`]): `G + lambda D^2`, and the
-    /// step bound on `|D p|`. [`LmScaling::ColumnNorms`] takes about 2.5x fewer steps on
-    /// `examples/fit_regression` (24 instead of 59 with Nielsen's damping, 21 instead of 62
+    /// step bound on `|D p|`. [`LmScaling::ColumnNorms`] takes 2.5x to 4x fewer steps on
+    /// `examples/fit_regression` (24 instead of 59 with Nielsen's damping, 16 instead of 65
     /// with the step bound) but each step costs `3 M` more passes (the column norms and the
-    /// scaled Gram matrix), about 2x the wall time there; it needs the Woodbury form.
+    /// scaled Gram matrix), up to 2x the wall time there; it needs the Woodbury form.
     pub scaling: LmScaling,
 }
 
