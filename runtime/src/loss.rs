@@ -44,11 +44,11 @@ pub trait Loss<T: Real, const O: usize, const B: usize> {
     }
     /// Sample `n`'s Gauss-Newton coordinates of the loss gradient: `w` with `C_n w =
     /// dl/du_n` (`C_n` = [`Self::ggn_factor`], `grad_n` = column `n` of `dl/du`), so that the
-    /// network's gradient is `U w` with `U = J'C` (docs/math.md section 5.2). `None` when
+    /// network's gradient is `U w` with `U = J'C` (docs/math.md section 5.3). `None` when
     /// no such `w` is known (the gradient leaves the range of `C_n`). The Woodbury form
-    /// checks `C_n w = grad_n` to rounding before it uses `w`. By default the least-squares
-    /// solution by elimination with complete pivoting ([`crate::ggn::range_solve`]); the
-    /// built-in losses give it in closed form.
+    /// checks `C_n w = grad_n` to rounding before it uses `w`. By default a solution by
+    /// elimination with complete pivoting ([`crate::ggn::range_solve`]); the built-in losses
+    /// give it in closed form.
     fn ggn_coords(
         u: &SMatrix<T, O, B>,
         t: &Self::Target,

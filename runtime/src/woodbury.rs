@@ -566,7 +566,7 @@ where
         z += r;
         // The normwise backward error |w - A z| / (|A| |z| + |w|) of A = eps I + S (|A| by
         // its largest diagonal entry, within a factor M of the 2-norm for a positive
-        // definite A): the computed z solves a system that near A.
+        // definite A): the computed z exactly solves a system this close to A.
         let mut big = T::ZERO;
         for q in 0..M {
             big = big.max(gram[(q, q)] + eps);

@@ -379,3 +379,33 @@ fn gradient_solve_takes_only_the_fills_own_gradient() {
     let r = lm.step(&mut net, &x, &far).unwrap();
     assert!(r.factorizations >= 1 && r.predicted.is_some(), "{r}");
 }
+
+#[tall_skinny_net(batch = 2)]
+struct WSoft {
+    a: Dense<2, 4, Tanh>,
+    b: Dense<4, 3, Identity>,
+    loss: SoftmaxCrossEntropy<3>,
+}
+
+/// Softmax cross-entropy's closed-form coordinates `w_n = -e_t / sqrt(p_t B)` pass the
+/// fill's check `C_n w_n = dl/du_n` (to rounding) with every parameter scaled 1x, 40x and
+/// 200x (the softmax increasingly saturated, for the winning label and for others), in f64.
+#[test]
+fn softmax_coordinates_reproduce_the_gradient() {
+    let x = [[0.3, -0.7], [1.1, 0.4]];
+    let mut p = [0.0; WSoft::N_PARAMS];
+    WSoft::init(4).params(&mut p);
+    let mut w = tall_skinny::boxed_zeroed::<WSoftGgn>();
+    for scale in [1.0, 40.0, 200.0] {
+        let q: Vec<f64> = p.iter().map(|v| v * scale).collect();
+        let mut net = WSoft::ZERO;
+        net.set_params(&q.clone().try_into().unwrap()).unwrap();
+        for labels in [[0usize, 2], [1, 1]] {
+            net.ggn_woodbury_into(&mut w, &x, &labels).unwrap();
+            assert!(
+                w.has_gradient_coords(),
+                "scale {scale}, labels {labels:?}: the coordinates failed the fill's check"
+            );
+        }
+    }
+}
