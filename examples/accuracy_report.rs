@@ -16,8 +16,12 @@
 //! compared with the f64 twin's `solve_refined` (5 steps) on the same system: relative error
 //! `|x32 - x64| / |x64|`. `cond` is `|H + eps I|_2 |(H + eps I)^{-1}|_2` estimated by 60 steps of
 //! power iteration on the f64 twin's `apply` and refined solve (a lower bound), printed as
-//! `cond * u32` (u32 = 2^-24). `f64 plain` is the f64 twin's own plain solve against its refined
-//! one. `Singular` marks a factorisation that failed.
+//! `cond * u32` (u32 = 2^-24). `f32 dense LU` is nalgebra's partial-pivoting LU of the f32-rounded
+//! dense `H + eps I` (from the f64 twin's `hvp` columns), solved in f32: what a backward-stable
+//! solver in f32 reaches (nets up to 600 parameters). `f64 plain` is the f64 twin's own plain
+//! solve against its refined one. `Singular` marks a factorisation that failed; `Inaccurate (r)`
+//! a refined solve that refused to vouch for its result (relative residual `r` above
+//! `sqrt(EPSILON)`).
 //!
 //! **The LM experiment.** `fit_regression`'s net and data (depth 16, width 8, batch 32, MSE)
 //! in f32, 1000 Levenberg-Marquardt steps from the same start, with the library's
@@ -84,13 +88,14 @@ trait Net {
     fn n(&self) -> usize;
     fn set(&mut self, p: &[f64], x: &[f64], t: &Tgt);
     fn gradient(&mut self, g: &mut [f64]);
-    /// Factors at eps and solves for `b`: the plain and the refined (`steps`) solution.
+    /// Factors at eps and solves for `b`: the plain solution and the refined (`steps`) one
+    /// (an error of its own where `solve_refined` cannot vouch for it).
     fn solve(
         &mut self,
         eps: f64,
         b: &[f64],
         steps: usize,
-    ) -> Result<(Vec<f64>, Vec<f64>), SolveError>;
+    ) -> Result<(Vec<f64>, Result<Vec<f64>, SolveError>), SolveError>;
     /// Power-iteration estimates of `|H + eps I|_2` and `|(H + eps I)^{-1}|_2`.
     fn norms(&mut self, eps: f64, iters: usize) -> Result<(f64, f64), SolveError>;
     /// `H v` (the generated `hvp`).
@@ -176,15 +181,16 @@ macro_rules! holder {
                 eps: f64,
                 b: &[f64],
                 steps: usize,
-            ) -> Result<(Vec<f64>, Vec<f64>), SolveError> {
+            ) -> Result<(Vec<f64>, Result<Vec<f64>, SolveError>), SolveError> {
                 for (a, b) in self.a.iter_mut().zip(b) {
                     *a = *b as $t;
                 }
                 let mut f = self.curv.factor(eps as $t)?;
                 f.solve(&self.a, &mut self.b)?;
                 let plain = self.b.iter().map(|v| *v as f64).collect();
-                f.solve_refined(&self.a, &mut self.b, steps)?;
-                let refined = self.b.iter().map(|v| *v as f64).collect();
+                let refined = f
+                    .solve_refined(&self.a, &mut self.b, steps)
+                    .map(|_| self.b.iter().map(|v| *v as f64).collect());
                 Ok((plain, refined))
             }
             fn hvp(&mut self, v: &[f64], out: &mut [f64]) {
@@ -361,6 +367,15 @@ holder!(
     ce_target!(8)
 );
 
+/// A table cell for a solve error: `Singular`, `Inaccurate (residual)`, or the message.
+fn short(e: &SolveError) -> String {
+    match e {
+        SolveError::Singular { .. } => "Singular".into(),
+        SolveError::Inaccurate { residual } => format!("Inaccurate ({residual:.0e})"),
+        e => format!("{e}"),
+    }
+}
+
 fn rel_err(x: &[f64], y: &[f64]) -> f64 {
     let d: f64 = x.iter().zip(y).map(|(a, b)| (a - b) * (a - b)).sum();
     let n: f64 = y.iter().map(|b| b * b).sum();
@@ -419,19 +434,19 @@ fn report_pair(
         let eps = f32_round(eps);
         let cond = match n64.norms(eps, 60) {
             Ok((a, b)) => format!("{:.1e}", a * b * u32_),
-            Err(e) => format!("{e}"),
+            Err(e) => short(&e),
         };
         for (bname, b) in [("random", &b_rand), ("gradient", &g)] {
-            let (_, x64) = match n64.solve(eps, b, 5) {
-                Ok(r) => r,
-                Err(e) => {
+            let (p64, x64) = match n64.solve(eps, b, 5) {
+                Ok((p, Ok(r))) => (p, r),
+                Err(e) | Ok((_, Err(e))) => {
                     out.push(format!(
-                        "| {name} | {eps:.0e} | {bname} | {cond} | f64 {e} | | | | | |"
+                        "| {name} | {eps:.0e} | {bname} | {cond} | f64 {} | | | | | |",
+                        short(&e)
                     ));
                     continue;
                 }
             };
-            let (p64, _) = n64.solve(eps, b, 0).unwrap();
             let f64_plain = rel_err(&p64, &x64);
             // partial-pivoting LU of the f32-rounded H + eps I, in f32
             let lu32 = match &dense {
@@ -452,7 +467,7 @@ fn report_pair(
                 None => "-".into(),
             };
             let (plain, refined, ratio) = match n32.solve(eps, b, 2) {
-                Ok((xp, xr)) => {
+                Ok((xp, Ok(xr))) => {
                     let (ep, er) = (rel_err(&xp, &x64), rel_err(&xr, &x64));
                     (
                         format!("{ep:.1e}"),
@@ -460,7 +475,12 @@ fn report_pair(
                         format!("{:.1}", ep / er),
                     )
                 }
-                Err(e) => (format!("{e}"), "-".into(), "-".into()),
+                Ok((xp, Err(e))) => (
+                    format!("{:.1e}", rel_err(&xp, &x64)),
+                    short(&e),
+                    "-".into(),
+                ),
+                Err(e) => (short(&e), "-".into(), "-".into()),
             };
             out.push(format!(
                 "| {name} | {eps:.0e} | {bname} | {cond} | {plain} | {refined} | {ratio} | {lu32} | {f64_plain:.1e} |"
