@@ -475,11 +475,7 @@ fn report_pair(
                         format!("{:.1}", ep / er),
                     )
                 }
-                Ok((xp, Err(e))) => (
-                    format!("{:.1e}", rel_err(&xp, &x64)),
-                    short(&e),
-                    "-".into(),
-                ),
+                Ok((xp, Err(e))) => (format!("{:.1e}", rel_err(&xp, &x64)), short(&e), "-".into()),
                 Err(e) => (short(&e), "-".into(), "-".into()),
             };
             out.push(format!(

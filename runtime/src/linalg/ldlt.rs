@@ -123,6 +123,62 @@ impl core::ops::AddAssign for Inertia {
 /// lower triangle only.
 const SMALL: usize = 24;
 
+/// `y <- L^{-1} y` for the rows of `y` (`M x N` column-major: column `i` is row `i`), with
+/// `l` the strictly lower part of unit lower-triangular `L` (`N x N` column-major, zero on
+/// and above the diagonal): `Y_i = Y_i - sum_{k < i} L[i, k] Y_k`. Rows in blocks of four:
+/// the part from the finished rows in 4 x 4 register blocks (four rows of `L` against four
+/// entries of each finished row), then the triangle inside the block.
+fn forward_rows<T: Real, const N: usize, const M: usize>(l: &[T], y: &mut [T]) {
+    let mut i0 = 0;
+    while i0 < N {
+        let ib = if N - i0 < 4 { N - i0 } else { 4 };
+        let (done, rest) = y.split_at_mut(i0 * M);
+        let mut m0 = 0;
+        if ib == 4 {
+            while m0 + 4 <= M {
+                let mut acc = [[T::ZERO; 4]; 4];
+                for (k, yk) in done.chunks_exact(M).enumerate() {
+                    let lk: &[T; 4] = l[k * N + i0..k * N + i0 + 4].try_into().unwrap();
+                    let yv: &[T; 4] = yk[m0..m0 + 4].try_into().unwrap();
+                    for (a, li) in acc.iter_mut().zip(lk) {
+                        for (x, v) in a.iter_mut().zip(yv) {
+                            *x += *li * *v;
+                        }
+                    }
+                }
+                for (ii, a) in acc.iter().enumerate() {
+                    for (x, v) in rest[ii * M + m0..ii * M + m0 + 4].iter_mut().zip(a) {
+                        *x -= *v;
+                    }
+                }
+                m0 += 4;
+            }
+        }
+        // What the register blocks left: entries m0.. (all of them for a short block).
+        if m0 < M {
+            for ii in 0..ib {
+                for (k, yk) in done.chunks_exact(M).enumerate() {
+                    let lik = l[k * N + i0 + ii];
+                    for (x, v) in rest[ii * M + m0..ii * M + M].iter_mut().zip(&yk[m0..]) {
+                        *x -= lik * *v;
+                    }
+                }
+            }
+        }
+        // The triangle inside the block (rows i0.. are final in order).
+        for ii in 1..ib {
+            let (prev, cur) = rest.split_at_mut(ii * M);
+            for kk in 0..ii {
+                let lik = l[(i0 + kk) * N + i0 + ii];
+                for (x, v) in cur[..M].iter_mut().zip(&prev[kk * M..kk * M + M]) {
+                    *x -= lik * *v;
+                }
+            }
+        }
+        i0 += ib;
+    }
+}
+
 /// `col` with rows `0..=k` zeroed (none for `k = usize::MAX`, i.e. `-1`).
 #[inline(always)]
 fn below<T: Real, const N: usize>(col: &[T], k: usize) -> [T; N] {
@@ -360,24 +416,38 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
                         *x = *v * r;
                     }
                 } else {
-                    // Column k is a[k*N..], column j > k lies after it.
-                    for j in k + 1..N {
+                    // Column k is a[k*N..], columns j > k lie after it; two at a time
+                    // (columns j and j + 1 share their rows from j + 1 on, so each entry
+                    // of column k is loaded once for both).
+                    let mut j = k + 1;
+                    while j + 1 < N {
                         let (left, right) = a.split_at_mut(j * N);
-                        let ajk = left[k * N + j];
-                        if ajk != T::ZERO {
-                            let t = r * ajk;
-                            let colk = &left[k * N + j..k * N + N];
-                            for (x, v) in right[j..N].iter_mut().zip(colk) {
+                        let (aj, aj1) = (left[k * N + j], left[k * N + j + 1]);
+                        if aj != T::ZERO || aj1 != T::ZERO {
+                            let (t, t1) = (r * aj, r * aj1);
+                            let colk = &left[k * N + j + 1..k * N + N];
+                            let (cj, cj1) = right[..2 * N].split_at_mut(N);
+                            cj[j] -= t * aj;
+                            for ((x, x1), v) in
+                                cj[j + 1..N].iter_mut().zip(&mut cj1[j + 1..N]).zip(colk)
+                            {
                                 *x -= t * *v;
+                                *x1 -= t1 * *v;
                             }
                         }
+                        j += 2;
+                    }
+                    if j < N {
+                        let ajk = a[k * N + j];
+                        a[j * N + j] -= r * ajk * ajk;
                     }
                     for v in a[k * N + k + 1..k * N + N].iter_mut() {
                         *v *= r;
                     }
                 }
-                if let Some(jt) = rows.as_deref_mut() {
-                    // J rows below k lose L[i, k] times row k (forward_in_place on each row).
+                if let Some(jt) = rows.as_deref_mut().filter(|_| N <= SMALL) {
+                    // J rows below k lose L[i, k] times row k (forward_in_place on each row);
+                    // large matrices do this after the loop, blocked.
                     let data = jt.as_mut_slice();
                     for i in k + 1..N {
                         let l = a[k * N + i];
@@ -446,7 +516,7 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
                         a[(k + 1) * N + j] = wkp1;
                     }
                 }
-                if let Some(jt) = rows.as_deref_mut() {
+                if let Some(jt) = rows.as_deref_mut().filter(|_| N <= SMALL) {
                     let data = jt.as_mut_slice();
                     let (lo, hi) = data.split_at_mut((k + 2) * M);
                     let (s0, s1) = (&lo[k * M..k * M + M], &lo[(k + 1) * M..(k + 1) * M + M]);
@@ -465,6 +535,10 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
             // L - I (small matrices wrote each column of L clean).
             for (j, col) in a.chunks_exact_mut(N).enumerate() {
                 col[..=j].fill(T::ZERO);
+            }
+            // The rows of J were only permuted on the way (P J); now L^{-1} P J, blocked.
+            if let Some(jt) = rows {
+                forward_rows::<T, N, M>(a, jt.as_mut_slice());
             }
         }
         Ok(inertia)
@@ -586,10 +660,47 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
                 *x -= *a;
             }
         };
-        for (c, scol) in sd.chunks_exact_mut(M).enumerate() {
-            if M > SMALL {
+        if M > SMALL {
+            // Large matrices: the lower triangle in 4 x 4 register blocks (a symmetric
+            // rank-N update, each block of s read and written once), columns in groups of
+            // four from the diagonal block down; the rows and columns left over take the
+            // column path.
+            let mut c0 = 0;
+            while c0 + 4 <= M {
+                let mut r0 = c0;
+                while r0 + 4 <= M {
+                    let mut acc = [[T::ZERO; 4]; 4];
+                    for (ycol, zcol) in yd.chunks_exact(M).zip(zd.chunks_exact(M)) {
+                        let y: &[T; 4] = ycol[r0..r0 + 4].try_into().unwrap();
+                        let z: &[T; 4] = zcol[c0..c0 + 4].try_into().unwrap();
+                        for (a, zj) in acc.iter_mut().zip(z) {
+                            for (x, yi) in a.iter_mut().zip(y) {
+                                *x += *zj * *yi;
+                            }
+                        }
+                    }
+                    for (j, a) in acc.iter().enumerate() {
+                        let scol = &mut sd[(c0 + j) * M + r0..(c0 + j) * M + r0 + 4];
+                        for (x, v) in scol.iter_mut().zip(a) {
+                            *x -= *v;
+                        }
+                    }
+                    r0 += 4;
+                }
+                if r0 < M {
+                    for j in c0..c0 + 4 {
+                        column(j, r0, &mut sd[j * M..j * M + M]);
+                    }
+                }
+                c0 += 4;
+            }
+            for (c, scol) in sd.chunks_exact_mut(M).enumerate().skip(c0) {
                 column(c, c, scol);
-            } else if c < M / 2 {
+            }
+            return;
+        }
+        for (c, scol) in sd.chunks_exact_mut(M).enumerate() {
+            if c < M / 2 {
                 column(c, 0, scol);
             } else {
                 column(c, M / 2, scol);
@@ -1072,30 +1183,65 @@ impl<T: Real, const N: usize> DelayedLdlt<T, N> {
     ) {
         let ne = self.ne as usize;
         let yd = jt.as_slice();
-        let mut k = 0;
-        while k < ne {
-            if self.kind[k] == 2 {
-                let (y0, y1) = (&yd[k * M..k * M + M], &yd[(k + 1) * M..(k + 1) * M + M]);
-                let (d0, d1, sub) = (self.dinv[k], self.dinv[k + 1], self.dinv_sub[k]);
-                for c in 0..M {
-                    let z0 = d0 * y0[c] + sub * y1[c];
-                    let z1 = sub * y0[c] + d1 * y1[c];
-                    for r in 0..M {
-                        s[(r, c)] -= y0[r] * z0 + y1[r] * z1;
+        let sd = s.as_mut_slice();
+        // Four columns of s at a time: their Z = D1^{-1} Y entries for every pivot, then the
+        // rows from the diagonal block down in 4 x 4 register blocks; a block below the
+        // diagonal also updates its mirror image above it.
+        let mut zc = [[T::ZERO; 4]; N];
+        let mut c0 = 0;
+        while c0 < M {
+            let cw = if M - c0 < 4 { M - c0 } else { 4 };
+            let mut k = 0;
+            while k < ne {
+                if self.kind[k] == 2 {
+                    let (d0, d1, sub) = (self.dinv[k], self.dinv[k + 1], self.dinv_sub[k]);
+                    for j in 0..cw {
+                        let (y0, y1) = (yd[k * M + c0 + j], yd[(k + 1) * M + c0 + j]);
+                        zc[k][j] = d0 * y0 + sub * y1;
+                        zc[k + 1][j] = sub * y0 + d1 * y1;
                     }
-                }
-                k += 2;
-            } else {
-                let y0 = &yd[k * M..k * M + M];
-                let d0 = self.dinv[k];
-                for c in 0..M {
-                    let z0 = d0 * y0[c];
-                    for r in 0..M {
-                        s[(r, c)] -= y0[r] * z0;
+                    k += 2;
+                } else {
+                    for j in 0..cw {
+                        zc[k][j] = self.dinv[k] * yd[k * M + c0 + j];
                     }
+                    k += 1;
                 }
-                k += 1;
             }
+            let mut r0 = c0;
+            while r0 < M {
+                let rw = if M - r0 < 4 { M - r0 } else { 4 };
+                let mut acc = [[T::ZERO; 4]; 4];
+                if rw == 4 && cw == 4 {
+                    for (ycol, z) in yd.chunks_exact(M).zip(&zc[..ne]) {
+                        let y: &[T; 4] = ycol[r0..r0 + 4].try_into().unwrap();
+                        for (a, zj) in acc.iter_mut().zip(z) {
+                            for (x, yi) in a.iter_mut().zip(y) {
+                                *x += *zj * *yi;
+                            }
+                        }
+                    }
+                } else {
+                    for (ycol, z) in yd.chunks_exact(M).zip(&zc[..ne]) {
+                        for j in 0..cw {
+                            for i in 0..rw {
+                                acc[j][i] += z[j] * ycol[r0 + i];
+                            }
+                        }
+                    }
+                }
+                for (j, a) in acc.iter().enumerate().take(cw) {
+                    for (i, v) in a.iter().enumerate().take(rw) {
+                        let (r, c) = (r0 + i, c0 + j);
+                        sd[c * M + r] -= *v;
+                        if r0 != c0 {
+                            sd[r * M + c] -= *v;
+                        }
+                    }
+                }
+                r0 += 4;
+            }
+            c0 += 4;
         }
     }
 }
@@ -1147,6 +1293,7 @@ mod tests {
             check::<8>(seed, -0.5);
             check::<13>(seed, 0.0);
             check::<30>(seed, 0.2);
+            check::<33>(seed, -0.3);
         }
     }
 
@@ -1194,38 +1341,95 @@ mod tests {
     #[test]
     fn fused_row_solves_match_the_vector_solves() {
         for seed in 0..100 {
+            fused_rows::<7, 5>(seed);
+        }
+        // the large path (rows solved after the factorisation, blocked), with sizes that
+        // are and are not multiples of the block
+        for seed in 0..20 {
+            fused_rows::<25, 5>(seed);
+            fused_rows::<30, 37>(seed);
+            fused_rows::<64, 64>(seed);
+            fused_rows::<27, 2>(seed);
+        }
+    }
+
+    fn fused_rows<const N: usize, const M: usize>(seed: u64) {
+        {
             let mut rng = SplitMix64::new(seed);
-            let m = random_sym::<7>(&mut rng, if seed % 2 == 0 { 0.0 } else { 0.4 });
-            let jt = SMatrix::<f64, 5, 7>::from_fn(|_, _| rng.symmetric());
-            let (mut f1, mut f2) = (Ldlt::<f64, 7>::ZERO, Ldlt::<f64, 7>::ZERO);
+            let m = random_sym::<N>(&mut rng, if seed % 2 == 0 { 0.0 } else { 0.4 });
+            let jt = SMatrix::<f64, M, N>::from_fn(|_, _| rng.symmetric());
+            let (mut f1, mut f2) = (Ldlt::<f64, N>::ZERO, Ldlt::<f64, N>::ZERO);
             *f2.matrix_mut() = m;
             let mut y = jt;
             let r1 = f1.factor(&m);
             let r2 = f2.factor_in_place_with_rows(&mut y);
             assert_eq!(r1, r2);
             if r1.is_err() {
-                continue;
+                return;
             }
             assert_eq!(f1.perm, f2.perm);
             // Each row of J against the vector path: L^{-1} P j, then D^{-1}, then P' L'^{-T}.
             let mut z = y;
             f2.d_solve_rows(&mut z);
-            for r in 0..5 {
+            for r in 0..M {
                 let mut half = jt.row(r).transpose();
                 f1.forward_in_place(half.as_mut_slice(), false);
                 assert!(
-                    (half - y.row(r).transpose()).norm() <= 1e-14 * (1.0 + half.norm()),
-                    "seed {seed}"
+                    (half - y.row(r).transpose()).norm() <= 1e-15 * N as f64 * (1.0 + half.norm()),
+                    "N {N} M {M} seed {seed}"
                 );
                 let mut full = jt.row(r).transpose();
                 f1.solve_in_place(full.as_mut_slice());
                 let mut x = z.row(r).transpose();
                 f2.backward_in_place(x.as_mut_slice());
                 assert!(
-                    (full - x).norm() < 1e-12 * (1.0 + full.norm()),
-                    "seed {seed}"
+                    (full - x).norm() < 1e-13 * N as f64 * (1.0 + full.norm()),
+                    "N {N} M {M} seed {seed}"
                 );
             }
+        }
+    }
+
+    /// `s - J' A^{-1} J` on the lower triangle against a dense inverse, on the small path
+    /// and on the blocked one (sizes that are and are not multiples of the block).
+    fn check_quadratic_rows<const N: usize, const M: usize>(seed: u64) {
+        let mut rng = SplitMix64::new(seed);
+        let m = random_sym::<N>(&mut rng, 0.3);
+        let jt = SMatrix::<f64, M, N>::from_fn(|_, _| rng.symmetric());
+        let s0 = SMatrix::<f64, M, M>::from_fn(|_, _| rng.symmetric());
+        let mut f = Ldlt::<f64, N>::ZERO;
+        *f.matrix_mut() = m;
+        let mut y = jt;
+        f.factor_in_place_with_rows(&mut y).expect("nonsingular");
+        let mut s = s0;
+        f.sub_quadratic_rows(&y, &mut s);
+        let dm = nalgebra::DMatrix::from_column_slice(N, N, m.as_slice());
+        let inv = dm.clone().lu().try_inverse().expect("nonsingular");
+        let j = nalgebra::DMatrix::from_column_slice(M, N, jt.as_slice());
+        let want =
+            nalgebra::DMatrix::from_column_slice(M, M, s0.as_slice()) - &j * &inv * j.transpose();
+        let scale = 1.0 + (j.norm() * j.norm()) * inv.norm();
+        for c in 0..M {
+            for r in c..M {
+                let e = (s[(r, c)] - want[(r, c)]).abs();
+                assert!(
+                    e < 1e-13 * scale * N as f64,
+                    "N {N} M {M} ({r}, {c}): {e:e}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn sub_quadratic_rows_is_the_schur_complement() {
+        for seed in 0..20 {
+            check_quadratic_rows::<7, 5>(seed);
+            check_quadratic_rows::<8, 8>(seed);
+            check_quadratic_rows::<26, 25>(seed);
+            check_quadratic_rows::<30, 37>(seed);
+            check_quadratic_rows::<64, 64>(seed);
+            check_quadratic_rows::<33, 30>(seed);
+            check_quadratic_rows::<40, 27>(seed);
         }
     }
 
@@ -1390,6 +1594,8 @@ mod tests {
         for seed in 0..200 {
             delayed += check_delayed::<12, 5>(seed, 12, 0.1);
             delayed += check_delayed::<16, 3>(seed, 9, 0.1);
+            // several 4 x 4 blocks of the state update, with a partial one
+            delayed += check_delayed::<24, 13>(seed, 20, 0.1);
             assert_eq!(
                 check_delayed::<10, 4>(seed, 10, 0.0),
                 0,

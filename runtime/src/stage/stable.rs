@@ -277,7 +277,7 @@ impl<T: Real, const W: usize, const M: usize, const NQ: usize, const L: usize>
         {
             let p = Self::parts(curv, depth - 1);
             let bo = p.b * p.o;
-            self.s.fill(T::ZERO);
+            self.s.as_mut_slice().fill(T::ZERO);
             for c in 0..bo {
                 for r in 0..bo {
                     self.s[(r, c)] = p.s[c * bo + r];
@@ -303,17 +303,24 @@ impl<T: Real, const W: usize, const M: usize, const NQ: usize, const L: usize>
             let gamma = |a: usize, row: usize| next.map_or(T::ZERO, |x| x.jt[(row, next_ne + a)]);
             let s = &self.s;
 
-            // T1' = ((Rz kron I) D S)' (BO x RO), kept in `nt` until the coupling is built.
-            st.nt.fill(T::ZERO);
-            for j in 0..nr {
-                for k in 0..no {
-                    for m in 0..nb {
-                        let f = p.rz[m * nr + j] * p.s1[m * no + k];
-                        if f == T::ZERO {
-                            continue;
-                        }
-                        for col in 0..nb * no {
-                            st.nt[(col, j * no + k)] += f * s[(m * no + k, col)];
+            // T1' = ((Rz kron I) D S)' (BO x RO), kept in `nt` until the coupling is built:
+            // column (j, k) gains Rz[j, m] D_m[k] times column (m, k) of the symmetric S.
+            st.nt.as_mut_slice().fill(T::ZERO);
+            {
+                let (sd, ntd) = (s.as_slice(), st.nt.as_mut_slice());
+                let bo = nb * no;
+                for j in 0..nr {
+                    for k in 0..no {
+                        let ncol = &mut ntd[(j * no + k) * M..(j * no + k) * M + bo];
+                        for m in 0..nb {
+                            let f = p.rz[m * nr + j] * p.s1[m * no + k];
+                            if f == T::ZERO {
+                                continue;
+                            }
+                            let scol = &sd[(m * no + k) * M..(m * no + k) * M + bo];
+                            for (x, v) in ncol.iter_mut().zip(scol) {
+                                *x += f * *v;
+                            }
                         }
                     }
                 }
@@ -321,9 +328,10 @@ impl<T: Real, const W: usize, const M: usize, const NQ: usize, const L: usize>
             // Q (lower triangle)
             {
                 let a = st.f.matrix_mut();
-                for c in 0..n {
-                    for r in c..n {
-                        a[(r, c)] = T::ZERO;
+                {
+                    let ad = a.as_mut_slice();
+                    for c in 0..n {
+                        ad[c * NQ + c..c * NQ + n].fill(T::ZERO);
                     }
                 }
                 // Tm = T1 D (Rz' kron I) + (Rz kron I) C (Rz' kron I) + eps I
@@ -377,39 +385,63 @@ impl<T: Real, const W: usize, const M: usize, const NQ: usize, const L: usize>
                     }
                 }
             }
-            st.nt.fill(T::ZERO);
-            self.sp.fill(T::ZERO);
+            st.nt.as_mut_slice().fill(T::ZERO);
+            self.sp.as_mut_slice().fill(T::ZERO);
             if l > 0 {
                 // Omega_mn = A_m' S_mn D_n + delta_mn W' C_n and AS = A_m' S_mn (I x O):
-                // the range coupling J' and the base of the next S.
+                // the range coupling J' and the base of the next S. Column k of AS is
+                // W' (D_m S_mn[:, k]) (+ S_mn[:, k] if residual): a dot product with each
+                // column of W; then J' and S_prev gain multiples of Omega's column k, each
+                // a contiguous run of rows (m, 0..I).
+                let (sd, ntd, spd) = (s.as_slice(), st.nt.as_mut_slice(), self.sp.as_mut_slice());
                 for m in 0..nb {
                     for nn in 0..nb {
                         for k in 0..no {
+                            let col = (nn * no + k) * M + m * no;
+                            let scol = &sd[col..col + no];
+                            let mut ds = [T::ZERO; M];
+                            for ((x, sv), s1v) in ds[..no]
+                                .iter_mut()
+                                .zip(scol)
+                                .zip(&p.s1[m * no..m * no + no])
+                            {
+                                *x = *s1v * *sv;
+                            }
+                            let (mut asv, mut om) = ([T::ZERO; W], [T::ZERO; W]);
                             for i in 0..ni {
                                 let mut as_ik = T::ZERO;
-                                for kk in 0..no {
-                                    as_ik += a_at(&p, m, kk, i) * s[(m * no + kk, nn * no + k)];
-                                }
-                                let mut om = as_ik * p.s1[nn * no + k];
-                                if m == nn {
-                                    om += p.w[i * no + k] * p.c[nn * no + k];
-                                }
-                                // J'[(m, i), (j, k)] += Rz[j, n] Omega_mn[i, k]
-                                for j in 0..nr {
-                                    st.nt[(m * ni + i, j * no + k)] += p.rz[nn * nr + j] * om;
-                                }
-                                // S_prev[(m, i), (n, i')] += Omega[i, k] W[k, i'] (+ AS)
-                                for ip in 0..ni {
-                                    st_sp_add(
-                                        &mut self.sp,
-                                        m * ni + i,
-                                        nn * ni + ip,
-                                        om * p.w[ip * no + k],
-                                    );
+                                for (wv, dv) in p.w[i * no..i * no + no].iter().zip(&ds[..no]) {
+                                    as_ik += *wv * *dv;
                                 }
                                 if p.residual {
-                                    // (I == O)
-                                    st_sp_add(&mut self.sp, m * ni + i, nn * ni + k, as_ik);
+                                    as_ik += scol[i]; // (I == O)
+                                }
+                                asv[i] = as_ik;
+                                om[i] = as_ik * p.s1[nn * no + k];
+                                if m == nn {
+                                    om[i] += p.w[i * no + k] * p.c[nn * no + k];
+                                }
+                            }
+                            // J'[(m, i), (j, k)] += Rz[j, n] Omega_mn[i, k]
+                            for j in 0..nr {
+                                let r = p.rz[nn * nr + j];
+                                let c0 = (j * no + k) * M + m * ni;
+                                for (x, o) in ntd[c0..c0 + ni].iter_mut().zip(&om[..ni]) {
+                                    *x += r * *o;
+                                }
+                            }
+                            // S_prev[(m, i), (n, i')] += Omega[i, k] W[k, i'] (+ AS)
+                            for ip in 0..ni {
+                                let wv = p.w[ip * no + k];
+                                let c0 = (nn * ni + ip) * M + m * ni;
+                                for (x, o) in spd[c0..c0 + ni].iter_mut().zip(&om[..ni]) {
+                                    *x += *o * wv;
+                                }
+                            }
+                            if p.residual {
+                                let c0 = (nn * ni + k) * M + m * ni;
+                                for (x, a) in spd[c0..c0 + ni].iter_mut().zip(&asv[..ni]) {
+                                    *x += *a;
                                 }
                             }
                         }
@@ -633,10 +665,4 @@ impl<T: Real, const W: usize, const M: usize, const NQ: usize, const L: usize>
         }
         Ok(())
     }
-}
-
-/// `s[(r, c)] += v`.
-#[inline(always)]
-fn st_sp_add<T: Real, const M: usize>(s: &mut SMatrix<T, M, M>, r: usize, c: usize, v: T) {
-    s[(r, c)] += v;
 }
