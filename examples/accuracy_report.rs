@@ -90,12 +90,7 @@ trait Net {
     fn gradient(&mut self, g: &mut [f64]);
     /// Factors at eps and solves for `b`: the plain solution and the refined (`steps`) one
     /// (an error of its own where `solve_refined` cannot vouch for it).
-    fn solve(
-        &mut self,
-        eps: f64,
-        b: &[f64],
-        steps: usize,
-    ) -> Result<(Vec<f64>, Result<Vec<f64>, SolveError>), SolveError>;
+    fn solve(&mut self, eps: f64, b: &[f64], steps: usize) -> Result<PlainAndRefined, SolveError>;
     /// Power-iteration estimates of `|H + eps I|_2` and `|(H + eps I)^{-1}|_2`.
     fn norms(&mut self, eps: f64, iters: usize) -> Result<(f64, f64), SolveError>;
     /// `H v` (the generated `hvp`).
@@ -121,6 +116,9 @@ struct Holder<N, C, V, X, T> {
     x: X,
     t: T,
 }
+
+/// A plain solution and the refined one (or why `solve_refined` refused it).
+type PlainAndRefined = (Vec<f64>, Result<Vec<f64>, SolveError>);
 
 fn unit(v: &mut [f64]) {
     let n = v.iter().map(|x| x * x).sum::<f64>().sqrt();
@@ -181,7 +179,7 @@ macro_rules! holder {
                 eps: f64,
                 b: &[f64],
                 steps: usize,
-            ) -> Result<(Vec<f64>, Result<Vec<f64>, SolveError>), SolveError> {
+            ) -> Result<PlainAndRefined, SolveError> {
                 for (a, b) in self.a.iter_mut().zip(b) {
                     *a = *b as $t;
                 }
