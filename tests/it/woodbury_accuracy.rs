@@ -39,30 +39,65 @@ fn to64(v: &[f32; N]) -> Vec<f64> {
     v.iter().map(|x| f64::from(*x)).collect()
 }
 
-#[test]
-fn woodbury_against_dense_lu_as_eps_falls() {
-    let mut rng = SplitMix64::new(21);
-    let x64: [[f64; 2]; B] = core::array::from_fn(|_| [rng.symmetric(), rng.symmetric()]);
-    let t64: [[f64; 1]; B] = core::array::from_fn(|_| [rng.symmetric()]);
-    let x32 = x64.map(|r| r.map(|v| v as f32));
-    let t32 = t64.map(|r| r.map(|v| v as f32));
-    // f32-representable parameters and data, so both twins describe the same G
+/// The f32 net and its f64 twin at the same f32-representable parameters (`W64::init(init)`
+/// rounded) and data (drawn from `rng`: inputs, then targets, rounded to f32), and the dense
+/// `G` from the f64 twin's `ggn_vp` columns with its eigenvalues.
+struct Twins {
+    x32: [[f32; 2]; B],
+    t32: [[f32; 1]; B],
+    x64: [[f64; 2]; B],
+    t64: [[f64; 1]; B],
+    net32: W32,
+    net64: W64,
+    g: Mat,
+    eig: Vec<f64>,
+}
+
+fn twins(rng: &mut SplitMix64, init: u64) -> Twins {
+    let x32: [[f32; 2]; B] =
+        core::array::from_fn(|_| [rng.symmetric() as f32, rng.symmetric() as f32]);
+    let t32: [[f32; 1]; B] = core::array::from_fn(|_| [rng.symmetric() as f32]);
     let x64 = x32.map(|r| r.map(f64::from));
     let t64 = t32.map(|r| r.map(f64::from));
     let mut p = [0.0; N];
-    W64::init(3).params(&mut p);
+    W64::init(init).params(&mut p);
     let p32 = p.map(|v| v as f32);
     let mut net32 = W32::ZERO;
     net32.set_params(&p32).unwrap();
     let mut net64 = W64::ZERO;
     net64.set_params(&p32.map(f64::from)).unwrap();
-
     let (g, _) = dense_from_hvp(N, |v, out| {
         net64
             .ggn_vp(&x64, &t64, v.try_into().unwrap(), out.try_into().unwrap())
             .unwrap()
     });
     let eig = sym_eigenvalues(&g);
+    Twins {
+        x32,
+        t32,
+        x64,
+        t64,
+        net32,
+        net64,
+        g,
+        eig,
+    }
+}
+
+#[test]
+fn woodbury_against_dense_lu_as_eps_falls() {
+    let mut rng = SplitMix64::new(21);
+    // f32-representable parameters and data, so both twins describe the same G
+    let Twins {
+        x32,
+        t32,
+        x64,
+        t64,
+        net32,
+        net64,
+        g,
+        eig,
+    } = twins(&mut rng, 3);
     let mut grad32 = [0.0f32; N];
     net32.gradient(&x32, &t32, &mut grad32).unwrap();
     let rand32: [f32; N] = core::array::from_fn(|_| rng.symmetric() as f32);
@@ -167,24 +202,16 @@ fn woodbury_against_dense_lu_as_eps_falls() {
 fn gradient_solve_against_dense_lu_as_eps_falls() {
     use tall_skinny::runtime::optim::Model;
     let mut rng = SplitMix64::new(22);
-    let x32: [[f32; 2]; B] =
-        core::array::from_fn(|_| [rng.symmetric() as f32, rng.symmetric() as f32]);
-    let t32: [[f32; 1]; B] = core::array::from_fn(|_| [rng.symmetric() as f32]);
-    let x64 = x32.map(|r| r.map(f64::from));
-    let t64 = t32.map(|r| r.map(f64::from));
-    let mut p = [0.0; N];
-    W64::init(5).params(&mut p);
-    let p32 = p.map(|v| v as f32);
-    let mut net32 = W32::ZERO;
-    net32.set_params(&p32).unwrap();
-    let mut net64 = W64::ZERO;
-    net64.set_params(&p32.map(f64::from)).unwrap();
-    let (g, _) = dense_from_hvp(N, |v, out| {
-        net64
-            .ggn_vp(&x64, &t64, v.try_into().unwrap(), out.try_into().unwrap())
-            .unwrap()
-    });
-    let eig = sym_eigenvalues(&g);
+    let Twins {
+        x32,
+        t32,
+        x64,
+        t64,
+        net32,
+        net64,
+        g,
+        eig,
+    } = twins(&mut rng, 5);
     let mut w64 = tall_skinny::boxed_zeroed::<W64Ggn>();
     let mut w32 = tall_skinny::boxed_zeroed::<W32Ggn>();
     let mut grad64 = [0.0f64; N];
