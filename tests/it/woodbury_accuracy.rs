@@ -41,17 +41,18 @@ fn to64(v: &[f32; N]) -> Vec<f64> {
 
 /// The f32 net and its f64 twin at the same f32-representable parameters (`W64::init(init)`
 /// rounded) and data (drawn from `rng`: inputs, then targets, rounded to f32), and the dense
-/// `G` from the f64 twin's `ggn_vp` columns with its eigenvalues.
-struct Twins {
-    x32: [[f32; 2]; B],
-    t32: [[f32; 1]; B],
-    x64: [[f64; 2]; B],
-    t64: [[f64; 1]; B],
-    net32: W32,
-    net64: W64,
-    g: Mat,
-    eig: Vec<f64>,
-}
+/// `G` from the f64 twin's `ggn_vp` columns with its eigenvalues: `(x32, t32, x64, t64,
+/// net32, net64, g, eig)`.
+struct Twins(
+    [[f32; 2]; B],
+    [[f32; 1]; B],
+    [[f64; 2]; B],
+    [[f64; 1]; B],
+    W32,
+    W64,
+    Mat,
+    Vec<f64>,
+);
 
 fn twins(rng: &mut SplitMix64, init: u64) -> Twins {
     let x32: [[f32; 2]; B] =
@@ -72,32 +73,14 @@ fn twins(rng: &mut SplitMix64, init: u64) -> Twins {
             .unwrap()
     });
     let eig = sym_eigenvalues(&g);
-    Twins {
-        x32,
-        t32,
-        x64,
-        t64,
-        net32,
-        net64,
-        g,
-        eig,
-    }
+    Twins(x32, t32, x64, t64, net32, net64, g, eig)
 }
 
 #[test]
 fn woodbury_against_dense_lu_as_eps_falls() {
     let mut rng = SplitMix64::new(21);
     // f32-representable parameters and data, so both twins describe the same G
-    let Twins {
-        x32,
-        t32,
-        x64,
-        t64,
-        net32,
-        net64,
-        g,
-        eig,
-    } = twins(&mut rng, 3);
+    let Twins(x32, t32, x64, t64, net32, net64, g, eig) = twins(&mut rng, 3);
     let mut grad32 = [0.0f32; N];
     net32.gradient(&x32, &t32, &mut grad32).unwrap();
     let rand32: [f32; N] = core::array::from_fn(|_| rng.symmetric() as f32);
@@ -202,16 +185,7 @@ fn woodbury_against_dense_lu_as_eps_falls() {
 fn gradient_solve_against_dense_lu_as_eps_falls() {
     use tall_skinny::runtime::optim::Model;
     let mut rng = SplitMix64::new(22);
-    let Twins {
-        x32,
-        t32,
-        x64,
-        t64,
-        net32,
-        net64,
-        g,
-        eig,
-    } = twins(&mut rng, 5);
+    let Twins(x32, t32, x64, t64, net32, net64, g, eig) = twins(&mut rng, 5);
     let mut w64 = tall_skinny::boxed_zeroed::<W64Ggn>();
     let mut w32 = tall_skinny::boxed_zeroed::<W32Ggn>();
     let mut grad64 = [0.0f64; N];
