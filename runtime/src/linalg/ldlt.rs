@@ -123,6 +123,30 @@ impl core::ops::AddAssign for Inertia {
 /// lower triangle only.
 const SMALL: usize = 24;
 
+/// `sum_k p_k q_k'` for the pairs of 4-vectors `(p_k, q_k)`, as `acc[a][b] = sum_k p_k[a]
+/// q_k[b]`, accumulated in registers in the order given: the 4 x 4 kernel of the blocked row
+/// solve and Schur updates.
+#[inline(always)]
+fn outer_sum4<'a, T: Real + 'a>(
+    terms: impl Iterator<Item = (&'a [T; 4], &'a [T; 4])>,
+) -> [[T; 4]; 4] {
+    let mut acc = [[T::ZERO; 4]; 4];
+    for (p, q) in terms {
+        for (a, pa) in acc.iter_mut().zip(p) {
+            for (x, qb) in a.iter_mut().zip(q) {
+                *x += *pa * *qb;
+            }
+        }
+    }
+    acc
+}
+
+/// The four entries `v[i..i + 4]` as an array reference.
+#[inline(always)]
+fn four<T>(v: &[T], i: usize) -> &[T; 4] {
+    v[i..i + 4].try_into().unwrap()
+}
+
 /// `y <- L^{-1} y` for the rows of `y` (`M x N` column-major: column `i` is row `i`), with
 /// `l` the strictly lower part of unit lower-triangular `L` (`N x N` column-major, zero on
 /// and above the diagonal): `Y_i = Y_i - sum_{k < i} L[i, k] Y_k`. Rows in blocks of four:
@@ -136,16 +160,11 @@ fn forward_rows<T: Real, const N: usize, const M: usize>(l: &[T], y: &mut [T]) {
         let mut m0 = 0;
         if ib == 4 {
             while m0 + 4 <= M {
-                let mut acc = [[T::ZERO; 4]; 4];
-                for (k, yk) in done.chunks_exact(M).enumerate() {
-                    let lk: &[T; 4] = l[k * N + i0..k * N + i0 + 4].try_into().unwrap();
-                    let yv: &[T; 4] = yk[m0..m0 + 4].try_into().unwrap();
-                    for (a, li) in acc.iter_mut().zip(lk) {
-                        for (x, v) in a.iter_mut().zip(yv) {
-                            *x += *li * *v;
-                        }
-                    }
-                }
+                let acc = outer_sum4(
+                    done.chunks_exact(M)
+                        .enumerate()
+                        .map(|(k, yk)| (four(l, k * N + i0), four(yk, m0))),
+                );
                 for (ii, a) in acc.iter().enumerate() {
                     for (x, v) in rest[ii * M + m0..ii * M + m0 + 4].iter_mut().zip(a) {
                         *x -= *v;
@@ -671,16 +690,11 @@ impl<T: Real, const N: usize> Ldlt<T, N> {
             while c0 + 4 <= M {
                 let mut r0 = c0;
                 while r0 + 4 <= M {
-                    let mut acc = [[T::ZERO; 4]; 4];
-                    for (ycol, zcol) in yd.chunks_exact(M).zip(zd.chunks_exact(M)) {
-                        let y: &[T; 4] = ycol[r0..r0 + 4].try_into().unwrap();
-                        let z: &[T; 4] = zcol[c0..c0 + 4].try_into().unwrap();
-                        for (a, zj) in acc.iter_mut().zip(z) {
-                            for (x, yi) in a.iter_mut().zip(y) {
-                                *x += *zj * *yi;
-                            }
-                        }
-                    }
+                    let acc = outer_sum4(
+                        yd.chunks_exact(M)
+                            .zip(zd.chunks_exact(M))
+                            .map(|(ycol, zcol)| (four(zcol, c0), four(ycol, r0))),
+                    );
                     for (j, a) in acc.iter().enumerate() {
                         let scol = &mut sd[(c0 + j) * M + r0..(c0 + j) * M + r0 + 4];
                         for (x, v) in scol.iter_mut().zip(a) {
@@ -1213,17 +1227,15 @@ impl<T: Real, const N: usize> DelayedLdlt<T, N> {
             let mut r0 = c0;
             while r0 < M {
                 let rw = if M - r0 < 4 { M - r0 } else { 4 };
-                let mut acc = [[T::ZERO; 4]; 4];
-                if rw == 4 && cw == 4 {
-                    for (ycol, z) in yd.chunks_exact(M).zip(&zc[..ne]) {
-                        let y: &[T; 4] = ycol[r0..r0 + 4].try_into().unwrap();
-                        for (a, zj) in acc.iter_mut().zip(z) {
-                            for (x, yi) in a.iter_mut().zip(y) {
-                                *x += *zj * *yi;
-                            }
-                        }
-                    }
+                let acc = if rw == 4 && cw == 4 {
+                    outer_sum4(
+                        yd.chunks_exact(M)
+                            .zip(&zc[..ne])
+                            .map(|(ycol, z)| (z, four(ycol, r0))),
+                    )
                 } else {
+                    // a partial block at the edge: the same sums, run-time sized
+                    let mut acc = [[T::ZERO; 4]; 4];
                     for (ycol, z) in yd.chunks_exact(M).zip(&zc[..ne]) {
                         for j in 0..cw {
                             for i in 0..rw {
@@ -1231,7 +1243,8 @@ impl<T: Real, const N: usize> DelayedLdlt<T, N> {
                             }
                         }
                     }
-                }
+                    acc
+                };
                 for (j, a) in acc.iter().enumerate().take(cw) {
                     for (i, v) in a.iter().enumerate().take(rw) {
                         let (r, c) = (r0 + i, c0 + j);

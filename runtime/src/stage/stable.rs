@@ -35,6 +35,7 @@ use crate::chain::StageStack;
 use crate::curvature::Curvature;
 use crate::error::{ConfigError, SolveError};
 use crate::layer::{check_vector, zero_mat};
+use crate::linalg::kernels;
 use crate::linalg::ldlt::{DelayedLdlt, Inertia};
 use crate::real::{all_finite, Real};
 
@@ -317,10 +318,7 @@ impl<T: Real, const W: usize, const M: usize, const NQ: usize, const L: usize>
                             if f == T::ZERO {
                                 continue;
                             }
-                            let scol = &sd[(m * no + k) * M..(m * no + k) * M + bo];
-                            for (x, v) in ncol.iter_mut().zip(scol) {
-                                *x += f * *v;
-                            }
+                            kernels::axpy(ncol, f, &sd[(m * no + k) * M..(m * no + k) * M + bo]);
                         }
                     }
                 }
@@ -426,23 +424,17 @@ impl<T: Real, const W: usize, const M: usize, const NQ: usize, const L: usize>
                             for j in 0..nr {
                                 let r = p.rz[nn * nr + j];
                                 let c0 = (j * no + k) * M + m * ni;
-                                for (x, o) in ntd[c0..c0 + ni].iter_mut().zip(&om[..ni]) {
-                                    *x += r * *o;
-                                }
+                                kernels::axpy(&mut ntd[c0..c0 + ni], r, &om[..ni]);
                             }
                             // S_prev[(m, i), (n, i')] += Omega[i, k] W[k, i'] (+ AS)
                             for ip in 0..ni {
                                 let wv = p.w[ip * no + k];
                                 let c0 = (nn * ni + ip) * M + m * ni;
-                                for (x, o) in spd[c0..c0 + ni].iter_mut().zip(&om[..ni]) {
-                                    *x += *o * wv;
-                                }
+                                kernels::axpy(&mut spd[c0..c0 + ni], wv, &om[..ni]);
                             }
                             if p.residual {
                                 let c0 = (nn * ni + k) * M + m * ni;
-                                for (x, a) in spd[c0..c0 + ni].iter_mut().zip(&asv[..ni]) {
-                                    *x += *a;
-                                }
+                                kernels::axpy(&mut spd[c0..c0 + ni], T::ONE, &asv[..ni]);
                             }
                         }
                     }
