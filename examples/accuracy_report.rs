@@ -369,7 +369,7 @@ holder!(
 fn short(e: &SolveError) -> String {
     match e {
         SolveError::Singular { .. } => "Singular".into(),
-        SolveError::Inaccurate { residual } => format!("Inaccurate ({residual:.0e})"),
+        SolveError::Inaccurate { residual, .. } => format!("Inaccurate ({residual:.0e})"),
         e => format!("{e}"),
     }
 }

@@ -244,8 +244,8 @@ impl<S: StageStack, const N: usize> Factored<'_, S, N> {
     /// the exact product `(A + eps I) x` from the stored blocks (see [`crate::refine`]: it
     /// stops at a zero residual, keeps only steps that lower the residual, and stops when a
     /// step gains less than a factor of two). Returns the relative residual
-    /// `|(A + eps I) x - b| / |b|` of the returned `x`; [`SolveError::Inaccurate`] when it is
-    /// above `sqrt(EPSILON)`.
+    /// `|(A + eps I) x - b| / |b|` of the returned `x` and a bound on its backward error;
+    /// [`SolveError::Inaccurate`] when the backward error is above `sqrt(EPSILON)`.
     pub fn solve_refined(
         &mut self,
         b: &[S::Scalar; N],

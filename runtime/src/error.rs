@@ -107,13 +107,17 @@ pub enum SolveError {
     /// The storage was filled at other parameters than the network holds now (its parameter
     /// fingerprint differs): fill it again at the current parameters.
     Stale,
-    /// The refined solution's relative residual `|b - A x| / |b|` (measured with the exact
-    /// product) is above `sqrt(EPSILON)`: the solve cannot vouch for the result (for
-    /// example the Woodbury form at an eps so small that its division by eps cancels every
-    /// digit). A larger eps, or the other Gauss-Newton form, helps.
+    /// The solve cannot vouch for its result: the refined solution's normwise backward error
+    /// `|b - A x| / (|A| |x| + |b|)` (residual measured with the exact product, `|A|`
+    /// estimated from below, so the backward error is never understated) is above
+    /// `sqrt(EPSILON)` ([`crate::refine::vouch_bound`]), for example the Woodbury form at an
+    /// eps so small that its division by eps cancels every digit. A larger eps, or the other
+    /// Gauss-Newton form, helps.
     Inaccurate {
-        /// The relative residual reached.
+        /// The relative residual `|b - A x| / |b|` reached.
         residual: f64,
+        /// The backward error bound that exceeded `sqrt(EPSILON)`.
+        backward_error: f64,
     },
     /// An optimizer's settings are out of range (an optimizer built from zeros and never
     /// configured, or settings written after it was built).
@@ -147,10 +151,13 @@ impl fmt::Display for SolveError {
                  fill it again",
             ),
             SolveError::Config(e) => e.fmt(f),
-            SolveError::Inaccurate { residual } => write!(
+            SolveError::Inaccurate {
+                residual,
+                backward_error,
+            } => write!(
                 f,
-                "the solve cannot vouch for its result: relative residual {residual:.3e} after \
-                 refinement; increase eps"
+                "the solve cannot vouch for its result: backward error {backward_error:.3e} \
+                 (relative residual {residual:.3e}) after refinement; increase eps"
             ),
         }
     }

@@ -6,11 +6,21 @@
 //! residual; refinement stops at a zero residual, when a step gains less than a factor of
 //! two, or after `max_steps` steps. So the returned `x` is never worse than the plain
 //! solve's, and the reported residual is the one of the returned `x`, measured with the
-//! exact product. A result whose relative residual is above [`vouch_bound`] is an error:
-//! the solve cannot vouch for it.
+//! exact product.
+//!
+//! The returned `x` is vouched for when its normwise backward error
+//! `|b - A x| / (|A| |x| + |b|)` is at most [`vouch_bound`]: `x` is then the exact solution
+//! of a system whose matrix and right-hand side differ from `A` and `b` by at most that
+//! fraction of their norms. A relative residual `|b - A x| / |b|` within the bound already
+//! proves it (the backward error is never larger); above it, `|A|` is estimated from below
+//! by a few steps of the power iteration with the exact product, which overstates the
+//! backward error and never understates it. So an ill-conditioned system solved backward
+//! stably (relative residual up to `cond * u`) is vouched for, and a solve that lost digits
+//! of `b` is not: [`SolveError::Inaccurate`].
 
 use crate::error::SolveError;
 use crate::real::{all_finite, norm, Real};
+use crate::rng::SplitMix64;
 
 /// What iterative refinement achieved.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -18,6 +28,11 @@ pub struct Refinement<T> {
     /// Relative residual `|b - A x| / |b|` of the returned `x` (0 for `b = 0`), with the
     /// exact product `A x`.
     pub residual: T,
+    /// An upper bound on the normwise backward error `|b - A x| / (|A| |x| + |b|)` of the
+    /// returned `x` (2-norms), at most [`vouch_bound`]: [`Self::residual`] itself when that
+    /// is within the bound (no norm estimate is made then), otherwise the backward error
+    /// with `|A|` estimated from below by the power iteration.
+    pub backward_error: T,
     /// Correction steps kept.
     pub steps: usize,
 }
@@ -26,18 +41,65 @@ impl<T: Real> core::fmt::Display for Refinement<T> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(
             f,
-            "relative residual {:.3e} after {} refinement steps",
+            "relative residual {:.3e} (backward error at most {:.3e}) after {} refinement steps",
             self.residual.to_f64(),
+            self.backward_error.to_f64(),
             self.steps
         )
     }
 }
 
-/// The largest relative residual a refined solve returns as `Ok`: `sqrt(EPSILON)` (about
-/// 1.5e-8 in `f64`, 3.5e-4 in `f32`). Above it, half the digits of `b` are not reproduced
-/// by the solution: [`SolveError::Inaccurate`].
+/// The largest normwise backward error a refined solve returns as `Ok`: `sqrt(EPSILON)`
+/// (about 1.5e-8 in `f64`, 3.5e-4 in `f32`). Above it, the solution is not the exact one of
+/// any system within half the digits of `A` and `b`: [`SolveError::Inaccurate`].
 pub fn vouch_bound<T: Real>() -> T {
     T::EPSILON.sqrt()
+}
+
+/// Power-iteration steps at most behind the norm estimate of [`backward_error`].
+const NORM_STEPS: usize = 8;
+
+/// An upper bound on the backward error `r_norm / (|A| x_norm + b_norm)`, with `|A|_2`
+/// estimated from below by at most [`NORM_STEPS`] power-iteration steps from a fixed
+/// pseudo-random sign vector (`|A v| / |v|` never exceeds `|A|_2`, and for a symmetric `A`
+/// it grows toward the largest eigenvalue magnitude step by step); stops as soon as the
+/// bound is within [`vouch_bound`]. `v` and `w` are scratch.
+fn backward_error<T: Real, Op: Refinable<T>>(
+    op: &mut Op,
+    r_norm: T,
+    x_norm: T,
+    b_norm: T,
+    v: &mut [T],
+    w: &mut [T],
+) -> T {
+    let mut rng = SplitMix64::new(0x9E37_79B9_7F4A_7C15);
+    for vi in v.iter_mut() {
+        *vi = if rng.next_u64() >> 63 == 0 {
+            T::ONE
+        } else {
+            -T::ONE
+        };
+    }
+    let mut v_norm = T::c(v.len() as f64).sqrt();
+    let mut bound = r_norm / b_norm;
+    for _ in 0..NORM_STEPS {
+        op.product(v, w);
+        let w_norm = norm(w);
+        if !(w_norm.finite() && w_norm > T::ZERO) {
+            break;
+        }
+        let a_norm = w_norm / v_norm;
+        bound = bound.min(r_norm / (a_norm * x_norm + b_norm));
+        if bound <= vouch_bound::<T>() {
+            break;
+        }
+        let inv = T::ONE / w_norm;
+        for (vi, wi) in v.iter_mut().zip(w.iter()) {
+            *vi = *wi * inv;
+        }
+        v_norm = T::ONE;
+    }
+    bound
 }
 
 /// A linear operator with an approximate inverse, for [`refine`].
@@ -67,6 +129,7 @@ pub(crate) fn refine<T: Real, Op: Refinable<T>>(
         x.fill(T::ZERO);
         return Ok(Refinement {
             residual: T::ZERO,
+            backward_error: T::ZERO,
             steps: 0,
         });
     }
@@ -100,13 +163,20 @@ pub(crate) fn refine<T: Real, Op: Refinable<T>>(
             break;
         }
     }
-    if res > vouch_bound::<T>() {
+    let backward = if res <= vouch_bound::<T>() {
+        res
+    } else {
+        backward_error(op, res * b_norm, norm(x), b_norm, r, d)
+    };
+    if !(backward <= vouch_bound::<T>()) {
         return Err(SolveError::Inaccurate {
             residual: res.to_f64(),
+            backward_error: backward.to_f64(),
         });
     }
     Ok(Refinement {
         residual: res,
+        backward_error: backward,
         steps,
     })
 }
@@ -141,12 +211,16 @@ mod tests {
         max_steps: usize,
         b: &[f64; 3],
     ) -> (Result<Refinement<f64>, SolveError>, [f64; 3], usize) {
-        let a = [2.0, -3.0, 0.5];
-        let mut op = Diag {
-            a: &a,
-            e,
-            solves: 0,
-        };
+        run_on(&[2.0, -3.0, 0.5], e, max_steps, b)
+    }
+
+    fn run_on(
+        a: &[f64; 3],
+        e: f64,
+        max_steps: usize,
+        b: &[f64; 3],
+    ) -> (Result<Refinement<f64>, SolveError>, [f64; 3], usize) {
+        let mut op = Diag { a, e, solves: 0 };
         let mut x = [0.0; 3];
         op.approx_solve(b, &mut x);
         let (mut r, mut d) = ([0.0; 3], [0.0; 3]);
@@ -175,6 +249,7 @@ mod tests {
             out.unwrap(),
             Refinement {
                 residual: 0.0,
+                backward_error: 0.0,
                 steps: 0
             }
         );
@@ -188,13 +263,61 @@ mod tests {
         let (out, x, solves) = run(-3.0, 50, &[1.0, 1.0, 1.0]);
         assert_eq!(solves, 1, "one rejected candidate, then stop");
         match out {
-            Err(SolveError::Inaccurate { residual }) => {
+            Err(SolveError::Inaccurate { residual, .. }) => {
                 assert!((residual - 1.5).abs() < 1e-12, "{residual}")
             }
             other => panic!("{other:?}"),
         }
         // x is still the plain solve's
         assert!((x[0] - 1.0 / (2.0 * -2.0)).abs() < 1e-15);
+        // and its backward error (about 0.5) is far above the bound too
+        let Err(SolveError::Inaccurate { backward_error, .. }) = out else {
+            unreachable!()
+        };
+        let eta = true_backward_error(&[2.0, -3.0, 0.5], &x, &[1.0, 1.0, 1.0]);
+        assert!(
+            eta > 0.4 && backward_error >= eta * (1.0 - 1e-12),
+            "{backward_error} {eta}"
+        );
+    }
+
+    /// `|b - A x| / (|A|_2 |x| + |b|)` for `A = diag(a)` (whose 2-norm is `max |a_i|`).
+    fn true_backward_error(a: &[f64; 3], x: &[f64; 3], b: &[f64; 3]) -> f64 {
+        let r: std::vec::Vec<f64> = (0..3).map(|i| b[i] - a[i] * x[i]).collect();
+        let a_norm = a.iter().fold(0.0f64, |m, ai| m.max(ai.abs()));
+        norm(&r) / (a_norm * norm(x) + norm(b))
+    }
+
+    #[test]
+    fn vouches_for_a_large_residual_that_is_a_small_backward_error() {
+        // A = diag(1e8, 1, -1) (cond 1e8) and an inverse off by 1e-4 in every entry, not
+        // refined: the relative residual is 1e-4, far above sqrt(EPSILON), but x solves a
+        // system within about 1e-12 of A and b (the residual is tiny against |A| |x|).
+        let a = [1e8, 1.0, -1.0];
+        let b = [1.0, 1.0, 1.0];
+        let (out, x, solves) = run_on(&a, 1e-4, 0, &b);
+        assert_eq!(solves, 0);
+        let out = out.unwrap();
+        assert!(
+            (out.residual - 1e-4 / (1.0 + 1e-4)).abs() < 1e-15,
+            "{out:?}"
+        );
+        let eta = true_backward_error(&a, &x, &b);
+        assert!(eta < 2e-12, "{eta}");
+        // an upper bound, and a tight one here (the power iteration finds |A| = 1e8 at once)
+        assert!(
+            out.backward_error >= eta * (1.0 - 1e-12) && out.backward_error <= 2.0 * eta,
+            "{} against {eta}",
+            out.backward_error
+        );
+    }
+
+    #[test]
+    fn a_residual_within_the_bound_is_its_own_backward_error_bound() {
+        let (out, x, _) = run_on(&[1e8, 1.0, -1.0], 1e-10, 0, &[1.0, 1.0, 1.0]);
+        let out = out.unwrap();
+        assert_eq!(out.backward_error, out.residual);
+        assert!(out.residual >= true_backward_error(&[1e8, 1.0, -1.0], &x, &[1.0; 3]));
     }
 
     #[test]

@@ -92,8 +92,9 @@ pub trait Factorization {
     /// `x = (A + eps I)^{-1} b` (no refinement; errors on a non-finite `b` or result).
     fn solve(&mut self, b: &Self::Vector, x: &mut Self::Vector) -> Result<(), SolveError>;
     /// The solve followed by at most `max_steps` steps of iterative refinement with the
-    /// exact product ([`crate::refine`]): returns the relative residual of the returned `x`,
-    /// or [`SolveError::Inaccurate`] when it is above `sqrt(EPSILON)`.
+    /// exact product ([`crate::refine`]): returns the relative residual of the returned `x`
+    /// and a bound on its normwise backward error, or [`SolveError::Inaccurate`] when that
+    /// bound is above `sqrt(EPSILON)`.
     fn solve_refined(
         &mut self,
         b: &Self::Vector,

@@ -509,8 +509,9 @@ where
 
     /// [`Self::solve`] and at most `max_steps` steps of iterative refinement with the exact
     /// `(G + eps I) x` (see [`crate::refine`]). Returns the relative residual of the returned
-    /// `x`; [`SolveError::Inaccurate`] when it is above `sqrt(EPSILON)` (at an eps so small
-    /// that the division by eps cancels every digit).
+    /// `x` and a bound on its backward error; [`SolveError::Inaccurate`] when the backward
+    /// error is above `sqrt(EPSILON)` (at an eps so small that the division by eps cancels
+    /// every digit of a solution in the range of `G`).
     pub fn solve_refined(
         &mut self,
         b: &[T; N],
@@ -572,14 +573,16 @@ where
             big = big.max(gram[(q, q)] + eps);
         }
         let scale = big * z.norm() + w.norm();
+        let r_norm = (w - shifted(&z)).norm();
         let residual = if scale > T::ZERO {
-            (w - shifted(&z)).norm() / scale
+            r_norm / scale
         } else {
             T::ZERO
         };
         if !(residual <= T::EPSILON.sqrt()) {
             return Err(SolveError::Inaccurate {
-                residual: residual.to_f64(),
+                residual: (r_norm / w.norm()).to_f64(),
+                backward_error: residual.to_f64(),
             });
         }
         // U'x = S z with S = U'D^{-2}U: x'Gx = |S z|^2, |D x|^2 = z'S z, and

@@ -135,8 +135,9 @@ struct Reg64 {
 const RN: usize = Reg64::N_PARAMS;
 
 /// The cause of the stall before the fix: near an f32 minimum the refined Gauss-Newton
-/// solve at a small damping reports `Inaccurate` (its relative residual cannot fall below
-/// the rounding level of computing it, above `sqrt(EPSILON)`), yet the step is accurate.
+/// solve's relative residual at a small damping cannot fall below the rounding level of
+/// computing it, above `sqrt(EPSILON)` (the solve used to report `Inaccurate` there; it now
+/// vouches by the backward error), yet the step is accurate.
 /// LM must take a step at that damping (it used to count it a failed trial and raise the
 /// damping; it now solves for its gradient in the Woodbury form without dividing by the
 /// damping, `Factorization::solve_gradient`) and predict the reduction the f64 model gives
@@ -164,12 +165,14 @@ fn f32_lm_tries_an_accurate_step_the_solve_cannot_vouch_for() {
     let lambda = [1e-2f32, 3e-3, 1e-3, 3e-4, 1e-4]
         .into_iter()
         .find(|&l| {
-            matches!(
-                w.factor(l).and_then(|mut f| f.solve_refined(&g, &mut d, 2)),
-                Err(SolveError::Inaccurate { residual }) if residual < 0.5
-            )
+            let residual = match w.factor(l).and_then(|mut f| f.solve_refined(&g, &mut d, 2)) {
+                Ok(r) => f64::from(r.residual),
+                Err(SolveError::Inaccurate { residual, .. }) => residual,
+                Err(_) => return false,
+            };
+            residual > f64::from(f32::EPSILON.sqrt()) && residual < 0.5
         })
-        .expect("a damping whose refined solve cannot vouch for its residual");
+        .expect("a damping whose refined solve's relative residual is above sqrt(EPSILON)");
     let mut base = [0.0f32; RN];
     net.params(&mut base);
     let cfg = LmConfig::default()

@@ -229,9 +229,8 @@ impl<T: Real> LmConfig<T> {
 /// solve, accepted when the ratio of actual to predicted reduction exceeds `eta`; `lambda`
 /// follows Nielsen's update. The predicted reduction is the Gauss-Newton model's own,
 /// `-(g'd + d'G d / 2)` with `d'G d` from the exact product, so a refined solve that cannot
-/// vouch for its last digits ([`SolveError::Inaccurate`], common in f32 near a minimum,
-/// where the residual's own rounding level is above `sqrt(EPSILON)`) is still tried as a
-/// step when its relative residual is below 1/2 (Nielsen's control; the step-bound control
+/// vouch for its result ([`SolveError::Inaccurate`]: its backward error is above
+/// `sqrt(EPSILON)`) is still tried as a step when its relative residual is below 1/2 (Nielsen's control; the step-bound control
 /// needs `|d|` to working accuracy and keeps such a solve a failed iterate); a solve that is
 /// singular, overflows or misses by more is a failed trial that raises `lambda`.
 ///
@@ -757,12 +756,13 @@ impl<M: Model, S: ScaleStorage<M::Vector>> LevenbergMarquardt<M, S> {
     }
 }
 
-/// The largest relative residual `|g - (G + lambda I) d| / |g|` of a refined solve that LM
-/// still tries as a step. Refinement cannot take the residual below the rounding level of
-/// computing it, about `u |G| |d| / |g|` (in f32 near a minimum 1e-3 to 1e-1 with `lambda`
-/// 1e-3, above the solve's `sqrt(EPSILON)` vouch bound although the step is accurate to
-/// 1e-5): such a step is tried, its predicted reduction measured with the exact product, and
-/// the ratio test decides. Beyond this bound the step is a failed trial.
+/// The largest relative residual `|g - (G + lambda I) d| / |g|` of a refined solve that
+/// cannot vouch for its result ([`SolveError::Inaccurate`]) that LM still tries as a step.
+/// Refinement cannot take the residual below the rounding level of computing it, about
+/// `u |G| |d| / |g|` (in f32 near a minimum 1e-3 to 1e-1 with `lambda` 1e-3, although the
+/// step is accurate to 1e-5; the solve vouches for most such steps by their backward error):
+/// such a step is tried, its predicted reduction measured with the exact product, and the
+/// ratio test decides. Beyond this bound the step is a failed trial.
 const USABLE_RESIDUAL: f64 = 0.5;
 
 /// The scaling vector when `scaling` uses one (and the storage has it).
@@ -830,7 +830,7 @@ where
         None => {
             match f.solve_refined(g, d, steps as usize) {
                 Ok(_) => {}
-                Err(SolveError::Inaccurate { residual }) if residual < usable => {}
+                Err(SolveError::Inaccurate { residual, .. }) if residual < usable => {}
                 Err(e) => return Err(e),
             }
             None
