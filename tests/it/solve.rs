@@ -499,6 +499,10 @@ struct IllRow {
     refined_err: f64,
     /// `solve_refined` with up to 10 steps (information: where refinement levels off).
     refined10_res: f64,
+    /// The plain solve's backward error, dense.
+    plain_backward: f64,
+    /// The bound `solve_refined` with no correction reports for it.
+    plain_backward_reported: f64,
 }
 
 /// Ratio allowed between our dense residual and the dense LU's own residual.
@@ -531,6 +535,26 @@ macro_rules! ill_conditioned {
         net.hessian_solve_in(&mut curv, &x, &t, eps, &b, &mut xr).unwrap();
         let mut x10: Box<[f64; N]> = boxed_vec(vec![0.0; N]);
         curv.factor(eps).unwrap().solve_refined(&b, &mut x10, 10).unwrap();
+        // The plain solve's backward-error bound (`solve_refined` with no correction) never
+        // understates the dense one, |r| / (|H + eps I|_2 |x| + |b|) with the 2-norm from
+        // the eigenvalues, and the plain solve is vouched for (backward error within
+        // sqrt(EPSILON), although its relative residual is not in every row).
+        let a_norm = sym_eigenvalues(&h)
+            .iter()
+            .map(|l| (l + eps).abs())
+            .fold(0.0, f64::max);
+        let mut x0: Box<[f64; N]> = boxed_vec(vec![0.0; N]);
+        let plain = curv.factor(eps).unwrap().solve_refined(&b, &mut x0, 0);
+        let (nb, nx) = (norm(&b[..]), norm(&x0[..]));
+        let eta = rel_residual(&h, eps, &x0[..], &b[..]) * nb / (a_norm * nx + nb);
+        let plain = plain.unwrap_or_else(|e| {
+            panic!("{name} seed {seed} eps {eps:e} cond {c:.2e}: plain solve {e:?}, dense backward error {eta:e}")
+        });
+        assert!(
+            eta <= plain.backward_error * (1.0 + 1e-6),
+            "{name} seed {seed} eps {eps:e} cond {c:.2e}: backward error {eta:e}, reported {:e}",
+            plain.backward_error
+        );
         let row = IllRow {
             arch: name,
             n: N,
@@ -544,6 +568,8 @@ macro_rules! ill_conditioned {
             plain_err: rel_err(&xs[..], &xd),
             refined_err: rel_err(&xr[..], &xd),
             refined10_res: rel_residual(&h, eps, &x10[..], &b[..]),
+            plain_backward: eta,
+            plain_backward_reported: plain.backward_error,
         };
         assert!(
             row.refined_res <= ILL_RESIDUAL_RATIO * lu_res,
@@ -601,11 +627,11 @@ fn ill_conditioned_residual() {
         eps = 1e-4
     );
     let mut s = String::from(
-        "| arch | N | seed | weight scale | eps | cond(H+eps I) | dense LU residual | plain residual | hessian_solve residual | plain rel err vs LU | refined rel err vs LU | solve_refined(10) residual |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| arch | N | seed | weight scale | eps | cond(H+eps I) | dense LU residual | plain residual | hessian_solve residual | plain rel err vs LU | refined rel err vs LU | solve_refined(10) residual | plain backward error | reported |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in &rows {
         s += &format!(
-            "| {} | {} | {} | {:.3} | {:e} | {:.2e} | {:.2e} | {:.2e} | {:.2e} | {:.2e} | {:.2e} | {:.2e} |\n",
+            "| {} | {} | {} | {:.3} | {:e} | {:.2e} | {:.2e} | {:.2e} | {:.2e} | {:.2e} | {:.2e} | {:.2e} | {:.2e} | {:.2e} |\n",
             r.arch,
             r.n,
             r.seed,
@@ -617,7 +643,9 @@ fn ill_conditioned_residual() {
             r.refined_res,
             r.plain_err,
             r.refined_err,
-            r.refined10_res
+            r.refined10_res,
+            r.plain_backward,
+            r.plain_backward_reported
         );
     }
     println!("{s}");
