@@ -107,16 +107,17 @@ pub enum SolveError {
     /// The storage was filled at other parameters than the network holds now (its parameter
     /// fingerprint differs): fill it again at the current parameters.
     Stale,
-    /// The solve cannot vouch for its result: the refined solution's normwise backward error
-    /// `|b - A x| / (|A| |x| + |b|)` (residual measured with the exact product, `|A|`
-    /// estimated from below, so the backward error is never understated) is above
-    /// `sqrt(EPSILON)` ([`crate::refine::vouch_bound`]), for example the Woodbury form at an
-    /// eps so small that its division by eps cancels every digit. A larger eps, or the other
-    /// Gauss-Newton form, helps.
+    /// The solve cannot vouch for its result: the refined solution's relative residual
+    /// `|b - A x| / |b|` (measured with the exact product) is above `sqrt(EPSILON)` and its
+    /// normwise backward error `|b - A x| / (|A| |x| + |b|)` (`|A|` estimated from below, so
+    /// never understated) is above `N EPSILON` ([`crate::refine::backward_bound`]): for
+    /// example the Woodbury form at an eps so small that its division by eps cancels every
+    /// digit. (The Woodbury form's gradient route tests its small system's backward error
+    /// against `sqrt(EPSILON)`.) A larger eps, or the other Gauss-Newton form, helps.
     Inaccurate {
         /// The relative residual `|b - A x| / |b|` reached.
         residual: f64,
-        /// The backward error bound that exceeded `sqrt(EPSILON)`.
+        /// The upper bound on the backward error reached.
         backward_error: f64,
     },
     /// An optimizer's settings are out of range (an optimizer built from zeros and never

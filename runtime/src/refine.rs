@@ -8,15 +8,16 @@
 //! solve's, and the reported residual is the one of the returned `x`, measured with the
 //! exact product.
 //!
-//! The returned `x` is vouched for when its normwise backward error
-//! `|b - A x| / (|A| |x| + |b|)` is at most [`vouch_bound`]: `x` is then the exact solution
-//! of a system whose matrix and right-hand side differ from `A` and `b` by at most that
-//! fraction of their norms. A relative residual `|b - A x| / |b|` within the bound already
-//! proves it (the backward error is never larger); above it, `|A|` is estimated from below
-//! by a few steps of the power iteration with the exact product, which overstates the
-//! backward error and never understates it. So an ill-conditioned system solved backward
-//! stably (relative residual up to `cond * u`) is vouched for, and a solve that lost digits
-//! of `b` is not: [`SolveError::Inaccurate`].
+//! The returned `x` is vouched for in either of two ways. Its relative residual
+//! `|b - A x| / |b|` is at most [`vouch_bound`] (`sqrt(EPSILON)`: `A x` reproduces half
+//! the digits of `b`); or its normwise backward error `|b - A x| / (|A| |x| + |b|)` is at
+//! most [`backward_bound`] (`N EPSILON`, capped at `sqrt(EPSILON)`: `x` is the exact
+//! solution of a system within that fraction of `A` and `b`, as a backward-stable solve
+//! gives, so its error is as small as the conditioning allows). The second is checked only
+//! when the first fails, with `|A|` estimated from below by a few power-iteration steps with
+//! the exact product, which overstates the backward error and never understates it. So an
+//! ill-conditioned system solved backward stably (relative residual up to `cond * u`) is
+//! vouched for, and a solve that lost digits of `b` is not: [`SolveError::Inaccurate`].
 
 use crate::error::SolveError;
 use crate::real::{all_finite, norm, Real};
@@ -29,9 +30,9 @@ pub struct Refinement<T> {
     /// exact product `A x`.
     pub residual: T,
     /// An upper bound on the normwise backward error `|b - A x| / (|A| |x| + |b|)` of the
-    /// returned `x` (2-norms), at most [`vouch_bound`]: [`Self::residual`] itself when that
-    /// is within the bound (no norm estimate is made then), otherwise the backward error
-    /// with `|A|` estimated from below by the power iteration.
+    /// returned `x` (2-norms): [`Self::residual`] itself when that is within
+    /// [`vouch_bound`] (no norm estimate is made then), otherwise the backward error with
+    /// `|A|` estimated from below by the power iteration, at most [`backward_bound`].
     pub backward_error: T,
     /// Correction steps kept.
     pub steps: usize,
@@ -49,11 +50,18 @@ impl<T: Real> core::fmt::Display for Refinement<T> {
     }
 }
 
-/// The largest normwise backward error a refined solve returns as `Ok`: `sqrt(EPSILON)`
-/// (about 1.5e-8 in `f64`, 3.5e-4 in `f32`). Above it, the solution is not the exact one of
-/// any system within half the digits of `A` and `b`: [`SolveError::Inaccurate`].
+/// The largest relative residual a refined solve returns as `Ok` without a norm estimate:
+/// `sqrt(EPSILON)` (about 1.5e-8 in `f64`, 3.5e-4 in `f32`).
 pub fn vouch_bound<T: Real>() -> T {
     T::EPSILON.sqrt()
+}
+
+/// The largest normwise backward error a refined solve of `n` unknowns returns as `Ok`
+/// when its relative residual is above [`vouch_bound`]: `n EPSILON` (the order of a
+/// backward-stable factorisation's bound), capped at `sqrt(EPSILON)`. Above both, the
+/// solve lost digits no backward-stable solve loses: [`SolveError::Inaccurate`].
+pub fn backward_bound<T: Real>(n: usize) -> T {
+    (T::c(n as f64) * T::EPSILON).min(T::EPSILON.sqrt())
 }
 
 /// Power-iteration steps at most behind the norm estimate of [`backward_error`].
@@ -63,12 +71,13 @@ const NORM_STEPS: usize = 8;
 /// estimated from below by at most [`NORM_STEPS`] power-iteration steps from a fixed
 /// pseudo-random sign vector (`|A v| / |v|` never exceeds `|A|_2`, and for a symmetric `A`
 /// it grows toward the largest eigenvalue magnitude step by step); stops as soon as the
-/// bound is within [`vouch_bound`]. `v` and `w` are scratch.
+/// bound is within `target`. `v` and `w` are scratch.
 fn backward_error<T: Real, Op: Refinable<T>>(
     op: &mut Op,
     r_norm: T,
     x_norm: T,
     b_norm: T,
+    target: T,
     v: &mut [T],
     w: &mut [T],
 ) -> T {
@@ -90,7 +99,7 @@ fn backward_error<T: Real, Op: Refinable<T>>(
         }
         let a_norm = w_norm / v_norm;
         bound = bound.min(r_norm / (a_norm * x_norm + b_norm));
-        if bound <= vouch_bound::<T>() {
+        if bound <= target {
             break;
         }
         let inv = T::ONE / w_norm;
@@ -163,12 +172,14 @@ pub(crate) fn refine<T: Real, Op: Refinable<T>>(
             break;
         }
     }
-    let backward = if res <= vouch_bound::<T>() {
-        res
+    let (backward, vouched) = if res <= vouch_bound::<T>() {
+        (res, true)
     } else {
-        backward_error(op, res * b_norm, norm(x), b_norm, r, d)
+        let target = backward_bound::<T>(x.len());
+        let eta = backward_error(op, res * b_norm, norm(x), b_norm, target, r, d);
+        (eta, eta <= target)
     };
-    if !(backward <= vouch_bound::<T>()) {
+    if !vouched {
         return Err(SolveError::Inaccurate {
             residual: res.to_f64(),
             backward_error: backward.to_f64(),
@@ -290,10 +301,11 @@ mod tests {
 
     #[test]
     fn vouches_for_a_large_residual_that_is_a_small_backward_error() {
-        // A = diag(1e8, 1, -1) (cond 1e8) and an inverse off by 1e-4 in every entry, not
+        // A = diag(1e12, 1, -1) (cond 1e12) and an inverse off by 1e-4 in every entry, not
         // refined: the relative residual is 1e-4, far above sqrt(EPSILON), but x solves a
-        // system within about 1e-12 of A and b (the residual is tiny against |A| |x|).
-        let a = [1e8, 1.0, -1.0];
+        // system within about 1e-16 of A and b (the residual is tiny against |A| |x|), below
+        // the backward-stable bound 3 EPSILON.
+        let a = [1e12, 1.0, -1.0];
         let b = [1.0, 1.0, 1.0];
         let (out, x, solves) = run_on(&a, 1e-4, 0, &b);
         assert_eq!(solves, 0);
@@ -303,13 +315,37 @@ mod tests {
             "{out:?}"
         );
         let eta = true_backward_error(&a, &x, &b);
-        assert!(eta < 2e-12, "{eta}");
-        // an upper bound, and a tight one here (the power iteration finds |A| = 1e8 at once)
+        assert!(eta < 2e-16, "{eta}");
+        // an upper bound, and a tight one here (the power iteration finds |A| = 1e12 at once)
         assert!(
             out.backward_error >= eta * (1.0 - 1e-12) && out.backward_error <= 2.0 * eta,
             "{} against {eta}",
             out.backward_error
         );
+    }
+
+    #[test]
+    fn errs_on_a_backward_error_above_the_backward_stable_bound() {
+        // The same inverse on A = diag(1e8, 1, -1): backward error about 1.2e-12, far below
+        // sqrt(EPSILON) but 5000 times 3 EPSILON: digits a backward-stable solve keeps are
+        // lost, and the relative residual (1e-4) does not vouch either.
+        let a = [1e8, 1.0, -1.0];
+        let b = [1.0, 1.0, 1.0];
+        let (out, x, _) = run_on(&a, 1e-4, 0, &b);
+        let eta = true_backward_error(&a, &x, &b);
+        match out {
+            Err(SolveError::Inaccurate {
+                residual,
+                backward_error,
+            }) => {
+                assert!((residual - 1e-4 / (1.0 + 1e-4)).abs() < 1e-15);
+                assert!(
+                    eta > 1e-12 && backward_error >= eta * (1.0 - 1e-12),
+                    "{backward_error} {eta}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -503,6 +503,8 @@ struct IllRow {
     plain_backward: f64,
     /// The bound `solve_refined` with no correction reports for it.
     plain_backward_reported: f64,
+    /// Whether it vouched for the plain solve.
+    plain_vouched: bool,
 }
 
 /// Ratio allowed between our dense residual and the dense LU's own residual.
@@ -537,8 +539,8 @@ macro_rules! ill_conditioned {
         curv.factor(eps).unwrap().solve_refined(&b, &mut x10, 10).unwrap();
         // The plain solve's backward-error bound (`solve_refined` with no correction) never
         // understates the dense one, |r| / (|H + eps I|_2 |x| + |b|) with the 2-norm from
-        // the eigenvalues, and the plain solve is vouched for (backward error within
-        // sqrt(EPSILON), although its relative residual is not in every row).
+        // the eigenvalues, whether the solve vouches for it or not (to within u: the two
+        // residuals come from different exact products, the dense H's and the blocks').
         let a_norm = sym_eigenvalues(&h)
             .iter()
             .map(|l| (l + eps).abs())
@@ -547,13 +549,14 @@ macro_rules! ill_conditioned {
         let plain = curv.factor(eps).unwrap().solve_refined(&b, &mut x0, 0);
         let (nb, nx) = (norm(&b[..]), norm(&x0[..]));
         let eta = rel_residual(&h, eps, &x0[..], &b[..]) * nb / (a_norm * nx + nb);
-        let plain = plain.unwrap_or_else(|e| {
-            panic!("{name} seed {seed} eps {eps:e} cond {c:.2e}: plain solve {e:?}, dense backward error {eta:e}")
-        });
+        let (reported, vouched) = match plain {
+            Ok(r) => (r.backward_error, true),
+            Err(SolveError::Inaccurate { backward_error, .. }) => (backward_error, false),
+            Err(e) => panic!("{name} seed {seed} eps {eps:e}: plain solve {e:?}"),
+        };
         assert!(
-            eta <= plain.backward_error * (1.0 + 1e-6),
-            "{name} seed {seed} eps {eps:e} cond {c:.2e}: backward error {eta:e}, reported {:e}",
-            plain.backward_error
+            eta <= reported * (1.0 + 1e-6) + f64::EPSILON,
+            "{name} seed {seed} eps {eps:e} cond {c:.2e}: backward error {eta:e}, reported {reported:e}"
         );
         let row = IllRow {
             arch: name,
@@ -569,7 +572,8 @@ macro_rules! ill_conditioned {
             refined_err: rel_err(&xr[..], &xd),
             refined10_res: rel_residual(&h, eps, &x10[..], &b[..]),
             plain_backward: eta,
-            plain_backward_reported: plain.backward_error,
+            plain_backward_reported: reported,
+            plain_vouched: vouched,
         };
         assert!(
             row.refined_res <= ILL_RESIDUAL_RATIO * lu_res,
@@ -627,11 +631,11 @@ fn ill_conditioned_residual() {
         eps = 1e-4
     );
     let mut s = String::from(
-        "| arch | N | seed | weight scale | eps | cond(H+eps I) | dense LU residual | plain residual | hessian_solve residual | plain rel err vs LU | refined rel err vs LU | solve_refined(10) residual | plain backward error | reported |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| arch | N | seed | weight scale | eps | cond(H+eps I) | dense LU residual | plain residual | hessian_solve residual | plain rel err vs LU | refined rel err vs LU | solve_refined(10) residual | plain backward error | reported | vouched |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in &rows {
         s += &format!(
-            "| {} | {} | {} | {:.3} | {:e} | {:.2e} | {:.2e} | {:.2e} | {:.2e} | {:.2e} | {:.2e} | {:.2e} | {:.2e} | {:.2e} |\n",
+            "| {} | {} | {} | {:.3} | {:e} | {:.2e} | {:.2e} | {:.2e} | {:.2e} | {:.2e} | {:.2e} | {:.2e} | {:.2e} | {:.2e} | {} |\n",
             r.arch,
             r.n,
             r.seed,
@@ -645,7 +649,8 @@ fn ill_conditioned_residual() {
             r.refined_err,
             r.refined10_res,
             r.plain_backward,
-            r.plain_backward_reported
+            r.plain_backward_reported,
+            r.plain_vouched
         );
     }
     println!("{s}");
