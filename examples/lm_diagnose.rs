@@ -93,7 +93,7 @@ fn main() {
     net64.ggn_curvature_into(&mut r64, &x64, &t64).unwrap();
     let l32 = f64::from(net32.loss(&x32, &t32).unwrap());
     let l64 = net64.loss(&x64, &t64).unwrap();
-    println!("| lambda | f64 W vs f64 R | f32 W plain | f32 W refined (res) | f32 R plain | f32 R refined (res) | pred f32 | pred f64 | actual f32 | actual f64 at f32 step | ratio f32 | ratio f64-evaluated |");
+    println!("| lambda | f64 W vs f64 R | f32 W plain | f32 W refined (res; backward error bound) | f32 R plain | f32 R refined (res) | pred f32 | pred f64 | actual f32 | actual f64 at f32 step | ratio f32 | ratio f64-evaluated |");
     for lam in [1e-1, 1e-2, 3e-3, 1e-3, 1e-4, 1e-5, 1e-6] {
         // f64 reference: Riccati refined, of the f64 gradient at the f32 params
         let mut d_ref = [0.0f64; N];
@@ -146,7 +146,7 @@ fn main() {
             "| {:.1e} ({}) ",
             rel(&d32.map(f64::from), &d_ref32),
             match res {
-                Ok(r) => format!("{:.1e}", r.residual),
+                Ok(r) => format!("{:.1e}; {:.1e}", r.residual, r.backward_error),
                 Err(e) => format!("{e:?}"),
             }
         );
