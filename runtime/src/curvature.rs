@@ -245,7 +245,8 @@ impl<S: StageStack, const N: usize> Factored<'_, S, N> {
     /// stops at a zero residual, keeps only steps that lower the residual, and stops when a
     /// step gains less than a factor of two). Returns the relative residual
     /// `|(A + eps I) x - b| / |b|` of the returned `x` and a bound on its backward error;
-    /// [`SolveError::Inaccurate`] when the backward error is above `sqrt(EPSILON)`.
+    /// [`SolveError::Inaccurate`] when the residual is above `sqrt(EPSILON)` and the
+    /// backward error above `N EPSILON` (see [`crate::refine`]).
     pub fn solve_refined(
         &mut self,
         b: &[S::Scalar; N],

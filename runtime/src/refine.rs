@@ -327,7 +327,7 @@ mod tests {
     #[test]
     fn errs_on_a_backward_error_above_the_backward_stable_bound() {
         // The same inverse on A = diag(1e8, 1, -1): backward error about 1.2e-12, far below
-        // sqrt(EPSILON) but 5000 times 3 EPSILON: digits a backward-stable solve keeps are
+        // sqrt(EPSILON) but 1800 times 3 EPSILON: digits a backward-stable solve keeps are
         // lost, and the relative residual (1e-4) does not vouch either.
         let a = [1e8, 1.0, -1.0];
         let b = [1.0, 1.0, 1.0];

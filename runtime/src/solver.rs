@@ -93,8 +93,8 @@ pub trait Factorization {
     fn solve(&mut self, b: &Self::Vector, x: &mut Self::Vector) -> Result<(), SolveError>;
     /// The solve followed by at most `max_steps` steps of iterative refinement with the
     /// exact product ([`crate::refine`]): returns the relative residual of the returned `x`
-    /// and a bound on its normwise backward error, or [`SolveError::Inaccurate`] when that
-    /// bound is above `sqrt(EPSILON)`.
+    /// and a bound on its normwise backward error, or [`SolveError::Inaccurate`] when the
+    /// residual is above `sqrt(EPSILON)` and the backward error above `N EPSILON`.
     fn solve_refined(
         &mut self,
         b: &Self::Vector,

@@ -509,9 +509,9 @@ where
 
     /// [`Self::solve`] and at most `max_steps` steps of iterative refinement with the exact
     /// `(G + eps I) x` (see [`crate::refine`]). Returns the relative residual of the returned
-    /// `x` and a bound on its backward error; [`SolveError::Inaccurate`] when the backward
-    /// error is above `sqrt(EPSILON)` (at an eps so small that the division by eps cancels
-    /// every digit of a solution in the range of `G`).
+    /// `x` and a bound on its backward error; [`SolveError::Inaccurate`] when the residual
+    /// is above `sqrt(EPSILON)` and the backward error above `N EPSILON` (at an eps so small
+    /// that the division by eps cancels every digit of a solution in the range of `G`).
     pub fn solve_refined(
         &mut self,
         b: &[T; N],

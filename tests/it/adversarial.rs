@@ -928,22 +928,20 @@ fn stale_and_missing_storage_through_the_model_trait() {
 /// `G`, where the cancellation does matter, see woodbury_accuracy's `Inaccurate` cells):
 /// whatever it returns as `Ok` has a relative residual within `sqrt(EPSILON)` or is the
 /// exact solution of a system within `N EPSILON` of `G + eps I` and `b`. Its normwise
-/// backward error, with the residual from the network's own
-/// `ggn_vp` and `|G + eps I|` from the eigenvalues of the dense `G`, is at most the one the
-/// solve reports.
+/// backward error, with the residual from the network's own `ggn_vp` and `|G + eps I|` from
+/// the eigenvalues of the dense `G`, is at most the one the solve reports.
 #[test]
 fn woodbury_at_tiny_eps_is_accurate_or_an_error() {
     let (net, x, t) = issue_small();
     let mut g = boxed_zeroed::<SmallGgn>();
     net.ggn_woodbury_into(&mut g, &x, &t).unwrap();
-    let (_, g_eig) = {
+    let g_eig = {
         let (gd, _) = dense_from_hvp(Small::N_PARAMS, |v, out| {
             let v: &[f64; Small::N_PARAMS] = v.try_into().unwrap();
             let out: &mut [f64; Small::N_PARAMS] = out.try_into().unwrap();
             net.ggn_vp(&x, &t, v, out).unwrap();
         });
-        let eig = sym_eigenvalues(&gd);
-        (gd, eig)
+        sym_eigenvalues(&gd)
     };
     // scaled, so that x near 1e300 (eps 1e-300) does not overflow the test's own arithmetic
     let norm = |v: &[f64]| {

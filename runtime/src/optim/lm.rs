@@ -229,9 +229,10 @@ impl<T: Real> LmConfig<T> {
 /// solve, accepted when the ratio of actual to predicted reduction exceeds `eta`; `lambda`
 /// follows Nielsen's update. The predicted reduction is the Gauss-Newton model's own,
 /// `-(g'd + d'G d / 2)` with `d'G d` from the exact product, so a refined solve that cannot
-/// vouch for its result ([`SolveError::Inaccurate`]: its backward error is above
-/// `sqrt(EPSILON)`) is still tried as a step when its relative residual is below 1/2 (Nielsen's control; the step-bound control
-/// needs `|d|` to working accuracy and keeps such a solve a failed iterate); a solve that is
+/// vouch for its result ([`SolveError::Inaccurate`]: neither its relative residual within
+/// `sqrt(EPSILON)` nor its backward error within `N EPSILON`) is still tried as a step when
+/// its relative residual is below 1/2 (Nielsen's control; the step-bound control needs
+/// `|d|` to working accuracy and keeps such a solve a failed iterate); a solve that is
 /// singular, overflows or misses by more is a failed trial that raises `lambda`.
 ///
 /// Owns the Gauss-Newton storage of `M` and the scratch its fill needs ([`Model::GnScratch`]:
