@@ -25,25 +25,13 @@
 //! Jacobian evaluations to MSE 1e-6 (at most 300); "evals" counts forward passes.
 
 use nalgebra::{DMatrix, DVector};
-use tall_skinny::prelude::*;
 use tall_skinny::runtime::optim::Model;
 
-const BATCH: usize = 32;
-#[tall_skinny_net(batch = 32)]
-pub struct Regressor {
-    inp: Dense<1, 8, Tanh>,
-    body: [Residual<8, Tanh>; 14],
-    head: Dense<8, 1, Identity>,
-    loss: Mse<1>,
-}
-const N: usize = Regressor::N_PARAMS;
+#[path = "common/regression.rs"]
+mod regression;
+use regression::{data, Regressor64 as Regressor, BATCH};
 
-fn data() -> ([[f64; 1]; BATCH], [[f64; 1]; BATCH]) {
-    let x: [[f64; 1]; BATCH] =
-        core::array::from_fn(|n| [-1.0 + 2.0 * n as f64 / (BATCH - 1) as f64]);
-    let t = x.map(|[v]| [(3.0 * v).sin() + 0.5 * v * v - 0.3 * (5.0 * v).cos() * v]);
-    (x, t)
-}
+const N: usize = Regressor::N_PARAMS;
 
 struct P {
     net: Box<Regressor>,

@@ -1,6 +1,6 @@
 //! `fit_regression`'s problem, shared by the examples that study it (`lm_f32`, `lm_diagnose`,
-//! `accuracy_report`): the net in f32 and in f64 (with their generated storage types), and the
-//! 32 fixed training points.
+//! `accuracy_report`, `lm_geodesic`): the net in f32 and in f64 (with their generated storage
+//! types), and the 32 fixed training points.
 
 use tall_skinny::prelude::*;
 
