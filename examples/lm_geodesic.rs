@@ -33,6 +33,7 @@ use regression::{data, Regressor64 as Regressor, BATCH};
 
 const N: usize = Regressor::N_PARAMS;
 
+/// The problem: the net (moved to each point asked for) and its fixed batch.
 struct P {
     net: Box<Regressor>,
     x: [[f64; 1]; BATCH],
@@ -62,19 +63,41 @@ impl P {
     }
 }
 
-/// -(J'J + lam D^2)^{-1} J' w, by the Woodbury form.
-fn solve(j: &DMatrix<f64>, d2: &DVector<f64>, lam: f64, w: &DVector<f64>) -> DVector<f64> {
-    let jd = DMatrix::from_fn(BATCH, N, |r, c| j[(r, c)] / d2[c]);
-    let mut k = &jd * j.transpose();
-    for i in 0..BATCH {
-        k[(i, i)] += lam;
+/// The Woodbury form of `-(J'J + lam D^2)^{-1} J' w` at one Jacobian: `J D^{-2}` and `J
+/// D^{-2} J'` once per Jacobian, the `BATCH x BATCH` LU once per damping (both right-hand
+/// sides of a trial share it).
+struct Woodbury {
+    jd: DMatrix<f64>,
+    gram: DMatrix<f64>,
+}
+
+impl Woodbury {
+    fn new(j: &DMatrix<f64>, d2: &DVector<f64>) -> Self {
+        let jd = DMatrix::from_fn(BATCH, N, |r, c| j[(r, c)] / d2[c]);
+        let gram = &jd * j.transpose();
+        Woodbury { jd, gram }
     }
-    let y = k.lu().solve(w).unwrap();
-    -(jd.transpose() * y)
+
+    /// The factorisation at damping `lam`.
+    fn at(&self, lam: f64) -> nalgebra::LU<f64, nalgebra::Dyn, nalgebra::Dyn> {
+        let mut k = self.gram.clone();
+        for i in 0..BATCH {
+            k[(i, i)] += lam;
+        }
+        k.lu()
+    }
+
+    /// `-(J'J + lam D^2)^{-1} J' w` with the factorisation of [`Self::at`].
+    fn solve(
+        &self,
+        lu: &nalgebra::LU<f64, nalgebra::Dyn, nalgebra::Dyn>,
+        w: &DVector<f64>,
+    ) -> DVector<f64> {
+        -(self.jd.transpose() * lu.solve(w).unwrap())
+    }
 }
 
 /// One LM run from `seed`: steps to the target (if reached), forward passes, best MSE.
-#[allow(clippy::too_many_arguments)]
 fn run(
     seed: u64,
     scaled: bool,
@@ -115,8 +138,10 @@ fn run(
             DVector::from_element(N, 1.0)
         };
         let g = j.transpose() * &r;
+        let wb = Woodbury::new(&j, &d2);
         for _trial in 0..4 {
-            let v = solve(&j, &d2, lam, &r);
+            let lu = wb.at(lam);
+            let v = wb.solve(&lu, &r);
             let mut step = v.clone();
             let mut ok_geo = true;
             if geo {
@@ -125,7 +150,7 @@ fn run(
                 if let Some(rh) = pr.res(&(&p + &v * h)) {
                     let jv = &j * &v;
                     let rpp = ((rh - &r) / h - jv) * (2.0 / h);
-                    let a = solve(&j, &d2, lam, &rpp);
+                    let a = wb.solve(&lu, &rpp);
                     let dn = |z: &DVector<f64>| {
                         z.iter()
                             .zip(d2.iter())
