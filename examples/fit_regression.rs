@@ -3,8 +3,9 @@
 //! steps and wall time to reach MSE 1e-6 (loss = MSE / 2 < 5e-7), or the best loss within the
 //! budget (a step count, and at most 15 s of wall time per optimizer).
 //!
-//! Levenberg-Marquardt runs in four variants (Nielsen's damping or MINPACK's step bound,
-//! each with the identity or MINPACK's column scaling `D`), next to MINPACK's `lmder` itself
+//! Levenberg-Marquardt runs in nine variants (Nielsen's damping or MINPACK's step bound,
+//! each with the identity, MINPACK's or Marquardt's column scaling `D`, and Nielsen's with
+//! geodesic acceleration), next to MINPACK's `lmder` itself
 //! (the `levenberg-marquardt` crate's port, default settings: `factor` 100, `mode = 1`
 //! column scaling) on the same residuals with the exact Jacobian, timed in the same run.
 //!
@@ -147,15 +148,21 @@ fn main() {
             r
         },
     ));
-    for damping in [LmDamping::Nielsen, LmDamping::StepBound] {
+    let geodesics = [None, Some(Geodesic::default())];
+    for (damping, geodesic) in [
+        (LmDamping::Nielsen, geodesics[0]),
+        (LmDamping::StepBound, geodesics[0]),
+        (LmDamping::Nielsen, geodesics[1]),
+    ] {
         for scaling in [
             LmScaling::Identity,
             LmScaling::ColumnNorms,
             LmScaling::Marquardt,
         ] {
-            let config = LmConfig::default()
+            let mut config = LmConfig::default()
                 .with_damping(damping)
                 .with_scaling(scaling);
+            config.geodesic = geodesic;
             if config == default {
                 continue;
             }
@@ -168,6 +175,11 @@ fn main() {
                 LmScaling::Identity => "D = I",
                 LmScaling::ColumnNorms => "D = running max of column norms (MINPACK)",
                 LmScaling::Marquardt => "D = current column norms (Marquardt)",
+            };
+            let d = if geodesic.is_some() {
+                format!("{d}, geodesic acceleration")
+            } else {
+                d.to_string()
             };
             rows.push(run(&format!("{name}, {d}"), 1000, |n| {
                 let r = lm.step(n, &x, &t);
@@ -223,7 +235,7 @@ fn sweep(x: &[[f64; 1]; BATCH], t: &[[f64; 1]; BATCH]) {
     }
 }
 
-/// Steps to the target from eight initialisations (with `FIT_SEEDS`): ours (three variants)
+/// Steps to the target from eight initialisations (with `FIT_SEEDS`): ours (four variants)
 /// and lmder, each row a seed, and the medians.
 fn seeds(x: &[[f64; 1]; BATCH], t: &[[f64; 1]; BATCH]) {
     let variants = [
@@ -236,6 +248,12 @@ fn seeds(x: &[[f64; 1]; BATCH], t: &[[f64; 1]; BATCH]) {
         (
             "Nielsen, D = column norms",
             LmConfig::default().with_scaling(LmScaling::ColumnNorms),
+        ),
+        (
+            "Nielsen, D = column norms, geodesic",
+            LmConfig::default()
+                .with_scaling(LmScaling::ColumnNorms)
+                .with_geodesic(Geodesic::default()),
         ),
         ("Nielsen, D = I", LmConfig::default()),
     ];

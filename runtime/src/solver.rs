@@ -116,6 +116,23 @@ pub trait Factorization {
         let _ = (g, x);
         Ok(None)
     }
+    /// Geodesic acceleration's solve (Transtrum and Sethna 2012): `x = (A + eps D^2)^{-1} J'Hl
+    /// u''` for the Gauss-Newton matrix `A = J'Hl J`, with the outputs' second directional
+    /// derivative along `v` by the finite difference `u'' = (2/h) (du/h - J v)`, `du =
+    /// u(p + h v) - u(p)` the change of the outputs (`O * B` scalars, sample after sample)
+    /// and `J v` from the storage's own record. The acceleration is `-x`. `Ok(false)` (and
+    /// `x` untouched) when the storage has no such route (the default; the Woodbury form
+    /// has one, which does not divide by eps).
+    fn solve_geodesic(
+        &mut self,
+        v: &Self::Vector,
+        du: &[Self::Scalar],
+        h: Self::Scalar,
+        x: &mut Self::Vector,
+    ) -> Result<bool, SolveError> {
+        let _ = (v, du, h, x);
+        Ok(false)
+    }
 }
 
 /// What [`Factorization::solve_gradient`] measured of its solution `x = (A + eps D^2)^{-1}

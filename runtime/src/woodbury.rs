@@ -551,6 +551,61 @@ where
             return Ok(None);
         }
         let w = nalgebra::SVector::<T, M>::from_column_slice(coords.as_slice());
+        self.solve_coords(&w, x).map(Some)
+    }
+
+    /// Geodesic acceleration's solve ([`Factorization::solve_geodesic`]): `x = (G + eps
+    /// D^2)^{-1} U w` with `w = C'u''`, `u'' = (2/h) (du/h - J v)` (`J v` one tangent pass
+    /// over the stored record), in the form of [`Self::solve_gradient`] that does not divide
+    /// by eps (the right-hand side `J'C C'u''` is in the range of `U`). `du` is the change of
+    /// the outputs, `u(p + h v) - u(p)`, `O * B` scalars sample after sample. Errors: a
+    /// non-finite `v` or `du` ([`SolveError::Net`]), `du` of another length or `h` not
+    /// positive and finite ([`SolveError::Config`] naming `du` or `h`), and those of
+    /// [`Self::solve_gradient`]'s small system.
+    pub fn solve_geodesic(
+        &mut self,
+        v: &[T; N],
+        du: &[T],
+        h: T,
+        x: &mut [T; N],
+    ) -> Result<(), SolveError> {
+        check_vector(v)?;
+        if du.len() != M {
+            return Err(SolveError::Config(crate::error::ConfigError {
+                field: "du",
+                value: du.len() as f64,
+                requirement: "outputs times batch scalars long (the change of the batch's outputs)",
+            }));
+        }
+        check_vector(du)?;
+        if !(h.finite() && h > T::ZERO && (T::ONE / (h * h)).finite()) {
+            return Err(SolveError::Config(crate::error::ConfigError {
+                field: "h",
+                value: h.to_f64(),
+                requirement: "positive and finite, with a finite 1/h^2",
+            }));
+        }
+        let jv = self.op.weights.jv(self.op.tapes, self.op.x, None, v);
+        let (two_h, inv_h) = (T::c(2.0) / h, T::ONE / h);
+        let mut upp = SMatrix::<T, O, B>::zeros();
+        for ((o, d), j) in upp.iter_mut().zip(du).zip(jv.iter()) {
+            *o = two_h * (*d * inv_h - *j);
+        }
+        let w = factor_apply(self.op.c, &upp, true);
+        let w = nalgebra::SVector::<T, M>::from_column_slice(w.as_slice());
+        self.solve_coords(&w, x).map(|_| ())
+    }
+
+    /// `x = (G + eps D^2)^{-1} U w = D^{-2} U z`, `z = (eps I + U'D^{-2}U)^{-1} w` (one `M x M`
+    /// solve refined once in the small space, one backward pass), with the quadratic
+    /// model's terms of `x`; [`SolveError::Inaccurate`] when the small system's backward
+    /// error stays above `sqrt(EPSILON)`.
+    fn solve_coords(
+        &mut self,
+        w: &nalgebra::SVector<T, M>,
+        x: &mut [T; N],
+    ) -> Result<GradientSolve<T>, SolveError> {
+        let w = *w;
         let eps = self.op.eps;
         // S v from the lower triangle (the fill accumulates only that half of `U'U`).
         let gram = self.gram;
@@ -608,7 +663,7 @@ where
         if !(all_finite(x) && finite) {
             return Err(SolveError::NonFiniteResult);
         }
-        Ok(Some(terms))
+        Ok(terms)
     }
 
     /// `out = (G + eps I) v` from the stored record.
@@ -814,6 +869,15 @@ where
         x: &mut [T; N],
     ) -> Result<Option<GradientSolve<T>>, SolveError> {
         WoodburyFactored::solve_gradient(self, g, x)
+    }
+    fn solve_geodesic(
+        &mut self,
+        v: &[T; N],
+        du: &[T],
+        h: T,
+        x: &mut [T; N],
+    ) -> Result<bool, SolveError> {
+        WoodburyFactored::solve_geodesic(self, v, du, h, x).map(|()| true)
     }
 }
 

@@ -183,6 +183,16 @@ fn bad_scalings_are_refused() {
             other => panic!("{scaling:?} on a Riccati net: {:?}", other.map(|_| ())),
         }
     }
+    // Nor has it a solve for geodesic acceleration's right-hand side.
+    let c = LmConfig::default().with_geodesic(Geodesic::default());
+    match LevenbergMarquardt::<Thin>::new(c) {
+        Err(ConfigError {
+            field: "geodesic",
+            requirement,
+            ..
+        }) => assert!(requirement.contains("Riccati"), "{requirement}"),
+        other => panic!("geodesic on a Riccati net: {:?}", other.map(|_| ())),
+    }
     assert!(LevenbergMarquardt::<Thin>::new(LmConfig::default()).is_ok());
 
     // No storage for D: only the identity.

@@ -512,6 +512,7 @@ impl ::tall_skinny::runtime::__private::Model for SmallNet {
     type Sample = [f64; 2];
     type SampleTarget = [f64; 1];
     type Vector = [f64; 77];
+    type Outputs = [[f64; 1]; 2];
     type Workspace = SmallNetWorkspace;
     type Hessian = SmallNetCurvature;
     type GaussNewton = SmallNetGgn;
@@ -549,6 +550,14 @@ impl ::tall_skinny::runtime::__private::Model for SmallNet {
         t: &mut [[f64; 1]; 2],
     ) -> ::core::result::Result<bool, ::tall_skinny::runtime::__private::DataError> {
         batches.fill(x, t)
+    }
+    fn outputs_at(
+        &self,
+        x: &[[f64; 2]; 2],
+        out: &mut [[f64; 1]; 2],
+    ) -> ::core::result::Result<(), ::tall_skinny::runtime::__private::NetError> {
+        *out = self.forward(x)?;
+        ::core::result::Result::Ok(())
     }
     fn loss_at(
         &self,

@@ -1,6 +1,6 @@
 //! Levenberg-Marquardt on the exact Gauss-Newton matrix.
 
-use super::{damped_trial, nielsen, positive, require, Model, Optimizer, StepReport};
+use super::{damped_trial, nielsen, positive, require, FlatOutputs, Model, Optimizer, StepReport};
 use crate::chain::ConstZero;
 use crate::error::{ConfigError, SolveError};
 use crate::ggn::GgnMethod;
@@ -48,6 +48,42 @@ pub struct LmConfig<T> {
     /// with the step bound) but each step costs `3 M` more passes (the column norms and the
     /// scaled Gram matrix), up to 2x the wall time there; it needs the Woodbury form.
     pub scaling: LmScaling,
+    /// Geodesic acceleration of each trial step (default `None`): see [`Geodesic`]. Only
+    /// for [`LmDamping::Nielsen`] on a net with the Woodbury Gauss-Newton form.
+    pub geodesic: Option<Geodesic<T>>,
+}
+
+/// Geodesic acceleration (Transtrum and Sethna 2012) of a [`LevenbergMarquardt`] trial:
+/// with the velocity `v = -(G + lambda D^2)^{-1} g`, the outputs' second directional
+/// derivative along `v` by one more forward pass, `u'' = (2/h) ((u(p + h v) - u(p))/h -
+/// J v)`, the acceleration `a = -(G + lambda D^2)^{-1} J'Hl u''` (the same factorisation,
+/// in the Woodbury form that does not divide by lambda), and the trial step `v + a/2` when
+/// `2 |D a| / |D v| <= alpha`. When the test fails (or the point `p + h v` or the solve
+/// is unusable) the trial is `v` alone: Transtrum's rule, which rejects the trial and
+/// raises lambda instead, took more steps on `examples/lm_geodesic` (median 25 against 19
+/// with column norms). The predicted reduction is the Gauss-Newton model's at the step
+/// taken, with its curvature measured by the exact product.
+///
+/// Cost per trial: two forward passes, one tangent and one adjoint pass and an `M x M`
+/// solve, and one more exact product.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Geodesic<T> {
+    /// Largest ratio `2 |D a| / |D v|` of the acceleration's term to the velocity that is
+    /// taken (default 0.75, Transtrum's; positive and finite).
+    pub alpha: T,
+    /// The finite-difference step along `v` (default 0.1, Transtrum's; in `(0, 1]`).
+    pub h: T,
+}
+
+impl<T: Real> Default for Geodesic<T> {
+    /// `alpha` 0.75, `h` 0.1.
+    fn default() -> Self {
+        Geodesic {
+            alpha: T::c(0.75),
+            h: T::c(0.1),
+        }
+    }
 }
 
 /// The diagonal `D` of [`LevenbergMarquardt`]'s damping `G + lambda D^2` (and of its step
@@ -135,7 +171,8 @@ pub enum LmDamping {
 impl<T: Real> Default for LmConfig<T> {
     /// `lambda` 1e-3, `lambda_min` 1e-12, `lambda_max` 1e12, `eta` 1e-4, `max_trials` 4,
     /// `refine_steps` 2, `damping` [`LmDamping::Nielsen`], `radius_factor` 100,
-    /// `boundary_tol` 0.1, `max_subproblem` 10, `scaling` [`LmScaling::Identity`].
+    /// `boundary_tol` 0.1, `max_subproblem` 10, `scaling` [`LmScaling::Identity`],
+    /// `geodesic` `None`.
     fn default() -> Self {
         LmConfig {
             lambda: T::c(1e-3),
@@ -149,6 +186,7 @@ impl<T: Real> Default for LmConfig<T> {
             boundary_tol: T::c(0.1),
             max_subproblem: 10,
             scaling: LmScaling::Identity,
+            geodesic: None,
         }
     }
 }
@@ -205,10 +243,18 @@ impl<T: Real> LmConfig<T> {
         self.scaling = scaling;
         self
     }
+    /// With geodesic acceleration of each trial ([`Geodesic::default`] for Transtrum's
+    /// settings).
+    pub fn with_geodesic(mut self, geodesic: Geodesic<T>) -> Self {
+        self.geodesic = Some(geodesic);
+        self
+    }
 
     /// Checks every setting: positive finite dampings with `lambda_min <= lambda <=
     /// lambda_max`, `eta` in `[0, 1)`, at least one trial; a positive finite
-    /// `radius_factor`, `boundary_tol` in `(0, 1)`, at least one subproblem factorisation.
+    /// `radius_factor`, `boundary_tol` in `(0, 1)`, at least one subproblem factorisation;
+    /// with [`Self::geodesic`], Nielsen's damping, a positive finite `alpha` and `h` in
+    /// `(0, 1]`.
     pub fn validate(&self) -> Result<(), ConfigError> {
         super::damping_range(self.lambda_min, self.lambda, self.lambda_max)?;
         super::unit("eta", self.eta)?;
@@ -221,6 +267,22 @@ impl<T: Real> LmConfig<T> {
             "in (0, 1)",
         )?;
         super::at_least_one("max_subproblem", self.max_subproblem)?;
+        if let Some(geo) = self.geodesic {
+            positive("geodesic.alpha", geo.alpha)?;
+            require(
+                "geodesic.h",
+                geo.h,
+                geo.h > T::ZERO && geo.h <= T::ONE,
+                "in (0, 1]",
+            )?;
+            if self.damping != LmDamping::Nielsen {
+                return Err(ConfigError {
+                    field: "geodesic",
+                    value: 1.0,
+                    requirement: "None with LmDamping::StepBound: the step-bound control solves for |D p| = Delta, which an accelerated step would not keep (use LmDamping::Nielsen)",
+                });
+            }
+        }
         Ok(())
     }
 }
@@ -280,6 +342,8 @@ pub struct LevenbergMarquardt<M: Model, S = ColumnScale<<M as Model>::Vector>> {
     trial: M::Vector,
     /// The scaling `D` ([`LmScaling::ColumnNorms`]; zero until the first step sets it).
     scale: S,
+    /// Whether the last trial took a geodesic acceleration.
+    accelerated: bool,
 }
 
 // SAFETY: every field is `Zeroable` (the configs are scalars and integers; the storages and
@@ -311,6 +375,7 @@ impl<M: Model, S: ScaleStorage<M::Vector>> LevenbergMarquardt<M, S> {
             boundary_tol: M::Scalar::ZERO,
             max_subproblem: 0,
             scaling: LmScaling::Identity,
+            geodesic: None,
         },
         lambda: M::Scalar::ZERO,
         nu: M::Scalar::ZERO,
@@ -323,6 +388,7 @@ impl<M: Model, S: ScaleStorage<M::Vector>> LevenbergMarquardt<M, S> {
         base: M::Vector::ZERO,
         trial: M::Vector::ZERO,
         scale: S::ZERO,
+        accelerated: false,
     };
 
     /// Validates and takes the settings, and restarts (damping from `config.lambda`, the
@@ -344,6 +410,13 @@ impl<M: Model, S: ScaleStorage<M::Vector>> LevenbergMarquardt<M, S> {
     /// [`LmConfig::validate`] and the scaling's requirements on the net and the storage.
     fn check(&self, config: &LmConfig<M::Scalar>) -> Result<(), ConfigError> {
         config.validate()?;
+        if config.geodesic.is_some() && M::GGN_METHOD == GgnMethod::Riccati {
+            return Err(ConfigError {
+                field: "geodesic",
+                value: 1.0,
+                requirement: "None for this net: its Gauss-Newton form is Riccati, for which the acceleration's solve is not built (geodesic acceleration needs GgnMethod::Woodbury)",
+            });
+        }
         if config.scaling != LmScaling::Identity {
             if M::GGN_METHOD == GgnMethod::Riccati {
                 return Err(ConfigError {
@@ -388,6 +461,11 @@ impl<M: Model, S: ScaleStorage<M::Vector>> LevenbergMarquardt<M, S> {
         &self.g
     }
 
+    /// Whether the last trial step was geodesically accelerated ([`LmConfig::geodesic`]).
+    pub fn accelerated(&self) -> bool {
+        self.accelerated
+    }
+
     /// One step on the batch `(x, t)`: gradient, Gauss-Newton curvature, then up to
     /// `max_trials` damped solves until one is accepted.
     pub fn step(
@@ -413,8 +491,9 @@ impl<M: Model, S: ScaleStorage<M::Vector>> LevenbergMarquardt<M, S> {
             report.factorizations = k + 1;
             report.damping = Some(lambda);
             let scale = active(&self.scale, c.scaling);
+            self.accelerated = false;
             let solved = match factor(net, &mut self.ggn, scale, lambda) {
-                Ok(mut f) => trial_solve(
+                Ok(mut f) => match trial_solve(
                     &mut f,
                     &self.g,
                     &mut self.d,
@@ -423,7 +502,33 @@ impl<M: Model, S: ScaleStorage<M::Vector>> LevenbergMarquardt<M, S> {
                     scale,
                     c.refine_steps,
                     USABLE_RESIDUAL,
-                ),
+                ) {
+                    Ok(plain) => match c.geodesic {
+                        None => Ok(plain),
+                        Some(geo) => accelerate(
+                            net,
+                            x,
+                            &mut f,
+                            geo,
+                            &self.base,
+                            &mut self.d,
+                            &mut self.trial,
+                            lambda,
+                            scale,
+                        )
+                        .map(|acc| match acc {
+                            Some(curvature) => {
+                                self.accelerated = true;
+                                Solved {
+                                    curvature,
+                                    secular: None,
+                                }
+                            }
+                            None => plain,
+                        }),
+                    },
+                    Err(e) => Err(e),
+                },
                 Err(e) => Err(e),
             };
             let solved = match solved {
@@ -847,6 +952,81 @@ where
         curvature: dgd.max(F::Scalar::ZERO),
         secular,
     })
+}
+
+/// Geodesic acceleration ([`Geodesic`]) of the solved step `d = (G + lambda D^2)^{-1} g`
+/// (the velocity is `v = -d`; the net holds `base`): `Ok(Some(d'G d))` with `d` replaced by
+/// `d + A/2`, `A = (G + lambda D^2)^{-1} J'Hl u''` (the trial step `v + a/2`, `a = -A`);
+/// `Ok(None)` with `d` unchanged when there is no acceleration (the point `base + h v` or
+/// its outputs are rejected, the solve has no route or fails, or `2 |D A| / |D v| >
+/// alpha`); `Err` when the accelerated step's product overflows (a failed trial). The net
+/// holds `base` again on return. Out of line: its two output buffers are on its own stack
+/// frame, paid only when acceleration is on.
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn accelerate<M: Model, F: Factorization<Scalar = M::Scalar, Vector = M::Vector>>(
+    net: &mut M,
+    x: &M::Input,
+    f: &mut F,
+    geo: Geodesic<M::Scalar>,
+    base: &M::Vector,
+    d: &mut M::Vector,
+    scratch: &mut M::Vector,
+    lambda: M::Scalar,
+    scale: Option<&M::Vector>,
+) -> Result<Option<M::Scalar>, SolveError> {
+    // The outputs' change along v = -d: u(base + h v) - u(base).
+    let mut u0 = M::Outputs::ZERO;
+    let mut du = M::Outputs::ZERO;
+    if net.outputs_at(x, &mut u0).is_err() {
+        return Ok(None);
+    }
+    for ((p, b), di) in scratch
+        .as_mut()
+        .iter_mut()
+        .zip(base.as_ref())
+        .zip(d.as_ref())
+    {
+        *p = *b - geo.h * *di;
+    }
+    let moved = net.put_params(scratch).is_ok() && net.outputs_at(x, &mut du).is_ok();
+    net.put_params(base)?;
+    if !moved {
+        return Ok(None);
+    }
+    for (o, z) in du.flat_mut().iter_mut().zip(u0.flat()) {
+        *o -= *z;
+    }
+    // A = (G + lambda D^2)^{-1} J'Hl u'' with the velocity v = -d (negated in place and
+    // back: exact).
+    let negate = |d: &mut M::Vector| d.as_mut().iter_mut().for_each(|v| *v = -*v);
+    negate(d);
+    let solved = f.solve_geodesic(d, du.flat(), geo.h, scratch);
+    negate(d);
+    if !matches!(solved, Ok(true)) {
+        return Ok(None);
+    }
+    let (an, vn) = (scaled_norm(scratch, scale), scaled_norm(d, scale));
+    let half = M::Scalar::c(0.5);
+    let fits = M::Scalar::c(2.0) * an <= geo.alpha * vn;
+    let finite = d
+        .as_ref()
+        .iter()
+        .zip(scratch.as_ref())
+        .all(|(di, ai)| (*di + half * *ai).finite());
+    if !(fits && finite) {
+        return Ok(None);
+    }
+    for (di, ai) in d.as_mut().iter_mut().zip(scratch.as_ref()) {
+        *di += half * *ai;
+    }
+    f.apply(d, scratch)?;
+    let dn = scaled_norm(d, scale);
+    let dgd = dot(d.as_ref(), scratch.as_ref()) - lambda * dn * dn;
+    if !dgd.finite() {
+        return Err(SolveError::NonFiniteResult);
+    }
+    Ok(Some(dgd.max(M::Scalar::ZERO)))
 }
 
 /// What [`trial_solve`] measured of its step `d`.

@@ -29,7 +29,8 @@ mod trust_region;
 
 pub use first_order::{Adam, AdamConfig, Sgd, SgdConfig};
 pub use lm::{
-    ColumnScale, LevenbergMarquardt, LmConfig, LmDamping, LmScaling, NoScale, ScaleStorage,
+    ColumnScale, Geodesic, LevenbergMarquardt, LmConfig, LmDamping, LmScaling, NoScale,
+    ScaleStorage,
 };
 pub use newton::{DampedNewton, NewtonConfig};
 pub use saddle_free::{SaddleFreeConfig, SaddleFreeInfo, SaddleFreeNewton};
@@ -104,6 +105,8 @@ pub trait Model {
         + Copy
         + ConstZero
         + bytemuck::Zeroable;
+    /// The network's outputs for a batch, before the loss (`[[T; O]; BATCH]`).
+    type Outputs: Copy + ConstZero + bytemuck::Zeroable + FlatOutputs<Self::Scalar>;
     /// Records of a forward pass (`gradient_into`, `hvp_into`, `ggn_vp_into`).
     type Workspace: ConstZero + bytemuck::Zeroable;
     /// Storage of the exact Hessian's curvature.
@@ -146,6 +149,8 @@ pub trait Model {
         x: &mut Self::Input,
         t: &mut Self::Target,
     ) -> Result<bool, DataError>;
+    /// The network's outputs for the batch `x` into `out` (the generated `forward`).
+    fn outputs_at(&self, x: &Self::Input, out: &mut Self::Outputs) -> Result<(), NetError>;
     /// The batch loss.
     fn loss_at(&self, x: &Self::Input, t: &Self::Target) -> Result<Self::Scalar, NetError>;
     /// The batch loss and its gradient.
@@ -228,6 +233,24 @@ pub trait Model {
     {
         fresh(storage.fingerprint(), self.fingerprint())?;
         storage.factor_scaled(eps, scale)
+    }
+}
+
+/// A batch of outputs read as one flat slice, sample after sample (`[[T; O]; B]` as `O * B`
+/// scalars: the column-major `O x B` matrix the curvature storages use).
+pub trait FlatOutputs<T> {
+    /// The outputs, sample after sample.
+    fn flat(&self) -> &[T];
+    /// The outputs, sample after sample, mutably.
+    fn flat_mut(&mut self) -> &mut [T];
+}
+
+impl<T, const O: usize, const B: usize> FlatOutputs<T> for [[T; O]; B] {
+    fn flat(&self) -> &[T] {
+        self.as_flattened()
+    }
+    fn flat_mut(&mut self) -> &mut [T] {
+        self.as_flattened_mut()
     }
 }
 

@@ -10,7 +10,7 @@ pub(crate) fn model_impl(cx: &Ctx) -> TokenStream {
     let (pv, t, net) = (&cx.pv, &cx.t, cx.net);
     let ident = &net.ident;
     let bounds = &cx.bounds;
-    let (in_ty, target_ty, vec_ty) = (&cx.in_ty, &cx.target_ty, &cx.vec_ty);
+    let (in_ty, target_ty, vec_ty, out_ty) = (&cx.in_ty, &cx.target_ty, &cx.vec_ty, &cx.out_ty);
     let (ws, curv, ggn) = (&cx.ws_ty, &cx.curv_ty, &cx.ggn_ty);
     let n = lit(net.n_params());
     let loss_name = &net.loss.ident;
@@ -50,6 +50,7 @@ pub(crate) fn model_impl(cx: &Ctx) -> TokenStream {
             type Sample = [#t; #inputs];
             type SampleTarget = #sample_ty;
             type Vector = #vec_ty;
+            type Outputs = #out_ty;
             type Workspace = #ws;
             type Hessian = #curv;
             type GaussNewton = #gn_ty;
@@ -76,6 +77,10 @@ pub(crate) fn model_impl(cx: &Ctx) -> TokenStream {
                 t: &mut #target_ty,
             ) -> #r<bool, #pv::DataError> {
                 batches.fill(x, t)
+            }
+            fn outputs_at(&self, x: &#in_ty, out: &mut #out_ty) -> #r<(), #pv::NetError> {
+                *out = self.forward(x)?;
+                ::core::result::Result::Ok(())
             }
             fn loss_at(&self, x: &#in_ty, t: &#target_ty) -> #r<#t, #pv::NetError> {
                 self.loss(x, t)
