@@ -18,6 +18,8 @@
 //! * `factor_solve`: the generated solve from scratch: `curvature_into` (every derivative
 //!   block), `factor(eps)` and one `solve` of `(H + eps I) x = g`; the row gives the relative
 //!   residual of the (unrefined) solve. f64 only.
+//! * `hessian_solve`: the generated one-call `hessian_solve_in` (curvature, factor, and the
+//!   solve refined with at most 2 steps of the exact product); f64 only.
 //! * `resolve`: a further `solve` with the existing factorisation. f64 only.
 //! * `diag_inv`: the diagonal of `(H + eps I)^{-1}` from an existing factorisation (selected
 //!   inversion over the stage factors). f64 only.
@@ -324,6 +326,7 @@ macro_rules! ops {
             ("gradient", gradient),
             ("hvp", hvp),
             ("factor_solve", factor_solve),
+            ("hessian_solve", hessian_solve),
             ("stable_solve", stable_solve),
             ("resolve", resolve),
             ("diag_inv", diag_inv),
@@ -381,6 +384,36 @@ macro_rules! ops {
             let res = {
                 let mut f = curv.factor(eps).unwrap();
                 f.solve(g, out).unwrap();
+                solve_residual(&mut f, g, out)
+            };
+            Some(s.with("relative_residual", Val::Num(res)))
+        }
+
+        /// The generated one-call `hessian_solve_in`: curvature, factor at eps, and the
+        /// solve refined (at most 2 steps, each one exact product and one solve). Storage
+        /// boxed once, outside the timing.
+        fn hessian_solve(fx: &mut Fixture, cx: &Ctx) -> Option<Sample> {
+            <T as Scalar>::as_f64(&fx.g[..])?;
+            let mut curv = tall_skinny::boxed_zeroed::<NetCurvature>();
+            let eps = T::from_f64(EPS);
+            let Fixture {
+                net, x, t, g, out, ..
+            } = fx;
+            let s = cx.time(|| {
+                net.hessian_solve_in(
+                    &mut curv,
+                    black_box(x),
+                    black_box(t),
+                    eps,
+                    black_box(g),
+                    out,
+                )
+                .unwrap();
+                black_box(&mut **out);
+            });
+            net.hessian_solve_in(&mut curv, x, t, eps, g, out).unwrap();
+            let res = {
+                let mut f = curv.factor(eps).unwrap();
                 solve_residual(&mut f, g, out)
             };
             Some(s.with("relative_residual", Val::Num(res)))
@@ -836,6 +869,7 @@ fn print_table(rows: &[Row]) {
     for (num, den) in [
         ("hvp", "gradient"),
         ("factor_solve", "hvp"),
+        ("hessian_solve", "hvp"),
         ("stable_solve", "hvp"),
         ("resolve", "hvp"),
         ("diag_inv", "factor_solve"),
