@@ -412,11 +412,18 @@ macro_rules! ops {
                 black_box(&mut **out);
             });
             net.hessian_solve_in(&mut curv, x, t, eps, g, out).unwrap();
-            let res = {
+            let (res, steps) = {
                 let mut f = curv.factor(eps).unwrap();
-                solve_residual(&mut f, g, out)
+                let r = solve_residual(&mut f, g, out);
+                // The same refined solve again, for its step count.
+                let mut y = out.clone();
+                let steps = f.solve_refined(g, &mut y, 2).unwrap().steps;
+                (r, steps)
             };
-            Some(s.with("relative_residual", Val::Num(res)))
+            Some(
+                s.with("relative_residual", Val::Num(res))
+                    .with("refinement_steps", Val::Num(steps as f64)),
+            )
         }
 
         /// `factor_solve` through the backward-stable sweep (`StableFactors`, delayed pivots,

@@ -242,8 +242,8 @@ impl<S: StageStack, const N: usize> Factored<'_, S, N> {
 
     /// [`Self::solve`] followed by at most `max_steps` steps of iterative refinement with
     /// the exact product `(A + eps I) x` from the stored blocks (see [`crate::refine`]: it
-    /// stops at a zero residual, keeps only steps that lower the residual, and stops when a
-    /// step gains less than a factor of two). Returns the relative residual
+    /// keeps only steps that lower the residual, and stops at a relative residual of at most
+    /// `2 EPSILON` or when a step gains less than a factor of two). Returns the relative residual
     /// `|(A + eps I) x - b| / |b|` of the returned `x` and a bound on its backward error;
     /// [`SolveError::Inaccurate`] when the residual is above `sqrt(EPSILON)` and the
     /// backward error above `N EPSILON` (see [`crate::refine`]).
