@@ -221,38 +221,61 @@ mod regression;
 /// step 48, 4 rejected.
 #[test]
 fn scaled_f32_lm_reaches_1e_8_on_fit_regression() {
+    // With MINPACK's column scaling, and with geodesic acceleration on top (its finite
+    // difference and second solve in f32: it must reach the target too).
     use regression::{data, Regressor32, Regressor64};
     let (x64, t64) = data();
     let x = x64.map(|r| r.map(|v| v as f32));
     let t = t64.map(|r| r.map(|v| v as f32));
     let mut p64 = [0.0f64; Regressor64::N_PARAMS];
     Regressor64::init(1).params(&mut p64);
-    let mut net = tall_skinny::boxed_zeroed::<Regressor32>();
-    net.set_params(&p64.map(|v| v as f32)).unwrap();
-    let cfg = LmConfig::<f32>::default().with_scaling(LmScaling::ColumnNorms);
-    let mut lm = LevenbergMarquardt::<Regressor32>::boxed(cfg).unwrap();
-    let mut rejected = 0;
-    let mut reached = None;
-    for k in 1..=150 {
-        let r = lm.step(&mut *net, &x, &t).unwrap();
-        if !r.accepted || r.factorizations > 1 {
-            rejected += 1;
+    let scaled = LmConfig::<f32>::default().with_scaling(LmScaling::ColumnNorms);
+    for (name, cfg) in [
+        ("scaled", scaled),
+        (
+            "scaled, geodesic",
+            scaled.with_geodesic(Geodesic::default()),
+        ),
+    ] {
+        let mut net = tall_skinny::boxed_zeroed::<Regressor32>();
+        net.set_params(&p64.map(|v| v as f32)).unwrap();
+        let mut lm = LevenbergMarquardt::<Regressor32>::boxed(cfg).unwrap();
+        let mut rejected = 0;
+        let mut accelerated = 0;
+        let mut reached = None;
+        for k in 1..=150 {
+            let r = lm.step(&mut *net, &x, &t).unwrap();
+            if !r.accepted || r.factorizations > 1 {
+                rejected += 1;
+            }
+            accelerated += usize::from(r.accepted && lm.accelerated());
+            // the MSE evaluated in f64 at the f32 parameters (not the f32 loss's own rounding)
+            let mut p = [0.0f32; Regressor64::N_PARAMS];
+            net.params(&mut p);
+            let mut twin = tall_skinny::boxed_zeroed::<Regressor64>();
+            twin.set_params(&p.map(f64::from)).unwrap();
+            let mse = 2.0 * twin.loss(&x64, &t64).unwrap();
+            if mse < 1e-8 {
+                reached = Some(k);
+                break;
+            }
         }
-        // the MSE evaluated in f64 at the f32 parameters (not the f32 loss's own rounding)
-        let mut p = [0.0f32; Regressor64::N_PARAMS];
-        net.params(&mut p);
-        let mut twin = tall_skinny::boxed_zeroed::<Regressor64>();
-        twin.set_params(&p.map(f64::from)).unwrap();
-        let mse = 2.0 * twin.loss(&x64, &t64).unwrap();
-        if mse < 1e-8 {
-            reached = Some(k);
-            break;
+        let k =
+            reached.unwrap_or_else(|| panic!("{name} f32 LM did not reach MSE 1e-8 in 150 steps"));
+        println!(
+            "{name} f32 LM: MSE < 1e-8 at step {k}, {rejected} rejected, {accelerated} accelerated"
+        );
+        if cfg.geodesic.is_none() {
+            // Issue 16's figure: fewer than 10% of the steps rejected.
+            assert!(
+                (rejected as f64) < 0.1 * k as f64,
+                "{name}: {rejected} of {k} steps rejected"
+            );
+        } else {
+            // Accelerated steps are taken and the target is reached; near it the finite
+            // difference `u(p + h v) - u(p)` falls to the f32 rounding of the outputs and
+            // the noisy acceleration costs rejections (19 of 53 measured; README).
+            assert!(accelerated > 0, "{name}: no accelerated step");
         }
     }
-    let k = reached.expect("f32 LM did not reach MSE 1e-8 in 150 steps");
-    println!("scaled f32 LM: MSE < 1e-8 at step {k}, {rejected} rejected");
-    assert!(
-        (rejected as f64) < 0.1 * k as f64,
-        "{rejected} of {k} steps rejected"
-    );
 }
