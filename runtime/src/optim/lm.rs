@@ -493,7 +493,7 @@ impl<M: Model, S: ScaleStorage<M::Vector>> LevenbergMarquardt<M, S> {
             let scale = active(&self.scale, c.scaling);
             self.accelerated = false;
             let solved = match factor(net, &mut self.ggn, scale, lambda) {
-                Ok(mut f) => match trial_solve(
+                Ok(mut f) => trial_solve(
                     &mut f,
                     &self.g,
                     &mut self.d,
@@ -502,33 +502,19 @@ impl<M: Model, S: ScaleStorage<M::Vector>> LevenbergMarquardt<M, S> {
                     scale,
                     c.refine_steps,
                     USABLE_RESIDUAL,
-                ) {
-                    Ok(plain) => match c.geodesic {
-                        None => Ok(plain),
-                        Some(geo) => accelerate(
-                            net,
-                            x,
-                            &mut f,
-                            geo,
-                            &self.base,
-                            &mut self.d,
-                            &mut self.trial,
-                            lambda,
-                            scale,
-                        )
-                        .map(|acc| match acc {
-                            Some(curvature) => {
-                                self.accelerated = true;
-                                Solved {
-                                    curvature,
-                                    secular: None,
-                                }
-                            }
-                            None => plain,
-                        }),
-                    },
-                    Err(e) => Err(e),
-                },
+                )
+                .and_then(|plain| {
+                    let Some(geo) = c.geodesic else {
+                        return Ok(plain);
+                    };
+                    let (d, trial) = (&mut self.d, &mut self.trial);
+                    let acc = accelerate(net, x, &mut f, geo, &self.base, d, trial, lambda, scale)?;
+                    self.accelerated = acc.is_some();
+                    Ok(acc.map_or(plain, |curvature| Solved {
+                        curvature,
+                        secular: None,
+                    }))
+                }),
                 Err(e) => Err(e),
             };
             let solved = match solved {
@@ -942,14 +928,8 @@ where
             None
         }
     };
-    f.apply(d, scratch)?;
-    let dn = scaled_norm(d, scale);
-    let dgd = dot(d.as_ref(), scratch.as_ref()) - lambda * dn * dn;
-    if !dgd.finite() {
-        return Err(SolveError::NonFiniteResult);
-    }
     Ok(Solved {
-        curvature: dgd.max(F::Scalar::ZERO),
+        curvature: curvature(f, d, scratch, lambda, scale)?,
         secular,
     })
 }
@@ -1020,13 +1000,29 @@ fn accelerate<M: Model, F: Factorization<Scalar = M::Scalar, Vector = M::Vector>
     for (di, ai) in d.as_mut().iter_mut().zip(scratch.as_ref()) {
         *di += half * *ai;
     }
+    curvature(f, d, scratch, lambda, scale).map(Some)
+}
+
+/// `d'G d = d'(G + lambda D^2) d - lambda |D d|^2` with the exact product (`scratch`
+/// receives `(G + lambda D^2) d`), clamped at 0; [`SolveError::NonFiniteResult`] when it
+/// overflows.
+fn curvature<F: Factorization>(
+    f: &mut F,
+    d: &F::Vector,
+    scratch: &mut F::Vector,
+    lambda: F::Scalar,
+    scale: Option<&F::Vector>,
+) -> Result<F::Scalar, SolveError>
+where
+    F::Vector: AsRef<[F::Scalar]>,
+{
     f.apply(d, scratch)?;
     let dn = scaled_norm(d, scale);
     let dgd = dot(d.as_ref(), scratch.as_ref()) - lambda * dn * dn;
     if !dgd.finite() {
         return Err(SolveError::NonFiniteResult);
     }
-    Ok(Some(dgd.max(M::Scalar::ZERO)))
+    Ok(dgd.max(F::Scalar::ZERO))
 }
 
 /// What [`trial_solve`] measured of its step `d`.
