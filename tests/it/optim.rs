@@ -724,6 +724,24 @@ fn lm_geodesic_descends_and_refuses_what_it_cannot_do() {
     );
     // (The refusal on a Riccati net is in lm_scaled.rs, next to the scaling's.)
 
+    // `Model::outputs_at` is the generated `forward`: a non-finite input is an error and
+    // leaves `out` as it was.
+    let net = Fit::init(3);
+    let mut out = <Fit as Model>::Outputs::ZERO;
+    net.outputs_at(&x, &mut out).unwrap();
+    assert_eq!(out, net.forward(&x).unwrap());
+    let mut bad_x = x;
+    bad_x[5][0] = f64::NAN;
+    let before = out;
+    assert!(matches!(
+        net.outputs_at(&bad_x, &mut out),
+        Err(NetError::NonFiniteInput {
+            sample: 5,
+            index: 0
+        })
+    ));
+    assert_eq!(out, before);
+
     // The solve's own checks: du of another length, non-finite v or du, a bad h; the
     // Hessian's factorisation has no such route (Ok(false), x untouched).
     let net = Fit::init(3);
